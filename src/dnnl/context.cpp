@@ -1,0 +1,98 @@
+// oneDNN 2.6 engine, stream, threads, version/ISA reporting and layout helpers.
+#include "dnnl/context.hpp"
+
+#include <omp.h>
+
+#include <fstream>
+#include <thread>
+
+namespace sgdbench::dnnl_ctx {
+
+dnnl::engine& engine() {
+  static dnnl::engine e(dnnl::engine::kind::cpu, 0);
+  return e;
+}
+dnnl::stream& stream() {
+  static dnnl::stream s(engine());
+  return s;
+}
+
+int hardware_threads() {
+  unsigned n = std::thread::hardware_concurrency();
+  return n ? static_cast<int>(n) : 1;
+}
+static int g_threads = 0;
+void set_threads(int n) {
+  g_threads = n > 0 ? n : hardware_threads();
+  omp_set_num_threads(g_threads);
+}
+int threads() { return g_threads > 0 ? g_threads : omp_get_max_threads(); }
+
+std::string version() {
+  const dnnl_version_t* v = dnnl_version();
+  std::string s = std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->patch);
+  s += v->cpu_runtime == DNNL_RUNTIME_OMP ? " (OMP)" : v->cpu_runtime == DNNL_RUNTIME_TBB ? " (TBB)" : "";
+  return s;
+}
+
+std::string isa() {
+  using dnnl::cpu_isa;
+  switch (dnnl::get_effective_cpu_isa()) {
+    case cpu_isa::sse41: return "sse41";
+    case cpu_isa::avx: return "avx";
+    case cpu_isa::avx2: return "avx2";
+    case cpu_isa::avx2_vnni: return "avx2_vnni";
+    case cpu_isa::avx512_core: return "avx512_core";
+    case cpu_isa::avx512_core_vnni: return "avx512_core_vnni";
+    case cpu_isa::avx512_core_bf16: return "avx512_core_bf16";
+    case cpu_isa::avx512_core_amx: return "avx512_core_amx";
+    default: return "other";
+  }
+}
+
+std::string cpu_model() {
+  std::ifstream f("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.rfind("model name", 0) == 0) {
+      auto p = line.find(':');
+      if (p != std::string::npos) return line.substr(p + 2);
+    }
+  }
+  return "unknown";
+}
+
+memory::desc activation_md(const std::vector<int64_t>& dims) {
+  memory::dims d(dims.begin(), dims.end());
+  return memory::desc(d, dt::f32, dims.size() == 4 ? tag::nhwc : tag::nc);
+}
+
+memory::desc plain_md(const std::vector<int64_t>& dims) {
+  memory::dims d(dims.begin(), dims.end());
+  switch (dims.size()) {
+    case 1: return memory::desc(d, dt::f32, tag::x);
+    case 2: return memory::desc(d, dt::f32, tag::nc);
+    case 4: return memory::desc(d, dt::f32, tag::nchw);
+    default: return memory::desc(d, dt::f32, tag::any);
+  }
+}
+
+void LayoutBridge::bind(const memory& user, const memory::desc& prim_md, bool into_prim, bool out_of_prim) {
+  needed = user.get_desc() != prim_md;
+  if (!needed) {
+    mem = user;
+    return;
+  }
+  mem = memory(prim_md, engine());
+  if (into_prim) to_prim = dnnl::reorder(user, mem);
+  if (out_of_prim) to_user = dnnl::reorder(mem, user);
+}
+
+void LayoutBridge::pull(const memory& user) {
+  if (needed) to_prim.execute(stream(), const_cast<memory&>(user), mem);
+}
+void LayoutBridge::push(const memory& user) {
+  if (needed) to_user.execute(stream(), mem, const_cast<memory&>(user));
+}
+
+}  // namespace sgdbench::dnnl_ctx

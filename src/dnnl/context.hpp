@@ -1,0 +1,44 @@
+// The one place that knows the oneDNN version: engine/stream, thread count, version and ISA
+// strings, and small memory helpers (descriptors in our fixed activation layouts, reorders).
+#pragma once
+#include <oneapi/dnnl/dnnl.hpp>
+#include <string>
+#include <vector>
+
+namespace sgdbench::dnnl_ctx {
+
+using dnnl::memory;
+using tag = dnnl::memory::format_tag;
+using dt = dnnl::memory::data_type;
+
+// Process-wide CPU engine and in-order stream.
+dnnl::engine& engine();
+dnnl::stream& stream();
+
+// Threads used by oneDNN's OpenMP runtime (and our own loops). n <= 0 means all cores.
+void set_threads(int n);
+int threads();
+int hardware_threads();
+
+std::string version();   // "2.6.3 (OMP)"
+std::string isa();       // e.g. "avx512_core"
+std::string cpu_model(); // from /proc/cpuinfo
+
+// Activation layouts: images NHWC (fast on CPU for these small-channel nets), vectors NC.
+// Logical dims are always {N, C, H, W} or {N, F}.
+memory::desc activation_md(const std::vector<int64_t>& dims);
+// Row-major ("canonical") descriptor: nchw / oihw / nc / oi / x as the rank says.
+memory::desc plain_md(const std::vector<int64_t>& dims);
+
+// A memory in a primitive's preferred layout fed from / flushed to a canonical one:
+// when the layouts agree, `mem` IS the canonical memory and no reorder runs.
+struct LayoutBridge {
+  memory mem;
+  dnnl::reorder to_prim, to_user;  // empty when layouts agree
+  bool needed = false;
+  void bind(const memory& user, const memory::desc& prim_md, bool into_prim, bool out_of_prim);
+  void pull(const memory& user);  // user -> mem (if needed)
+  void push(const memory& user);  // mem -> user (if needed)
+};
+
+}  // namespace sgdbench::dnnl_ctx

@@ -1,0 +1,43 @@
+// Dense on oneDNN inner product: forward, backward data, backward weights (+bias).
+// src NC (or NHWC when fed an image), dst NC, weights any-layout bridged to OI / OIHW.
+#include "layers/dense.hpp"
+
+#include "core/error.hpp"
+#include "dnnl/context.hpp"
+#include "layers/weighted_exec.hpp"
+
+namespace sgdbench {
+
+using namespace dnnl;
+namespace ctx = dnnl_ctx;
+
+Shape Dense::output_shape(const Shape& in) const {
+  if (in.rank() != 1) shape_error(in, "expects a vector (put a flatten in front of it)");
+  if (in[0] <= 0) shape_error(in, "empty input");
+  return Shape{units_};
+}
+
+std::vector<ParamSpec> Dense::params(const Shape& in) const {
+  return {ParamSpec{"weight", {units_, in[0]}, in[0], units_, false},
+          ParamSpec{"bias", {units_}, in[0], units_, true}};
+}
+
+std::unique_ptr<LayerExec> Dense::build(const BuildArgs& a) const {
+  // src (N, I) nc, or (N,C,H,W) nhwc after a flatten -> dst (N, O) nc
+  auto src_md = a.src.get_desc();
+  auto sd = src_md.dims();
+  // weights {O, I} for a vector input, {O, C, H, W} for an image: the same row-major order.
+  std::vector<int64_t> w_dims{units_};
+  w_dims.insert(w_dims.end(), sd.begin() + 1, sd.end());
+  auto w_any = memory::desc(memory::dims(w_dims.begin(), w_dims.end()), ctx::dt::f32, ctx::tag::any);
+  auto b_md = ctx::plain_md({units_});
+  auto dst_md = ctx::activation_md({a.batch, units_});
+  auto prop = a.training ? prop_kind::forward_training : prop_kind::forward_inference;
+  using Exec = WeightedExec<inner_product_forward, inner_product_backward_data, inner_product_backward_weights>;
+  return std::make_unique<Exec>(
+      a, w_dims, inner_product_forward::desc(prop, src_md, w_any, b_md, dst_md),
+      [&] { return inner_product_backward_data::desc(src_md, w_any, dst_md); },
+      [&] { return inner_product_backward_weights::desc(src_md, w_any, b_md, dst_md); });
+}
+
+}  // namespace sgdbench

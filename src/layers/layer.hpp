@@ -1,0 +1,74 @@
+// Layer contract. A Layer is configuration + shape logic (no storage); build() makes a LayerExec
+// for one batch size: its oneDNN primitives and memories, created once and reused every step.
+//
+// Contract of a LayerExec (what forward stores for backward, what backward writes):
+//  - forward() reads `src` (the previous layer's dst) and the parameters; writes `dst`. Layers
+//    that need more for backward (pooling's workspace, dropout's mask) keep it inside the exec.
+//  - backward(need_diff_src) reads the bound diff_dst and OVERWRITES the parameter gradients
+//    (never accumulates) and, when asked, diff_src. Accumulation across chunks is the trainer's job.
+//  - Activations use fixed layouts (NHWC for images, NC for vectors: dnnl/context.hpp), so
+//    consecutive layers never need a reorder between them. Parameters and gradients live in the
+//    Network's contiguous buffers in canonical row-major order (OIHW, OI, X); a primitive that
+//    prefers another weight layout gets a LayoutBridge (one small reorder per step).
+#pragma once
+#include <memory>
+#include <oneapi/dnnl/dnnl.hpp>
+#include <string>
+#include <vector>
+
+#include "core/rng.hpp"
+#include "core/shape.hpp"
+
+namespace sgdbench {
+
+struct ParamSpec {
+  std::string name;           // "weight" or "bias"
+  std::vector<int64_t> dims;  // canonical dims, as PyTorch stores them ({O,I,KH,KW}, {O,I}, {O})
+  int64_t fan_in = 0, fan_out = 0;
+  bool is_bias = false;
+};
+
+struct BuildArgs {
+  int64_t batch = 0;
+  dnnl::memory src;                 // previous layer's dst, in activation layout
+  std::vector<float*> params;       // one pointer per ParamSpec, into the Network's buffer
+  std::vector<float*> grads;        // same, into the gradient buffer
+  bool training = true;             // training-mode forward + backward primitives
+  bool dropout = true;              // false: dropout layers are the identity even in training
+  Rng* dropout_rng = nullptr;
+};
+
+class LayerExec {
+ public:
+  virtual ~LayerExec() = default;
+  virtual void forward() = 0;
+  // Called once, after the whole network is built, in reverse layer order.
+  virtual void bind_backward(const dnnl::memory& diff_dst) = 0;
+  virtual void backward(bool need_diff_src) = 0;
+  dnnl::memory dst;
+  dnnl::memory diff_src;
+};
+
+class Layer {
+ public:
+  explicit Layer(std::string name) : name_(std::move(name)) {}
+  virtual ~Layer() = default;
+  const std::string& name() const { return name_; }
+  virtual std::string kind() const = 0;
+  // Human-readable configuration, e.g. "conv 6 5x5".
+  virtual std::string describe() const = 0;
+  // Output shape of one sample; throws Error(Model) naming this layer when `in` cannot fit.
+  virtual Shape output_shape(const Shape& in) const = 0;
+  virtual std::vector<ParamSpec> params(const Shape& /*in*/) const { return {}; }
+  // Forward FLOPs per sample (2 x multiply-accumulates of conv and dense; 0 elsewhere).
+  virtual double forward_flops(const Shape& /*in*/) const { return 0; }
+  virtual std::unique_ptr<LayerExec> build(const BuildArgs& args) const = 0;
+
+ protected:
+  [[noreturn]] void shape_error(const Shape& in, const std::string& why) const;
+
+ private:
+  std::string name_;
+};
+
+}  // namespace sgdbench

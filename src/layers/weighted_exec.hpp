@@ -1,0 +1,87 @@
+// The execution shared by layers with a weight and a bias (conv2d, dense): one forward, one
+// backward-data and one backward-weights primitive, weights bridged between the canonical
+// parameter buffer and the layout each primitive chose. Only the descriptors differ per layer.
+#pragma once
+#include <functional>
+#include <unordered_map>
+
+#include "dnnl/context.hpp"
+#include "layers/layer.hpp"
+
+namespace sgdbench {
+
+template <class Fwd, class BwdData, class BwdW>
+class WeightedExec : public LayerExec {
+  using memory = dnnl::memory;
+
+ public:
+  // w_dims: canonical weight dims; the descriptors are made with weights format_tag::any.
+  WeightedExec(const BuildArgs& a, const std::vector<int64_t>& w_dims, const typename Fwd::desc& fwd_d,
+               const std::function<typename BwdData::desc()>& bwd_data_d,
+               const std::function<typename BwdW::desc()>& bwd_w_d)
+      : training_(a.training) {
+    namespace ctx = dnnl_ctx;
+    auto& eng = ctx::engine();
+    fwd_pd_ = typename Fwd::primitive_desc(fwd_d, eng);
+    fwd_ = Fwd(fwd_pd_);
+    w_user_ = memory(ctx::plain_md(w_dims), eng, a.params[0]);
+    b_user_ = memory(ctx::plain_md({w_dims[0]}), eng, a.params[1]);
+    w_fwd_.bind(w_user_, fwd_pd_.weights_desc(), true, false);
+    src_ = a.src;
+    dst = memory(fwd_pd_.dst_desc(), eng);
+    fwd_args_ = {{DNNL_ARG_SRC, src_}, {DNNL_ARG_WEIGHTS, w_fwd_.mem}, {DNNL_ARG_BIAS, b_user_}, {DNNL_ARG_DST, dst}};
+    if (!training_) return;
+    bwd_data_pd_ = typename BwdData::primitive_desc(bwd_data_d(), eng, fwd_pd_);
+    bwd_data_ = BwdData(bwd_data_pd_);
+    bwd_w_pd_ = typename BwdW::primitive_desc(bwd_w_d(), eng, fwd_pd_);
+    bwd_w_ = BwdW(bwd_w_pd_);
+    // Backward data reuses the forward's weight copy when layouts agree (weights do not change
+    // between forward and backward).
+    share_w_ = bwd_data_pd_.weights_desc() == fwd_pd_.weights_desc();
+    if (!share_w_) w_bwd_.bind(w_user_, bwd_data_pd_.weights_desc(), true, false);
+    gw_user_ = memory(w_user_.get_desc(), eng, a.grads[0]);
+    gb_user_ = memory(b_user_.get_desc(), eng, a.grads[1]);
+    gw_.bind(gw_user_, bwd_w_pd_.diff_weights_desc(), false, true);
+    gb_.bind(gb_user_, bwd_w_pd_.diff_bias_desc(), false, true);
+    diff_src = memory(src_.get_desc(), eng);
+  }
+
+  void forward() override {
+    w_fwd_.pull(w_user_);
+    fwd_.execute(dnnl_ctx::stream(), fwd_args_);
+  }
+
+  void bind_backward(const memory& diff_dst) override {
+    if (!training_) return;
+    bwd_w_args_ = {{DNNL_ARG_SRC, src_}, {DNNL_ARG_DIFF_DST, diff_dst},
+                   {DNNL_ARG_DIFF_WEIGHTS, gw_.mem}, {DNNL_ARG_DIFF_BIAS, gb_.mem}};
+    bwd_data_args_ = {{DNNL_ARG_DIFF_DST, diff_dst},
+                      {DNNL_ARG_WEIGHTS, share_w_ ? w_fwd_.mem : w_bwd_.mem},
+                      {DNNL_ARG_DIFF_SRC, diff_src}};
+  }
+
+  void backward(bool need_diff_src) override {
+    auto& s = dnnl_ctx::stream();
+    bwd_w_.execute(s, bwd_w_args_);
+    gw_.push(gw_user_);
+    gb_.push(gb_user_);
+    if (!need_diff_src) return;
+    if (!share_w_) w_bwd_.pull(w_user_);
+    bwd_data_.execute(s, bwd_data_args_);
+  }
+
+ private:
+  bool training_;
+  bool share_w_ = true;
+  typename Fwd::primitive_desc fwd_pd_;
+  Fwd fwd_;
+  typename BwdData::primitive_desc bwd_data_pd_;
+  BwdData bwd_data_;
+  typename BwdW::primitive_desc bwd_w_pd_;
+  BwdW bwd_w_;
+  memory src_, w_user_, b_user_, gw_user_, gb_user_;
+  dnnl_ctx::LayoutBridge w_fwd_, w_bwd_, gw_, gb_;
+  std::unordered_map<int, memory> fwd_args_, bwd_data_args_, bwd_w_args_;
+};
+
+}  // namespace sgdbench

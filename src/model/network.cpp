@@ -1,0 +1,139 @@
+// Network construction (shape validation, parameter layout) and Plan execution.
+#include "model/network.hpp"
+
+#include "core/error.hpp"
+#include "dnnl/context.hpp"
+
+namespace sgdbench {
+
+namespace ctx = dnnl_ctx;
+
+Network::Network(std::string model, Shape input, int64_t classes, std::vector<std::unique_ptr<Layer>> layers)
+    : model_(std::move(model)), input_(std::move(input)), classes_(classes), layers_(std::move(layers)) {
+  SGD_CHECK(input_.rank() == 3 || input_.rank() == 1, Model, "model '", model_, "': input shape ", input_.str(),
+            " must be CxHxW");
+  for (auto d : input_.dims) SGD_CHECK(d > 0, Model, "model '", model_, "': input shape ", input_.str(), " has an empty dim");
+  SGD_CHECK(classes_ >= 2, Model, "model '", model_, "': needs at least 2 classes, got ", classes_);
+  Shape s = input_;
+  size_t offset = 0;
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    Shape out;
+    try {
+      for (auto& p : layers_[i]->params(s)) {
+        ParamRef r{layers_[i]->name() + "." + p.name, i, p, offset, 0};
+        r.count = 1;
+        for (auto d : p.dims) r.count *= d;
+        offset += (r.count + 15) / 16 * 16;
+        refs_.push_back(std::move(r));
+      }
+      out = layers_[i]->output_shape(s);
+    } catch (const Error& e) {
+      throw Error(e.kind(), "model '" + model_ + "' on input " + input_.str() + ": " + e.what());
+    }
+    shapes_.push_back(out);
+    s = out;
+  }
+  SGD_CHECK(s == Shape{classes_}, Model, "model '", model_, "': last layer gives ", s.str(), ", expected ", classes_,
+            " logits");
+  params_ = Tensor(Shape{int64_t(offset)});
+  grads_ = Tensor(Shape{int64_t(offset)});
+}
+
+int64_t Network::param_count() const {
+  int64_t n = 0;
+  for (auto& r : refs_) n += r.count;
+  return n;
+}
+
+double Network::forward_flops() const {
+  double f = 0;
+  Shape s = input_;
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    f += layers_[i]->forward_flops(s);
+    s = shapes_[i];
+  }
+  return f;
+}
+
+const ParamRef& Network::param(const std::string& name) const {
+  for (auto& r : refs_)
+    if (r.name == name) return r;
+  SGD_THROW(Model, "model '", model_, "' has no parameter '", name, "'");
+}
+
+void Network::set_dropout(bool enabled) {
+  if (enabled != dropout_) plans_.clear();
+  dropout_ = enabled;
+}
+
+Plan& Network::plan(int64_t batch, bool training) {
+  SGD_CHECK(batch > 0, Internal, "batch size must be positive, got ", batch);
+  auto key = std::make_pair(batch, training);
+  auto it = plans_.find(key);
+  if (it != plans_.end()) return *it->second;
+
+  auto p = std::make_unique<Plan>();
+  p->batch_ = batch;
+  p->training_ = training;
+  auto& eng = ctx::engine();
+  std::vector<int64_t> in_dims = input_.batched(batch).dims;
+  p->user_in_ = dnnl::memory(ctx::plain_md(in_dims), eng);
+  auto act_md = ctx::activation_md(in_dims);
+  if (act_md == p->user_in_.get_desc() || (in_dims.size() == 4 && in_dims[1] == 1)) {
+    // Same bytes (vectors, or single-channel images where NCHW == NHWC): alias, no copy.
+    p->net_in_ = dnnl::memory(act_md, eng, p->user_in_.get_data_handle());
+  } else {
+    p->net_in_ = dnnl::memory(act_md, eng);
+    p->in_reorder_ = dnnl::reorder(p->user_in_, p->net_in_);
+    p->reorder_in_ = true;
+  }
+
+  dnnl::memory src = p->net_in_;
+  size_t r = 0;
+  for (auto& layer : layers_) {
+    BuildArgs a;
+    a.batch = batch;
+    a.src = src;
+    a.training = training;
+    a.dropout = dropout_;
+    a.dropout_rng = &dropout_rng_;
+    for (; r < refs_.size() && refs_[r].layer == size_t(&layer - &layers_[0]); ++r) {
+      a.params.push_back(params_.data() + refs_[r].offset);
+      a.grads.push_back(grads_.data() + refs_[r].offset);
+    }
+    p->execs_.push_back(layer->build(a));
+    src = p->execs_.back()->dst;
+  }
+  if (training) {
+    p->diff_logits_ = dnnl::memory(ctx::activation_md({batch, classes_}), eng);
+    dnnl::memory diff = p->diff_logits_;
+    for (auto e = p->execs_.rbegin(); e != p->execs_.rend(); ++e) {
+      (*e)->bind_backward(diff);
+      diff = (*e)->diff_src;
+    }
+  }
+  auto& ref = *p;
+  plans_.emplace(key, std::move(p));
+  return ref;
+}
+
+void Plan::forward() {
+  if (reorder_in_) in_reorder_.execute(ctx::stream(), user_in_, net_in_);
+  for (auto& e : execs_) e->forward();
+  ctx::stream().wait();
+}
+
+const float* Plan::logits() const { return static_cast<const float*>(execs_.back()->dst.get_data_handle()); }
+
+float* Plan::diff_logits() {
+  SGD_CHECK(training_, Internal, "diff_logits() on an inference plan");
+  return static_cast<float*>(diff_logits_.get_data_handle());
+}
+
+void Plan::backward() {
+  SGD_CHECK(training_, Internal, "backward() on an inference plan");
+  for (size_t i = execs_.size(); i-- > 0;) execs_[i]->backward(i > 0);
+  ctx::stream().wait();
+}
+
+}  // namespace sgdbench

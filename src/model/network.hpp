@@ -1,0 +1,91 @@
+// Network: a sequential stack of layers for one input shape and class count, with all parameters
+// in one contiguous buffer and all gradients in another (layers hold views), so one optimizer
+// pass (and later one allreduce) covers the whole model. Plan: the executable form for one batch
+// size (primitives + activations), cached per (batch, mode); built once, reused every step.
+#pragma once
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/rng.hpp"
+#include "core/tensor.hpp"
+#include "layers/layer.hpp"
+
+namespace sgdbench {
+
+struct ParamRef {
+  std::string name;   // "conv1.weight"
+  size_t layer = 0;   // index into layers()
+  ParamSpec spec;
+  size_t offset = 0;  // in floats, into params()/grads(); 64-byte aligned
+  size_t count = 0;
+};
+
+class Plan {
+ public:
+  int64_t batch() const { return batch_; }
+  bool training() const { return training_; }
+  // Input batch, N x C x H x W row-major (NCHW); write it before forward().
+  float* input() { return static_cast<float*>(user_in_.get_data_handle()); }
+  void forward();
+  // N x classes row-major, valid after forward().
+  const float* logits() const;
+  // Write d(loss)/d(logits) here, then call backward(): it overwrites the network's gradients.
+  float* diff_logits();
+  void backward();
+
+ private:
+  friend class Network;
+  int64_t batch_ = 0;
+  bool training_ = false;
+  dnnl::memory user_in_, net_in_;
+  dnnl::reorder in_reorder_;
+  bool reorder_in_ = false;
+  std::vector<std::unique_ptr<LayerExec>> execs_;
+  dnnl::memory diff_logits_;
+};
+
+class Network {
+ public:
+  // Validates every layer's shape; throws Error(Model) naming the model and the layer that cannot fit.
+  Network(std::string model, Shape input, int64_t classes, std::vector<std::unique_ptr<Layer>> layers);
+  Network(const Network&) = delete;
+  Network& operator=(const Network&) = delete;
+
+  const std::string& model() const { return model_; }
+  const Shape& input_shape() const { return input_; }
+  int64_t classes() const { return classes_; }
+  const std::vector<std::unique_ptr<Layer>>& layers() const { return layers_; }
+  const std::vector<Shape>& output_shapes() const { return shapes_; }  // per layer, one sample
+  const std::vector<ParamRef>& param_refs() const { return refs_; }
+  int64_t param_count() const;  // logical (no alignment gaps)
+  double forward_flops() const;  // per sample
+
+  // Contiguous buffers (with zero gaps for alignment); the optimizer may update them whole.
+  float* params() { return params_.data(); }
+  const float* params() const { return params_.data(); }
+  float* grads() { return grads_.data(); }
+  const float* grads() const { return grads_.data(); }
+  size_t buffer_size() const { return params_.size(); }
+  const ParamRef& param(const std::string& name) const;
+
+  // Executable form for `batch` samples; training plans have backward primitives and dropout.
+  Plan& plan(int64_t batch, bool training);
+  void set_dropout(bool enabled);  // drops cached plans
+  void reseed_dropout(uint64_t seed) { dropout_rng_ = Rng(seed, RngPurpose::Dropout); }
+
+ private:
+  std::string model_;
+  Shape input_;
+  int64_t classes_;
+  std::vector<std::unique_ptr<Layer>> layers_;
+  std::vector<Shape> shapes_;
+  std::vector<ParamRef> refs_;
+  Tensor params_, grads_;
+  bool dropout_ = true;
+  Rng dropout_rng_{0, RngPurpose::Dropout};
+  std::map<std::pair<int64_t, bool>, std::unique_ptr<Plan>> plans_;
+};
+
+}  // namespace sgdbench
