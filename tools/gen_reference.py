@@ -1,0 +1,91 @@
+#!/usr/bin/python3
+"""Writes PyTorch goldens for sgdbench's model tests into tests/data/.
+
+For each zoo model: fixed weights (PyTorch default init from a fixed seed), a fixed batch and
+labels; the logits, the mean cross-entropy loss, every parameter gradient, and the parameters
+after 3 steps of SGD (lr 0.01, momentum 0.9) on that batch. Dropout is disabled.
+Files: tests/data/golden_<model>.json (manifest: shapes and offsets) + golden_<model>.bin
+(little-endian float32, tensors back to back).
+
+Usage: /usr/bin/python3 tools/gen_reference.py [--out tests/data]
+Needs Debian's python3-torch (tools/setup.sh --with-torch). Tests never need PyTorch.
+"""
+import argparse
+import json
+import os
+import sys
+
+try:
+    import torch
+except ImportError:
+    sys.exit("gen_reference.py: PyTorch not found; install Debian's python3-torch "
+             "(tools/setup.sh --with-torch) and run with /usr/bin/python3")
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import torch_models  # noqa: E402
+
+# Model, input shape (smaller than the tutorial's where the weights would be large), batch.
+CASES = [
+    ("lenet", (3, 32, 32), 8),
+    ("keras_cifar_cnn", (3, 20, 20), 8),
+    ("keras_mnist_mlp", (1, 14, 14), 8),
+    ("keras_mnist_cnn", (1, 10, 10), 8),
+]
+LR, MOMENTUM, STEPS = 0.01, 0.9, 3
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "tests", "data"))
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    for name, shape, batch in CASES:
+        torch.manual_seed(1234)
+        net = torch_models.build(name, shape, dropout=False).double()
+        # Round weights and inputs to float32 so both sides start from the same numbers.
+        x = torch.rand(batch, *shape, dtype=torch.float64).float().double()
+        y = torch.randint(0, 10, (batch,))
+        with torch.no_grad():
+            for p in net.parameters():
+                p.copy_(p.float().double())
+        tensors = {"input": x, "labels": y.double()}
+        for n, p in net.named_parameters():
+            tensors["param." + n] = p.detach().clone()
+        logits = net(x)
+        loss = torch.nn.functional.cross_entropy(logits, y)
+        loss.backward()
+        tensors["logits"] = logits.detach()
+        tensors["loss"] = loss.detach().reshape(1)
+        for n, p in net.named_parameters():
+            tensors["grad." + n] = p.grad.detach().clone()
+        opt = torch.optim.SGD(net.parameters(), lr=LR, momentum=MOMENTUM)
+        losses = []
+        for _ in range(STEPS):
+            opt.zero_grad()
+            l = torch.nn.functional.cross_entropy(net(x), y)
+            losses.append(l.item())
+            l.backward()
+            opt.step()
+        tensors["step_losses"] = torch.tensor(losses, dtype=torch.float64)
+        for n, p in net.named_parameters():
+            tensors["after." + n] = p.detach().clone()
+
+        manifest = {"model": name, "input_shape": list(shape), "batch": batch, "classes": 10,
+                    "lr": LR, "momentum": MOMENTUM, "steps": STEPS, "dtype": "float64 reference, stored float32",
+                    "generator": "tools/gen_reference.py", "torch_version": torch.__version__,
+                    "tensors": {}}
+        blob = bytearray()
+        for k, t in tensors.items():
+            a = t.float().contiguous().numpy().astype("<f4")
+            manifest["tensors"][k] = {"shape": list(t.shape), "offset": len(blob) // 4, "count": int(a.size)}
+            blob += a.tobytes()
+        base = os.path.join(args.out, f"golden_{name}")
+        with open(base + ".bin", "wb") as f:
+            f.write(blob)
+        with open(base + ".json", "w") as f:
+            json.dump(manifest, f, indent=1)
+        print(f"{base}: {len(blob) // 4} floats, loss {loss.item():.6f}")
+
+
+if __name__ == "__main__":
+    main()
