@@ -1,0 +1,59 @@
+// Batcher: seeded per-epoch order, gather + preprocess into float buffers.
+#include "data/batcher.hpp"
+
+#include <numeric>
+
+#include "core/error.hpp"
+#include "core/rng.hpp"
+
+namespace sgdbench {
+
+Batcher::Batcher(const Split& split, const Shape& shape, const Preprocess& pre, int64_t batch, bool shuffle,
+                 uint64_t seed, bool drop_last)
+    : split_(split), sample_size_(shape.numel()), pre_(pre), batch_(batch), shuffle_(shuffle),
+      drop_last_(drop_last), seed_(seed) {
+  SGD_CHECK(batch > 0, Internal, "batch size must be positive");
+  SGD_CHECK(int64_t(pre.scale.size()) == shape[0], Internal, "preprocessing has ", pre.scale.size(),
+            " channels, data has ", shape[0]);
+  order_.resize(size_t(split.size()));
+  start_epoch(0);
+}
+
+void Batcher::start_epoch(int64_t epoch) {
+  std::iota(order_.begin(), order_.end(), 0);
+  if (shuffle_) {
+    Rng r(seed_, RngPurpose::Shuffle, uint64_t(epoch));
+    for (size_t i = order_.size(); i > 1; --i) std::swap(order_[i - 1], order_[size_t(r.below(i))]);
+  }
+  pos_ = 0;
+}
+
+int64_t Batcher::batches_per_epoch() const {
+  int64_t n = split_.size();
+  return drop_last_ ? n / batch_ : (n + batch_ - 1) / batch_;
+}
+
+int64_t Batcher::next(float* x, int32_t* y) {
+  int64_t n = std::min<int64_t>(batch_, int64_t(order_.size()) - pos_);
+  if (n <= 0 || (drop_last_ && n < batch_)) return 0;
+  gather(split_, sample_size_, pre_, order_.data() + pos_, n, x, y);
+  pos_ += n;
+  return n;
+}
+
+void Batcher::gather(const Split& split, int64_t P, const Preprocess& pre, const int64_t* idx, int64_t n, float* x,
+                     int32_t* y) {
+  const int64_t C = int64_t(pre.scale.size()), HW = P / C;
+#pragma omp parallel for if (n * P >= (int64_t(1) << 18))
+  for (int64_t i = 0; i < n; ++i) {
+    const uint8_t* src = split.images.data() + idx[i] * P;
+    float* dst = x + i * P;
+    for (int64_t c = 0; c < C; ++c) {
+      const float a = pre.scale[size_t(c)], b = pre.shift[size_t(c)];
+      for (int64_t j = 0; j < HW; ++j) dst[c * HW + j] = float(src[c * HW + j]) * a + b;
+    }
+    y[i] = split.labels[size_t(idx[i])];
+  }
+}
+
+}  // namespace sgdbench

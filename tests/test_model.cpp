@@ -1,0 +1,164 @@
+// Model zoo: parameter counts, shape errors, and whole-model agreement with PyTorch goldens
+// (tools/gen_reference.py -> tests/data/golden_<model>.{json,bin}): logits, loss, every
+// parameter gradient, and parameters after 3 SGD-momentum steps.
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "core/error.hpp"
+#include "helpers.hpp"
+#include "layers/softmax_cross_entropy.hpp"
+#include "model/zoo.hpp"
+#include "optim/optimizer.hpp"
+
+using namespace sgdbench;
+using namespace sgdbench::test;
+
+TEST_CASE("zoo parameter counts and FLOPs match the frameworks", "[model]") {
+  struct C {
+    const char* name;
+    Shape in;
+    int64_t params;
+    double mflop;
+  };
+  auto c = GENERATE(C{"lenet", {3, 32, 32}, 62006, 1.303}, C{"lenet", {1, 28, 28}, 44426, 0.563},
+                    C{"keras_cifar_cnn", {3, 32, 32}, 122570, 9.097}, C{"keras_mnist_mlp", {1, 28, 28}, 101770, 0.203},
+                    C{"keras_mnist_cnn", {1, 28, 28}, 693962, 1.776});
+  CAPTURE(c.name, c.in.str());
+  auto net = build_model(c.name, c.in);
+  CHECK(net->param_count() == c.params);
+  CHECK_THAT(net->forward_flops() / 1e6, Catch::Matchers::WithinAbs(c.mflop, 0.0005));
+  // Each parameter starts on a 64-byte boundary of the one contiguous buffer.
+  for (auto& r : net->param_refs()) CHECK((reinterpret_cast<uintptr_t>(net->params() + r.offset) % 64) == 0);
+}
+
+TEST_CASE("impossible shapes and unknown models are clear errors", "[model]") {
+  auto message = [](auto f) -> std::string {
+    try {
+      f();
+    } catch (const Error& e) {
+      CHECK(e.kind() == ErrorKind::Model);
+      return e.what();
+    }
+    return "no error";
+  };
+  auto m = message([] { build_model("lenet", Shape{3, 4, 4}); });
+  CHECK_THAT(m, Catch::Matchers::Contains("model 'lenet'") && Catch::Matchers::Contains("layer 'conv1'") &&
+                    Catch::Matchers::Contains("3x4x4"));
+  m = message([] { build_model("keras_cifar_cnn", Shape{3, 12, 12}); });
+  CHECK_THAT(m, Catch::Matchers::Contains("layer 'conv3'"));
+  m = message([] { build_model("resnet50", Shape{3, 32, 32}); });
+  CHECK_THAT(m, Catch::Matchers::Contains("unknown model 'resnet50'") && Catch::Matchers::Contains("lenet"));
+  m = message([] { build_model("lenet", Shape{3, 32, 32}, 1); });
+  CHECK_THAT(m, Catch::Matchers::Contains("at least 2 classes"));
+}
+
+TEST_CASE("initialisers follow PyTorch and Keras defaults", "[model][init]") {
+  auto net = build_model("lenet", Shape{3, 32, 32});
+  initialize(*net, Init::PytorchDefault, 42);
+  for (auto& r : net->param_refs()) {
+    double bound = 1.0 / std::sqrt(double(r.spec.fan_in)), mx = 0;
+    for (size_t i = 0; i < r.count; ++i) mx = std::max(mx, std::fabs(double(net->params()[r.offset + i])));
+    CHECK(mx <= bound);
+    CHECK(mx > 0.9 * bound);  // spread over the whole range
+  }
+  auto k = build_model("keras_mnist_cnn", Shape{1, 28, 28});
+  initialize(*k, Init::GlorotUniform, 42);
+  for (auto& r : k->param_refs()) {
+    double mx = 0;
+    for (size_t i = 0; i < r.count; ++i) mx = std::max(mx, std::fabs(double(k->params()[r.offset + i])));
+    if (r.spec.is_bias) CHECK(mx == 0);
+    else CHECK(mx <= std::sqrt(6.0 / double(r.spec.fan_in + r.spec.fan_out)));
+  }
+  // Same seed, same weights; another seed, other weights.
+  auto a = build_model("lenet", Shape{3, 32, 32});
+  initialize(*a, Init::PytorchDefault, 42);
+  CHECK(std::equal(a->params(), a->params() + a->buffer_size(), net->params()));
+  initialize(*a, Init::PytorchDefault, 43);
+  CHECK(!std::equal(a->params(), a->params() + a->buffer_size(), net->params()));
+}
+
+namespace {
+
+struct Golden {
+  nlohmann::json manifest;
+  std::vector<float> data;
+  explicit Golden(const std::string& model) {
+    std::string base = std::string(SGDBENCH_TEST_DATA) + "/golden_" + model;
+    std::ifstream j(base + ".json");
+    REQUIRE(j.good());
+    j >> manifest;
+    std::ifstream b(base + ".bin", std::ios::binary | std::ios::ate);
+    REQUIRE(b.good());
+    data.resize(size_t(b.tellg()) / 4);
+    b.seekg(0);
+    b.read(reinterpret_cast<char*>(data.data()), std::streamsize(data.size() * 4));
+  }
+  ref::T get(const std::string& name) const {
+    auto& t = manifest.at("tensors").at(name);
+    std::vector<int64_t> dims = t.at("shape").get<std::vector<int64_t>>();
+    if (dims.empty()) dims = {1};
+    return from_floats(data.data() + t.at("offset").get<size_t>(), dims);
+  }
+  bool has(const std::string& name) const { return manifest.at("tensors").contains(name); }
+};
+
+}  // namespace
+
+TEST_CASE("zoo models match PyTorch goldens: logits, loss, gradients, 3 SGD-momentum steps", "[model][golden]") {
+  const std::string model = GENERATE("lenet", "keras_cifar_cnn", "keras_mnist_mlp", "keras_mnist_cnn");
+  CAPTURE(model);
+  Golden g(model);
+  auto& m = g.manifest;
+  Shape in(m.at("input_shape").get<std::vector<int64_t>>());
+  const int64_t batch = m.at("batch"), classes = m.at("classes");
+  auto net = build_model(model, in, classes);
+  net->set_dropout(false);  // the goldens are made without dropout
+  for (auto& r : net->param_refs()) {
+    auto t = g.get("param." + r.name);
+    REQUIRE(t.size() == r.count);
+    for (size_t i = 0; i < r.count; ++i) net->params()[r.offset + i] = float(t[i]);
+  }
+  auto x = g.get("input");
+  auto yl = g.get("labels");
+  std::vector<int32_t> labels(yl.v.begin(), yl.v.end());
+  auto& plan = net->plan(batch, true);
+  for (size_t i = 0; i < x.size(); ++i) plan.input()[i] = float(x[i]);
+
+  // Tolerance: relative error of each tensor in max-norm (largest |difference| / largest |value|).
+  constexpr double kTol = 1e-4;
+  auto report = [&](const std::string& what, const ref::T& a, const ref::T& e) {
+    double err = max_norm_rel_error(a, e);
+    INFO(model << " " << what << ": max-norm relative error " << err);
+    CHECK(err <= kTol);
+    return err;
+  };
+  plan.forward();
+  report("logits", from_floats(plan.logits(), {batch, classes}), g.get("logits"));
+  auto loss = softmax_cross_entropy(plan.logits(), labels.data(), batch, classes, plan.diff_logits(), 1.0 / double(batch));
+  CHECK_THAT(loss.loss, Catch::Matchers::WithinRel(g.get("loss")[0], kTol));
+  plan.backward();
+  double worst_grad = 0;
+  for (auto& r : net->param_refs())
+    worst_grad = std::max(worst_grad, report("grad " + r.name, from_floats(net->grads() + r.offset, r.spec.dims),
+                                             g.get("grad." + r.name)));
+
+  OptimizerConfig oc;
+  oc.momentum = m.at("momentum");
+  auto opt = make_optimizer(oc);
+  auto step_losses = g.get("step_losses");
+  for (int s = 0; s < int(m.at("steps")); ++s) {
+    plan.forward();
+    auto l = softmax_cross_entropy(plan.logits(), labels.data(), batch, classes, plan.diff_logits(), 1.0 / double(batch));
+    CHECK_THAT(l.loss, Catch::Matchers::WithinRel(step_losses[size_t(s)], kTol));
+    plan.backward();
+    opt->step(net->params(), net->grads(), net->buffer_size(), m.at("lr").get<double>());
+  }
+  double worst_after = 0;
+  for (auto& r : net->param_refs())
+    worst_after = std::max(worst_after, report("after 3 steps " + r.name,
+                                               from_floats(net->params() + r.offset, r.spec.dims),
+                                               g.get("after." + r.name)));
+  WARN(model << ": worst max-norm relative error, gradients " << worst_grad << ", parameters after 3 steps "
+             << worst_after);
+}
