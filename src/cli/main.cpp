@@ -4,7 +4,10 @@
 #include <iostream>
 
 #include "core/error.hpp"
+#include "data/dataset.hpp"
 #include "dnnl/context.hpp"
+#include "exp/runner.hpp"
+#include "exp/spec.hpp"
 #include "model/zoo.hpp"
 #include "sgdbench/build_info.hpp"
 
@@ -60,6 +63,54 @@ void print_model(const Network& net, const std::string& summary) {
   }
 }
 
+void cmd_data(const std::string& only, const std::string& dir) {
+  for (auto& name : known_datasets()) {
+    if (!only.empty() && name != only) continue;
+    DataConfig c;
+    c.name = name;
+    c.dir = (only == name) ? dir : "";
+    std::string where = name == "synthetic" ? "(generated)" : (c.dir.empty() ? default_data_dir(name) : c.dir);
+    std::printf("%-14s looked for in: %s\n", name.c_str(), where.empty() ? "(no default: give --data-dir)" : where.c_str());
+    if (where.empty()) {
+      std::printf("               status: not configured\n");
+      continue;
+    }
+    try {
+      auto ds = load_dataset(c);
+      std::printf("               status: present; %s, %lld classes, train %lld, test %lld; checksum %s\n",
+                  ds.shape.str().c_str(), (long long)ds.classes, (long long)ds.train.size(), (long long)ds.test.size(),
+                  ds.checksum.c_str());
+    } catch (const Error& e) {
+      if (!only.empty()) throw;
+      std::printf("               status: not usable: %s\n", e.what());
+    }
+  }
+  if (!only.empty()) {
+    auto& k = known_datasets();
+    SGD_CHECK(std::find(k.begin(), k.end(), only) != k.end(), Usage, "unknown data set '", only,
+              "' (known: fashion-mnist, mnist, cifar10, synthetic)");
+  }
+}
+
+// --shard I/N (1-based I) -> 0-based index and count.
+void parse_shard(const std::string& s, RunOptions& o) {
+  if (s.empty()) return;
+  int i = 0, n = 0;
+  char extra = 0;
+  if (std::sscanf(s.c_str(), "%d/%d%c", &i, &n, &extra) != 2 || n < 1 || i < 1 || i > n)
+    SGD_THROW(Usage, "--shard '", s, "': expected I/N with 1 <= I <= N, e.g. 2/4");
+  o.shard_index = i - 1;
+  o.shard_count = n;
+}
+
+nlohmann::ordered_json parse_value(const std::string& v) {
+  try {
+    return nlohmann::ordered_json::parse(v);
+  } catch (const nlohmann::json::exception&) {
+    return v;  // a bare word is a string
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -77,6 +128,52 @@ int main(int argc, char** argv) {
   models->add_option("--input", input, "Input shape CxHxW (default: the model's tutorial shape)");
   models->add_option("--classes", classes, "Number of classes")->check(CLI::PositiveNumber);
 
+  RunOptions ropt;
+  std::string shard, spec_path;
+  auto add_run_options = [&](CLI::App* c) {
+    c->add_option("--out", ropt.out_dir, "Results root: writes OUT/<experiment>/runs/<run-id>.json")->capture_default_str();
+    c->add_option("--jobs", ropt.jobs, "Runs side by side; the threads are split between them")->check(CLI::PositiveNumber);
+    c->add_option("--shard", shard, "Run only slice I of N of the grid (I/N, 1-based), deterministic");
+    c->add_flag("--dry-run", ropt.dry_run, "Print the plan (runs, ids, what is done) and exit");
+    c->add_flag("--force", ropt.force, "Recompute runs that already have a finished result");
+    c->add_flag("--quiet", [&](int64_t) { ropt.progress = false; }, "No progress lines");
+  };
+  auto* run = app.add_subcommand("run", "Run an experiment spec (a grid of runs); resumable: finished runs are skipped");
+  run->add_option("spec", spec_path, "Experiment spec (JSON), e.g. experiments/quickstart.json")->required();
+  add_run_options(run);
+  auto* validate = app.add_subcommand("validate", "Check a spec without running it: fields, types, values, shapes");
+  validate->add_option("spec", spec_path, "Experiment spec (JSON)")->required();
+
+  auto* trn = app.add_subcommand("train", "One training run from flags (same field names as specs)");
+  std::string t_model = "lenet", t_data = "fashion-mnist", t_dir, t_opt = "sgd", t_batch = "32", t_label, t_exp = "train";
+  double t_lr = 0.01, t_mom = 0;
+  int64_t t_epochs = 1, t_seed = 1, t_limit = 0;
+  bool t_nesterov = false;
+  std::vector<std::string> t_set;
+  trn->add_option("--model", t_model, "Zoo model (sgdbench models)")->capture_default_str();
+  trn->add_option("--data", t_data, "fashion-mnist | mnist | cifar10 | synthetic")->capture_default_str();
+  trn->add_option("--data-dir", t_dir, "Directory of the data files (mnist, cifar10)");
+  trn->add_option("--optimizer", t_opt, "sgd | adagrad | rmsprop | adam")->capture_default_str();
+  trn->add_option("--momentum", t_mom, "SGD/RMSprop momentum")->capture_default_str();
+  trn->add_flag("--nesterov", t_nesterov, "Nesterov momentum (sgd)");
+  trn->add_option("--batch-size", t_batch, "1 (SGD), B (mini-batch) or full (GD)")->capture_default_str();
+  trn->add_option("--lr", t_lr, "Learning rate")->capture_default_str();
+  trn->add_option("--epochs", t_epochs, "Epoch budget")->capture_default_str();
+  trn->add_option("--seed", t_seed, "Seed for init, shuffle and dropout")->capture_default_str();
+  trn->add_option("--limit", t_limit, "Use the first N training samples (0 = all)");
+  trn->add_option("--label", t_label, "Method label for plots");
+  trn->add_option("--experiment", t_exp, "Experiment name for the result directory")->capture_default_str();
+  trn->add_option("--set", t_set, "Any spec field, e.g. --set schedule.name=cosine --set target_acc=0.8");
+  add_run_options(trn);
+
+  auto* data = app.add_subcommand("data", "List the data sets: where each is looked for, presence, shape, sizes, checksum");
+  std::string d_name, d_dir;
+  data->add_option("--name", d_name, "Only this data set");
+  data->add_option("--data-dir", d_dir, "Directory to read it from (with --name)");
+
+  app.footer("Exit codes: 0 ok (a diverged run is a result), 1 internal error, 2 usage, 3 spec, 4 data, 5 model,\n"
+             "6 numeric, 7 i/o. Run 'sgdbench COMMAND --help' for the options of each command.");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -86,7 +183,37 @@ int main(int argc, char** argv) {
 
   try {
     dnnl_ctx::set_threads(threads);
+    ropt.threads = threads;
     if (*info) cmd_info();
+    if (*data) cmd_data(d_name, d_dir);
+    if (*validate) {
+      auto e = load_spec(spec_path);
+      std::printf("%s: valid; experiment '%s', %zu runs\n", spec_path.c_str(), e.name.c_str(), e.runs.size());
+    }
+    if (*run) {
+      parse_shard(shard, ropt);
+      return run_experiment(load_spec(spec_path), ropt);
+    }
+    if (*trn) {
+      parse_shard(shard, ropt);
+      nlohmann::ordered_json c = {{"model", t_model}, {"lr", t_lr}, {"epochs", t_epochs}, {"seed", t_seed}};
+      c["data"] = {{"name", t_data}};
+      if (!t_dir.empty()) c["data"]["dir"] = t_dir;
+      if (t_limit > 0) c["data"]["limit"] = t_limit;
+      c["optimizer"] = {{"name", t_opt}};
+      if (t_mom != 0) c["optimizer"]["momentum"] = t_mom;
+      if (t_nesterov) c["optimizer"]["nesterov"] = true;
+      c["batch_size"] = t_batch == "full" ? nlohmann::ordered_json("full") : parse_value(t_batch);
+      if (!t_label.empty()) c["label"] = t_label;
+      nlohmann::ordered_json grid = nlohmann::ordered_json::object();
+      for (auto& kv : t_set) {
+        auto eq = kv.find('=');
+        SGD_CHECK(eq != std::string::npos && eq > 0, Usage, "--set '", kv, "': expected FIELD=VALUE");
+        grid[kv.substr(0, eq)] = nlohmann::ordered_json::array({parse_value(kv.substr(eq + 1))});
+      }
+      nlohmann::ordered_json spec = {{"experiment", t_exp}, {"base", c}, {"grid", grid}};
+      return run_experiment(parse_spec(spec, "(command line)"), ropt);
+    }
     if (*models) {
       for (auto& e : zoo()) {
         if (!model_name.empty() && e.name != model_name) continue;

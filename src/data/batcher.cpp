@@ -33,9 +33,14 @@ int64_t Batcher::batches_per_epoch() const {
   return drop_last_ ? n / batch_ : (n + batch_ - 1) / batch_;
 }
 
-int64_t Batcher::next(float* x, int32_t* y) {
+int64_t Batcher::next_size() const {
   int64_t n = std::min<int64_t>(batch_, int64_t(order_.size()) - pos_);
-  if (n <= 0 || (drop_last_ && n < batch_)) return 0;
+  return n <= 0 || (drop_last_ && n < batch_) ? 0 : n;
+}
+
+int64_t Batcher::next(float* x, int32_t* y) {
+  int64_t n = next_size();
+  if (n == 0) return 0;
   gather(split_, sample_size_, pre_, order_.data() + pos_, n, x, y);
   pos_ += n;
   return n;

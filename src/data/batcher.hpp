@@ -21,6 +21,8 @@ class Batcher {
   // may be smaller), or 0 when the epoch is done.
   int64_t next(float* x, int32_t* y);
   int64_t batches_per_epoch() const;
+  // Size of the batch next() will return (0 at the end of the epoch).
+  int64_t next_size() const;
   int64_t batch() const { return batch_; }
   const std::vector<int64_t>& order() const { return order_; }
 

@@ -13,7 +13,7 @@ dnnl::engine& engine() {
   return e;
 }
 dnnl::stream& stream() {
-  static dnnl::stream s(engine());
+  thread_local dnnl::stream s(engine());  // streams are not thread-safe: one per thread
   return s;
 }
 
@@ -21,12 +21,9 @@ int hardware_threads() {
   unsigned n = std::thread::hardware_concurrency();
   return n ? static_cast<int>(n) : 1;
 }
-static int g_threads = 0;
-void set_threads(int n) {
-  g_threads = n > 0 ? n : hardware_threads();
-  omp_set_num_threads(g_threads);
-}
-int threads() { return g_threads > 0 ? g_threads : omp_get_max_threads(); }
+// Per calling thread (OpenMP's nthreads-var is per thread), so runs side by side can each use a share.
+void set_threads(int n) { omp_set_num_threads(n > 0 ? n : hardware_threads()); }
+int threads() { return omp_get_max_threads(); }
 
 std::string version() {
   const dnnl_version_t* v = dnnl_version();

@@ -11,11 +11,12 @@ using dnnl::memory;
 using tag = dnnl::memory::format_tag;
 using dt = dnnl::memory::data_type;
 
-// Process-wide CPU engine and in-order stream.
+// Process-wide CPU engine; an in-order stream per thread.
 dnnl::engine& engine();
 dnnl::stream& stream();
 
-// Threads used by oneDNN's OpenMP runtime (and our own loops). n <= 0 means all cores.
+// Threads used by oneDNN's OpenMP runtime (and our own loops) for primitives executed by the
+// calling thread. n <= 0 means all cores.
 void set_threads(int n);
 int threads();
 int hardware_threads();

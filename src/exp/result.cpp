@@ -1,0 +1,97 @@
+// Result documents, provenance and atomic writes.
+#include "exp/result.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <fstream>
+
+#include "core/error.hpp"
+#include "dnnl/context.hpp"
+#include "sgdbench/build_info.hpp"
+
+namespace sgdbench {
+
+std::string utc_now() {
+  std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char b[32];
+  std::strftime(b, sizeof b, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return b;
+}
+
+nlohmann::json provenance(int threads, const std::string& started, const std::string& finished) {
+  char host[256] = "unknown";
+  gethostname(host, sizeof host - 1);
+  std::string compiler =
+#if defined(__clang__)
+      std::string("clang ") + __clang_version__;
+#elif defined(__GNUC__)
+      std::string("gcc ") + __VERSION__;
+#else
+      "unknown";
+#endif
+  return {{"sgdbench_version", kVersion}, {"git_commit", kGitCommit}, {"onednn_version", dnnl_ctx::version()},
+          {"onednn_isa", dnnl_ctx::isa()}, {"compiler", compiler}, {"threads", threads},
+          {"cpu_model", dnnl_ctx::cpu_model()}, {"hardware_threads", dnnl_ctx::hardware_threads()},
+          {"host", host}, {"started", started}, {"finished", finished}};
+}
+
+nlohmann::json make_result(const Experiment& e, const RunSpec& r, const TrainResult& t, const nlohmann::json& prov) {
+  nlohmann::json h = nlohmann::json::array();
+  for (auto& p : t.history) h.push_back(p.to_json());
+  return {{"schema_version", kResultSchemaVersion}, {"run_id", r.id}, {"experiment", e.name},
+          {"spec_file", e.path}, {"config", r.config}, {"status", t.status}, {"provenance", prov},
+          {"history", h}, {"summary", t.summary()}};
+}
+
+void write_json_atomic(const std::string& path, const nlohmann::json& j) {
+  std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  std::string text = j.dump(1) + "\n";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd < 0) SGD_THROW(Io, path, ": cannot write (", std::strerror(errno), ")");
+  size_t done = 0;
+  while (done < text.size()) {
+    ssize_t w = ::write(fd, text.data() + done, text.size() - done);
+    if (w < 0) {
+      int err = errno;
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      SGD_THROW(Io, path, ": write failed (", std::strerror(err), ")");
+    }
+    done += size_t(w);
+  }
+  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+    ::unlink(tmp.c_str());
+    SGD_THROW(Io, path, ": cannot flush to disk");
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    int err = errno;
+    ::unlink(tmp.c_str());
+    SGD_THROW(Io, path, ": cannot rename into place (", std::strerror(err), ")");
+  }
+}
+
+std::optional<nlohmann::json> read_json_file(const std::string& path) {
+  std::ifstream f(path);
+  if (!f) return std::nullopt;
+  try {
+    return nlohmann::json::parse(f);
+  } catch (const nlohmann::json::exception&) {
+    return std::nullopt;
+  }
+}
+
+bool is_finished_result(const nlohmann::json& j, const std::string& id) {
+  if (!j.is_object() || j.value("run_id", "") != id || j.value("schema_version", 0) != kResultSchemaVersion)
+    return false;
+  std::string s = j.value("status", "");
+  return s == "completed" || s == "diverged" || s == "stopped_at_target" || s == "budget_exhausted";
+}
+
+}  // namespace sgdbench

@@ -1,0 +1,28 @@
+// Result files: one JSON per run (schema in results/README.md, results/schema.json), written
+// atomically (temporary file in the same directory, fsync, rename), with provenance.
+#pragma once
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "exp/spec.hpp"
+
+namespace sgdbench {
+
+inline constexpr int kResultSchemaVersion = 1;
+
+// sgdbench version and git commit, oneDNN version and ISA, compiler, threads, CPU, host, times.
+nlohmann::json provenance(int threads, const std::string& started, const std::string& finished);
+std::string utc_now();  // ISO 8601, seconds
+
+nlohmann::json make_result(const Experiment& e, const RunSpec& r, const TrainResult& t, const nlohmann::json& prov);
+
+// Throws Error(Io) naming the path when the file cannot be written.
+void write_json_atomic(const std::string& path, const nlohmann::json& j);
+// The parsed file, or nullopt when missing or not valid JSON.
+std::optional<nlohmann::json> read_json_file(const std::string& path);
+// True for a result file that holds a finished run (any terminal status).
+bool is_finished_result(const nlohmann::json& j, const std::string& run_id);
+
+}  // namespace sgdbench

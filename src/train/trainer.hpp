@@ -1,0 +1,91 @@
+// Trainer: the one loop for GD (batch "full", gradient accumulated over chunks), SGD (batch 1)
+// and mini-batch (batch B); the optimizer decides plain/momentum/Nesterov/Adam... Budgets, stop
+// rules (target accuracy, divergence) and logging (per epoch, every N steps, log-spaced steps).
+// Training time excludes evaluation time. Not: spec parsing or result files (src/exp/).
+#pragma once
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "data/dataset.hpp"
+#include "model/network.hpp"
+#include "optim/optimizer.hpp"
+#include "optim/schedule.hpp"
+
+namespace sgdbench {
+
+struct TrainConfig {
+  std::string label;         // method label for plots ("SGD", "momentum 0.9", ...)
+  std::string model = "lenet";
+  std::string init;          // "" = the model's framework default
+  DataConfig data;
+  OptimizerConfig optimizer;
+  int64_t batch_size = 32;   // 0 = full batch (GD)
+  int64_t chunk = 1000;      // full batch: samples per accumulation chunk (bounded memory)
+  bool drop_last = false;
+  double lr = 0.01;
+  ScheduleConfig schedule;
+  uint64_t seed = 1;
+  // budgets (0 = unlimited except epochs)
+  int64_t epochs = 1, max_steps = 0, max_samples = 0;
+  double max_seconds = 0;
+  // stop rules
+  double target_acc = 0;     // 0 = none
+  bool stop_at_target = false;
+  double divergence_loss = 1e3;  // a mini-batch loss above this (or non-finite) = diverged
+  // logging / evaluation
+  int64_t log_every_steps = 0;
+  int log_points_per_decade = 0;  // log-spaced points at steps 10^(k/n)
+  int64_t eval_batch = 1000;
+  bool eval_train = false;   // also the loss/accuracy on the full train split each epoch
+  int threads = 0;           // recorded; set by the runner
+
+  nlohmann::json to_json() const;  // the canonical, fully resolved config (hashed into the run id)
+};
+
+// "GD", "SGD", "mini-batch 32", with " + momentum 0.9", " + Nesterov 0.9", " + Adam" etc.
+std::string default_label(const TrainConfig& c);
+
+struct HistoryPoint {
+  std::string kind;  // "epoch" or "interval"
+  double epoch = 0;  // fractional progress
+  int64_t step = 0, samples = 0;
+  double train_seconds = 0, eval_seconds = 0, lr = 0;
+  double train_loss = 0;  // running mean of mini-batch losses since the previous point
+  double test_loss = 0, test_acc = 0;
+  std::optional<double> val_loss, val_acc, train_full_loss, train_full_acc;
+  nlohmann::json to_json() const;
+};
+
+struct TrainResult {
+  std::string status;  // completed | diverged | stopped_at_target | budget_exhausted
+  std::string stop_reason;
+  std::vector<HistoryPoint> history;
+  int64_t steps = 0, samples = 0;
+  double train_seconds = 0, eval_seconds = 0;
+  std::optional<int64_t> target_step, target_samples;
+  std::optional<double> target_seconds, target_epoch;
+  nlohmann::json summary() const;
+};
+
+struct Progress {
+  int64_t epoch = 0, epochs = 0, step = 0;
+  double train_loss = 0, test_acc = -1, fraction = 0;  // fraction of the budget done
+};
+
+struct EvalResult {
+  double loss = 0, acc = 0;
+};
+EvalResult evaluate(Network& net, const Split& split, const Preprocess& pre, int64_t eval_batch);
+
+// Trains a freshly built model on `data` per cfg. on_progress is called at every logged point.
+TrainResult train(const TrainConfig& cfg, const Dataset& data, const std::function<void(const Progress&)>& on_progress = {});
+
+// Accumulates the mean gradient over the whole split in chunks into `out` (net.buffer_size()
+// floats); returns the mean loss. Exposed for the full-batch equivalence test.
+double full_batch_gradient(Network& net, const Split& split, const Preprocess& pre, int64_t chunk, float* out);
+
+}  // namespace sgdbench
