@@ -3,6 +3,7 @@
 #pragma once
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <cstring>
 #include <functional>
 #include <memory>
 #include <string>

@@ -1,0 +1,167 @@
+// Trainer: full-batch GD equals the one-batch gradient, determinism, divergence, budgets and
+// stop rules, logging, and a behaviour check (momentum beats plain SGD on synthetic data).
+#include "core/error.hpp"
+#include "dnnl/context.hpp"
+#include "helpers.hpp"
+#include "layers/softmax_cross_entropy.hpp"
+#include "model/zoo.hpp"
+#include "train/trainer.hpp"
+
+using namespace sgdbench;
+
+namespace {
+DataConfig synthetic(int64_t train = 600, int64_t test = 200, double noise = 1.0) {
+  DataConfig d;
+  d.name = "synthetic";
+  d.synthetic_train = train;
+  d.synthetic_test = test;
+  d.synthetic_shape = Shape{1, 16, 16};
+  d.synthetic_noise = noise;
+  return d;
+}
+TrainConfig base(const std::string& model = "keras_mnist_mlp") {
+  TrainConfig c;
+  c.model = model;
+  c.data = synthetic();
+  c.batch_size = 32;
+  c.lr = 0.05;
+  c.epochs = 2;
+  c.seed = 3;
+  return c;
+}
+}  // namespace
+
+TEST_CASE("full-batch GD: the chunk-accumulated gradient equals the one-batch gradient", "[train][gd]") {
+  const std::string model = GENERATE("lenet", "keras_mnist_mlp");
+  CAPTURE(model);
+  auto data = load_dataset(synthetic(300, 10));
+  auto net = build_model(model, data.shape, data.classes);
+  initialize(*net, zoo_entry(model).init, 5);
+  net->set_dropout(false);  // dropout masks differ between chunkings by design
+  std::vector<float> chunked(net->buffer_size());
+  double loss_chunked = full_batch_gradient(*net, data.train, data.pre, 64, chunked.data());  // 64*4 + 44
+  std::vector<float> whole(net->buffer_size());
+  double loss_whole = full_batch_gradient(*net, data.train, data.pre, 300, whole.data());
+  CHECK_THAT(loss_chunked, Catch::Matchers::WithinRel(loss_whole, 1e-6));
+  double num = 0, den = 0;
+  for (size_t i = 0; i < whole.size(); ++i) {
+    num = std::max(num, double(std::fabs(chunked[i] - whole[i])));
+    den = std::max(den, double(std::fabs(whole[i])));
+  }
+  INFO("max-norm relative difference " << num / den);
+  CHECK(num / den <= 1e-5);
+  CHECK(den > 0);
+}
+
+TEST_CASE("GD takes one step per epoch; SGD and mini-batch count steps and samples", "[train]") {
+  auto data = load_dataset(synthetic(100, 20));
+  auto c = base();
+  c.data = synthetic(100, 20);
+  c.epochs = 3;
+  c.batch_size = 0;
+  c.chunk = 30;
+  auto gd = train(c, data);
+  CHECK(gd.status == "completed");
+  CHECK(gd.steps == 3);
+  CHECK(gd.samples == 300);
+  c.batch_size = 1;
+  c.epochs = 1;
+  auto sgd = train(c, data);
+  CHECK(sgd.steps == 100);
+  c.batch_size = 32;  // 3 full batches + one of 4 (kept)
+  auto mb = train(c, data);
+  CHECK(mb.steps == 4);
+  CHECK(mb.samples == 100);
+  c.drop_last = true;
+  CHECK(train(c, data).samples == 96);
+}
+
+TEST_CASE("determinism: same config, same threads, identical history", "[train][determinism]") {
+  auto c = base("lenet");
+  c.optimizer.momentum = 0.9;
+  c.log_every_steps = 5;
+  auto data = load_dataset(c.data);
+  auto a = train(c, data), b = train(c, data);
+  REQUIRE(a.history.size() == b.history.size());
+  REQUIRE(a.history.size() > 3);
+  for (size_t i = 0; i < a.history.size(); ++i) {
+    // the starting point has no mini-batch loss yet (NaN)
+    CHECK((a.history[i].train_loss == b.history[i].train_loss || (i == 0 && std::isnan(b.history[i].train_loss))));
+    CHECK(a.history[i].test_loss == b.history[i].test_loss);
+    CHECK(a.history[i].test_acc == b.history[i].test_acc);
+  }
+  c.seed = 4;
+  auto other = train(c, data);
+  CHECK(other.history.back().test_loss != a.history.back().test_loss);
+}
+
+TEST_CASE("divergence: a huge learning rate ends the run with status diverged", "[train][divergence]") {
+  auto c = base();
+  c.lr = 1e4;
+  auto data = load_dataset(c.data);
+  auto r = train(c, data);
+  CHECK(r.status == "diverged");
+  CHECK(r.steps < 2 * 19);
+  CHECK_FALSE(r.stop_reason.empty());
+}
+
+TEST_CASE("budgets and target stop rule", "[train][budget]") {
+  auto c = base();
+  auto data = load_dataset(c.data);
+  c.max_steps = 7;
+  auto r = train(c, data);
+  CHECK(r.status == "budget_exhausted");
+  CHECK(r.steps == 7);
+  CHECK(r.history.back().step == 7);
+  c.max_steps = 0;
+  c.max_samples = 100;
+  r = train(c, data);
+  CHECK(r.status == "budget_exhausted");
+  CHECK(r.samples == 128);  // stops after the step that crossed the budget
+  c.max_samples = 0;
+  c.epochs = 20;
+  c.target_acc = 0.5;
+  c.stop_at_target = true;
+  c.log_every_steps = 2;
+  r = train(c, data);
+  CHECK(r.status == "stopped_at_target");
+  REQUIRE(r.target_step.has_value());
+  CHECK(*r.target_step == r.steps);
+  CHECK(r.history.back().test_acc >= 0.5);
+}
+
+TEST_CASE("logging: log-spaced points inside the first epoch, learning rate recorded", "[train][log]") {
+  auto c = base();
+  c.batch_size = 1;
+  c.epochs = 1;
+  c.log_points_per_decade = 2;  // steps 1, 3, 10, 32, 100, 316
+  c.schedule.name = "exponential";
+  c.schedule.gamma = 0.5;
+  auto data = load_dataset(c.data);
+  auto r = train(c, data);
+  std::vector<int64_t> steps;
+  for (auto& h : r.history) steps.push_back(h.step);
+  CHECK(steps == std::vector<int64_t>{0, 1, 3, 10, 32, 100, 316, 600});
+  CHECK_THAT(r.history.back().lr, Catch::Matchers::WithinRel(0.05 * 0.5, 1e-9));
+  CHECK(r.history[0].kind == "epoch");
+  CHECK(r.history[3].kind == "interval");
+  for (size_t i = 1; i < r.history.size(); ++i) CHECK(r.history[i].train_seconds >= r.history[i - 1].train_seconds);
+}
+
+TEST_CASE("behaviour: momentum reaches the target in fewer steps than plain SGD at the same lr", "[train][behaviour]") {
+  auto c = base();
+  c.data = synthetic(1000, 300, 1.0);
+  c.lr = 0.01;
+  c.epochs = 15;
+  c.target_acc = 0.8;
+  c.stop_at_target = true;
+  c.log_every_steps = 5;
+  auto data = load_dataset(c.data);
+  auto plain = train(c, data);
+  c.optimizer.momentum = 0.9;
+  auto mom = train(c, data);
+  REQUIRE(mom.target_step.has_value());
+  INFO("plain SGD: " << (plain.target_step ? std::to_string(*plain.target_step) : "not reached")
+                     << " steps; momentum: " << *mom.target_step);
+  CHECK((!plain.target_step || *mom.target_step < *plain.target_step));
+}
