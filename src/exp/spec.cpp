@@ -284,6 +284,71 @@ std::string line_col(const std::string& text, size_t byte) {
   return "line " + std::to_string(line) + ", column " + std::to_string(col);
 }
 
+struct Axis {
+  std::string name, path;  // "lr", "grid.lr"
+  ojson values;
+};
+
+// Axes in the order written; each a non-empty list. A variant may carry a "grid" of its own,
+// expanded inside that variant only.
+std::vector<Axis> parse_axes(const ojson& g, const std::string& path, const Reader& r) {
+  if (!g.is_object()) r.fail(path, "expected an object of axes (field name -> list of values)");
+  std::vector<Axis> axes;
+  std::vector<std::string> variant_fields = kConfigFields;
+  variant_fields.push_back("grid");
+  for (auto it = g.begin(); it != g.end(); ++it) {
+    std::string p = path + "." + it.key();
+    if (!it.value().is_array()) r.fail(p, "an axis is a list of values, got " + it.value().dump());
+    if (it.value().empty()) r.fail(p, "empty axis: give at least one value");
+    std::string head = it.key().substr(0, it.key().find('.'));
+    if (it.key() != "variants" && std::find(kConfigFields.begin(), kConfigFields.end(), head) == kConfigFields.end()) {
+      std::string s = suggest(head, kConfigFields);
+      r.fail(p, "unknown axis '" + it.key() + "'" + (s.empty() ? "" : " (did you mean '" + s + "'?)") +
+                    "; an axis is 'variants' or a config field");
+    }
+    if (it.key() == "variants")
+      for (size_t i = 0; i < it.value().size(); ++i) {
+        std::string vp = p + "[" + std::to_string(i) + "]";
+        if (!it.value()[i].is_object()) r.fail(vp, "a variant is an object of config fields");
+        r.check_fields(it.value()[i], vp, variant_fields);
+      }
+    axes.push_back(Axis{it.key(), p, it.value()});
+  }
+  return axes;
+}
+
+// Cartesian product of axes[a..] applied to cfg, first axis outermost.
+void expand(const ojson& cfg, const Origins& o, const std::vector<Axis>& axes, size_t a, const Reader& r,
+            std::vector<std::pair<ojson, Origins>>& out) {
+  if (a == axes.size()) {
+    out.emplace_back(cfg, o);
+    return;
+  }
+  const Axis& ax = axes[a];
+  for (size_t i = 0; i < ax.values.size(); ++i) {
+    std::string from = ax.path + "[" + std::to_string(i) + "]";
+    ojson c = cfg;
+    Origins oo = o;
+    if (ax.name != "variants") {
+      set_path(c, ax.name, ax.values[i]);
+      oo[ax.name] = from;
+      expand(c, oo, axes, a + 1, r, out);
+      continue;
+    }
+    ojson v = ax.values[i];
+    ojson nested = v.contains("grid") ? v["grid"] : ojson();
+    v.erase("grid");
+    merge_into(c, v, "", from, oo);
+    if (nested.is_null()) {
+      expand(c, oo, axes, a + 1, r, out);
+      continue;
+    }
+    std::vector<std::pair<ojson, Origins>> inner;
+    expand(c, oo, parse_axes(nested, from + ".grid", r), 0, r, inner);
+    for (auto& [c2, o2] : inner) expand(c2, o2, axes, a + 1, r, out);
+  }
+}
+
 }  // namespace
 
 Shape data_shape(const DataConfig& d, int64_t* classes) {
@@ -316,65 +381,20 @@ Experiment parse_spec(const ojson& spec, const std::string& path) {
     merge_into(base, spec["base"], "", "base", origins);
   }
 
-  // Axes in the order written; each a non-empty list.
-  std::vector<std::pair<std::string, ojson>> axes;
-  if (spec.contains("grid")) {
-    const ojson& g = spec["grid"];
-    if (!g.is_object()) top.fail("grid", "expected an object of axes (field name -> list of values)");
-    for (auto it = g.begin(); it != g.end(); ++it) {
-      std::string p = "grid." + it.key();
-      if (!it.value().is_array()) top.fail(p, "an axis is a list of values, got " + it.value().dump());
-      if (it.value().empty()) top.fail(p, "empty axis: give at least one value");
-      std::string head = it.key().substr(0, it.key().find('.'));
-      if (it.key() != "variants" && std::find(kConfigFields.begin(), kConfigFields.end(), head) == kConfigFields.end()) {
-        std::string s = suggest(head, kConfigFields);
-        top.fail(p, "unknown axis '" + it.key() + "'" + (s.empty() ? "" : " (did you mean '" + s + "'?)") +
-                        "; an axis is 'variants' or a config field");
-      }
-      if (it.key() == "variants")
-        for (size_t i = 0; i < it.value().size(); ++i) {
-          if (!it.value()[i].is_object()) top.fail(p + "[" + std::to_string(i) + "]", "a variant is an object of config fields");
-          top.check_fields(it.value()[i], p + "[" + std::to_string(i) + "]", kConfigFields);
-        }
-      axes.emplace_back(it.key(), it.value());
-    }
-  }
-
-  // Cartesian product, first axis outermost.
-  std::vector<size_t> pos(axes.size(), 0);
+  std::vector<std::pair<ojson, Origins>> configs;
+  std::vector<Axis> axes;
+  if (spec.contains("grid")) axes = parse_axes(spec["grid"], "grid", top);
+  expand(base, origins, axes, 0, top, configs);
   std::map<std::string, size_t> seen;
-  for (;;) {
-    ojson cfg = base;
-    Origins o = origins;
-    for (size_t a = 0; a < axes.size(); ++a) {
-      const auto& [name, values] = axes[a];
-      std::string from = "grid." + name + "[" + std::to_string(pos[a]) + "]";
-      if (name == "variants") {
-        merge_into(cfg, values[pos[a]], "", from, o);
-      } else {
-        set_path(cfg, name, values[pos[a]]);
-        o[name] = from;
-      }
-    }
+  for (auto& [cfg, o] : configs) {
     RunSpec r;
     r.index = e.runs.size();
     r.cfg = read_config(cfg, Reader{path, o});
     r.config = r.cfg.to_json();
     r.id = run_id(r.config);
-    if (!seen.count(r.id)) {
-      seen[r.id] = r.index;
-      e.runs.push_back(std::move(r));
-    }
-    // Advance the odometer (last axis fastest).
-    bool done = true;
-    for (size_t a = axes.size(); a-- > 0;) {
-      if (++pos[a] < axes[a].second.size()) {
-        done = false;
-        break;
-      }
-      pos[a] = 0;
-    }
-    if (done) break;
+    if (seen.count(r.id)) continue;  // the same run named twice
+    seen[r.id] = r.index;
+    e.runs.push_back(std::move(r));
   }
   return e;
 }

@@ -1,0 +1,162 @@
+// Specs: grid expansion, run ids, and every kind of bad spec -> one clear Error(Spec) naming the
+// file and the JSON path (with a suggestion for misspelt names).
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+#include "core/error.hpp"
+#include "exp/result.hpp"
+#include "exp/runner.hpp"
+#include "exp/spec.hpp"
+#include "helpers.hpp"
+
+using namespace sgdbench;
+namespace fs = std::filesystem;
+using Catch::Matchers::Contains;
+
+namespace {
+std::string write_spec(const std::string& text) {
+  static int n = 0;
+  auto p = fs::temp_directory_path() / ("sgdbench_spec_" + std::to_string(::getpid()) + "_" + std::to_string(n++) + ".json");
+  std::ofstream(p) << text;
+  return p.string();
+}
+std::string spec_error(const std::string& text) {
+  auto path = write_spec(text);
+  try {
+    load_spec(path);
+  } catch (const Error& e) {
+    CHECK(e.kind() == ErrorKind::Spec);
+    std::string m = e.what();
+    CHECK_THAT(m, Contains(path));
+    fs::remove(path);
+    return m;
+  }
+  fs::remove(path);
+  return "no error";
+}
+const char* kSynthetic = R"("data": {"name": "synthetic", "synthetic": {"shape": [1, 16, 16], "train": 200, "test": 50}})";
+}  // namespace
+
+TEST_CASE("grid expansion: axes in order, variants merged, ids stable and distinct", "[spec]") {
+  std::string text = std::string(R"({"experiment": "t", "base": {"model": "keras_mnist_mlp", "epochs": 1, )") + kSynthetic +
+                     R"(}, "grid": {"variants": [{"label": "SGD", "batch_size": 1},
+                                                 {"label": "momentum", "batch_size": 8, "optimizer": {"momentum": 0.9}}],
+                                    "lr": [0.1, 0.01], "seed": [1, 2, 3]}})";
+  auto path = write_spec(text);
+  auto e = load_spec(path);
+  REQUIRE(e.runs.size() == 12);
+  CHECK(e.runs[0].cfg.label == "SGD");
+  CHECK(e.runs[0].cfg.lr == 0.1);
+  CHECK(e.runs[1].cfg.seed == 2);  // last axis fastest
+  CHECK(e.runs[11].cfg.optimizer.momentum == 0.9);
+  CHECK(e.runs[11].cfg.batch_size == 8);
+  CHECK(e.runs[0].cfg.optimizer.momentum == 0);
+  std::set<std::string> ids;
+  for (auto& r : e.runs) ids.insert(r.id);
+  CHECK(ids.size() == 12);
+  CHECK(load_spec(path).runs[5].id == e.runs[5].id);
+  // A dotted axis sets a nested field; a default label names the method.
+  auto e2 = parse_spec(nlohmann::ordered_json::parse(R"({"experiment": "u", "base": {"batch_size": "full"},
+      "grid": {"optimizer.momentum": [0, 0.9]}})"), "inline");
+  CHECK(e2.runs[1].cfg.optimizer.momentum == 0.9);
+  CHECK(e2.runs[0].cfg.label == "GD");
+  CHECK(e2.runs[1].cfg.label == "GD + momentum 0.9");
+  // A variant's own grid expands inside that variant only.
+  auto e3 = parse_spec(nlohmann::ordered_json::parse(R"({"experiment": "v", "grid": {"variants": [
+      {"label": "GD", "batch_size": "full", "grid": {"lr": [0.1, 0.5]}}, {"label": "SGD", "batch_size": 1}],
+      "seed": [1, 2]}})"), "inline");
+  REQUIRE(e3.runs.size() == 6);
+  CHECK(e3.runs[3].cfg.lr == 0.5);
+  CHECK(e3.runs[3].cfg.seed == 2);
+  CHECK(e3.runs[4].cfg.label == "SGD");
+  CHECK(e3.runs[4].cfg.lr == 0.01);
+  fs::remove(path);
+}
+
+TEST_CASE("bad specs name the file and the JSON path", "[spec][bad]") {
+  CHECK_THAT(spec_error(R"({"experiment": "x", "base": {"lr": 0.1, "epoch": 3}})"),
+             Contains("base.epoch") && Contains("unknown field 'epoch'") && Contains("did you mean 'epochs'"));
+  CHECK_THAT(spec_error(R"({"experiment": "x", "base": {"epochs": "three"}})"),
+             Contains("base.epochs") && Contains("expected an integer"));
+  CHECK_THAT(spec_error(R"({"experiment": "x", "grid": {"lr": []}})"), Contains("grid.lr") && Contains("empty axis"));
+  CHECK_THAT(spec_error(R"({"experiment": "x", "grid": {"lr": [0.1, -0.01]}})"),
+             Contains("grid.lr[1]") && Contains("learning rate must be > 0"));
+  CHECK_THAT(spec_error(R"({"experiment": "x", "grid": {"variants": [{"model": "lenet5"}]}})"),
+             Contains("grid.variants[0].model") && Contains("unknown model 'lenet5'") && Contains("did you mean 'lenet'"));
+  CHECK_THAT(spec_error(R"({"experiment": "x", "base": {"optimizer": {"name": "adamw"}}})"),
+             Contains("base.optimizer.name") && Contains("unknown optimizer 'adamw'") && Contains("did you mean 'adam'"));
+  CHECK_THAT(spec_error(R"({"experiment": "x", "base": {"optimizer": {"name": "adam", "momentum": 0.9}}})"),
+             Contains("base.optimizer.momentum") && Contains("unknown field"));
+  CHECK_THAT(spec_error(R"({"experiment": "x", "base": {"data": {"name": "fashion_mnist"}}})"),
+             Contains("base.data.name") && Contains("did you mean 'fashion-mnist'"));
+  CHECK_THAT(spec_error(R"({"experiment": "x", "base": {"batch_size": 0}})"), Contains("base.batch_size"));
+  CHECK_THAT(spec_error(R"({"experiment": "x", "base": {"data": "cifar10", "model": "keras_mnist_mlp"}, "grid": {"model": ["lenet", "keras_cifar_cnn"]}})"),
+             Contains("no error"));
+  CHECK_THAT(spec_error(R"({"experiment": "x", "base": {"model": "lenet", "data": {"name": "synthetic", "synthetic": {"shape": [3, 4, 4]}}}})"),
+             Contains("base.model") && Contains("layer 'conv1'"));
+  CHECK_THAT(spec_error(R"({"experiment": "x", "base": {"optimizer": {"name": "sgd", "momentum": -0.5}}})"),
+             Contains("momentum must be >= 0"));
+  CHECK_THAT(spec_error(R"({"experiment": "x", "grid": {"variants": [{"grid": {"lr": [0.1, 0]}}]}})"),
+             Contains("grid.variants[0].grid.lr[1]") && Contains("must be > 0"));
+  CHECK_THAT(spec_error(R"({"experiment": "x", "grid": {"lr": 0.1}})"), Contains("grid.lr") && Contains("list"));
+  CHECK_THAT(spec_error(R"({"experiment": "x", "grid": {"learning_rate": [0.1]}})"), Contains("grid.learning_rate"));
+  CHECK_THAT(spec_error(R"({"base": {}})"), Contains("experiment") && Contains("missing"));
+  CHECK_THAT(spec_error(R"({"experiment": "../evil"})"), Contains("experiment"));
+  CHECK_THAT(spec_error("{\"experiment\": \"x\",\n  \"base\": {\"lr\": 0.1,,}\n}"),
+             Contains("invalid JSON at line 2, column"));
+  CHECK_THAT(spec_error(""), Contains("invalid JSON"));
+  try {
+    load_spec("/nonexistent/spec.json");
+    FAIL("no error");
+  } catch (const Error& e) {
+    CHECK(e.kind() == ErrorKind::Spec);
+    CHECK_THAT(e.what(), Contains("/nonexistent/spec.json") && Contains("cannot read"));
+  }
+}
+
+TEST_CASE("runner: results written atomically, finished runs skipped, diverged runs are results", "[spec][runner]") {
+  std::string text = std::string(R"({"experiment": "resume", "base": {"model": "keras_mnist_mlp", "epochs": 1, )") +
+                     kSynthetic + R"(}, "grid": {"lr": [0.05, 1e5], "seed": [1, 2]}})";
+  auto path = write_spec(text);
+  auto e = load_spec(path);
+  RunOptions o;
+  o.out_dir = (fs::temp_directory_path() / ("sgdbench_runner_" + std::to_string(::getpid()))).string();
+  o.progress = false;
+  fs::remove_all(o.out_dir);
+  CHECK(run_experiment(e, o) == 0);  // diverged runs do not fail the sweep
+  const std::string dir = runs_dir(o, e);
+  int diverged = 0;
+  for (auto& r : e.runs) {
+    auto j = read_json_file(dir + "/" + r.id + ".json");
+    REQUIRE(j);
+    CHECK(is_finished_result(*j, r.id));
+    CHECK((*j)["schema_version"] == kResultSchemaVersion);
+    CHECK((*j)["config"] == r.config);
+    diverged += (*j)["status"] == "diverged";
+  }
+  CHECK(diverged == 2);
+  // Rerun: nothing recomputed (files untouched); a removed and a corrupt result are recomputed.
+  auto t0 = fs::last_write_time(dir + "/" + e.runs[0].id + ".json");
+  fs::remove(dir + "/" + e.runs[1].id + ".json");
+  std::ofstream(dir + "/" + e.runs[2].id + ".json") << "{\"run_id\": \"" << e.runs[2].id << "\", \"stat";
+  std::ofstream(dir + "/" + e.runs[3].id + ".json.tmp.999999999") << "half";
+  CHECK(run_experiment(e, o) == 0);
+  CHECK(fs::last_write_time(dir + "/" + e.runs[0].id + ".json") == t0);
+  for (auto& r : e.runs) CHECK(is_finished_result(*read_json_file(dir + "/" + r.id + ".json"), r.id));
+  CHECK_FALSE(fs::exists(dir + "/" + e.runs[3].id + ".json.tmp.999999999"));
+  // --force recomputes.
+  o.force = true;
+  CHECK(run_experiment(e, o) == 0);
+  CHECK(fs::last_write_time(dir + "/" + e.runs[0].id + ".json") != t0);
+  // Shards partition the grid.
+  o.force = false;
+  o.shard_count = 2;
+  o.shard_index = 1;
+  fs::remove_all(o.out_dir);
+  CHECK(run_experiment(e, o) == 0);
+  CHECK_FALSE(fs::exists(dir + "/" + e.runs[0].id + ".json"));
+  CHECK(fs::exists(dir + "/" + e.runs[1].id + ".json"));
+  fs::remove_all(o.out_dir);
+  fs::remove(path);
+}
