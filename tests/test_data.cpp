@@ -212,7 +212,7 @@ Dataset load_cifar(const std::string& dir) {
 }
 }  // namespace
 
-TEST_CASE("CIFAR-10 binary batches load; bad ones are clear errors", "[data][cifar]") {
+TEST_CASE("CIFAR-10 binary batches load, bad ones are clear errors", "[data][cifar]") {
   TempDir d;
   write_cifar(d, 4);
   auto ds = load_cifar(d.path.string());

@@ -104,7 +104,7 @@ TEST_CASE("dense: reference gradients pass finite differences", "[layers][dense]
   require_fd_gradient("db", b, [&](const ref::T& v) { return dot(ref::dense_forward(x, w, v), r); }, db);
 }
 
-TEST_CASE("relu: oneDNN equals the reference; reference passes finite differences", "[layers][relu]") {
+TEST_CASE("relu: oneDNN equals the reference, reference passes finite differences", "[layers][relu]") {
   auto dims = GENERATE(std::vector<int64_t>{1, 10}, std::vector<int64_t>{4, 3, 5, 5}, std::vector<int64_t>{32, 128});
   Rng rng(uint64_t(dims.size() * 31 + dims[0]));
   auto x = random_t(dims, rng);
@@ -119,7 +119,7 @@ TEST_CASE("relu: oneDNN equals the reference; reference passes finite difference
                       ref::relu_backward(x, dy));
 }
 
-TEST_CASE("max_pool2d: oneDNN equals the reference; reference passes finite differences", "[layers][pool]") {
+TEST_CASE("max_pool2d: oneDNN equals the reference, reference passes finite differences", "[layers][pool]") {
   // N, C, H, W, k, stride (odd sizes: the last row/column is dropped, as in PyTorch)
   auto c = GENERATE(std::vector<int64_t>{1, 1, 4, 4, 2, 2}, std::vector<int64_t>{2, 6, 28, 28, 2, 2},
                     std::vector<int64_t>{3, 4, 7, 9, 2, 2}, std::vector<int64_t>{1, 3, 9, 9, 3, 2},

@@ -53,7 +53,7 @@ TEST_CASE("full-batch GD: the chunk-accumulated gradient equals the one-batch gr
   CHECK(den > 0);
 }
 
-TEST_CASE("GD takes one step per epoch; SGD and mini-batch count steps and samples", "[train]") {
+TEST_CASE("GD takes one step per epoch, SGD and mini-batch count steps and samples", "[train]") {
   auto data = load_dataset(synthetic(100, 20));
   auto c = base();
   c.data = synthetic(100, 20);

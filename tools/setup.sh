@@ -10,7 +10,7 @@ pkgs=(
   libbenchmark-dev libbenchmark-tools  # Google Benchmark and compare.py
   nlohmann-json3-dev catch2 zlib1g-dev libcli11-dev
   dataset-fashion-mnist                # default data set, /usr/share/dataset-fashion-mnist
-  python3 python3-matplotlib python3-scipy
+  python3 python3-matplotlib python3-scipy python3-jsonschema
 )
 for a in "$@"; do
   case "$a" in

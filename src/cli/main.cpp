@@ -111,6 +111,16 @@ nlohmann::ordered_json parse_value(const std::string& v) {
   }
 }
 
+Overrides parse_sets(const std::vector<std::string>& sets) {
+  Overrides o;
+  for (auto& kv : sets) {
+    auto eq = kv.find('=');
+    SGD_CHECK(eq != std::string::npos && eq > 0, Usage, "--set '", kv, "': expected FIELD=VALUE");
+    o.emplace_back(kv.substr(0, eq), parse_value(kv.substr(eq + 1)));
+  }
+  return o;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -141,8 +151,11 @@ int main(int argc, char** argv) {
   auto* run = app.add_subcommand("run", "Run an experiment spec (a grid of runs); resumable: finished runs are skipped");
   run->add_option("spec", spec_path, "Experiment spec (JSON), e.g. experiments/quickstart.json")->required();
   add_run_options(run);
+  std::vector<std::string> sets;
+  run->add_option("--set", sets, "Set a field in every run, e.g. --set data.dir=/data/cifar-10-batches-bin --set epochs=1");
   auto* validate = app.add_subcommand("validate", "Check a spec without running it: fields, types, values, shapes");
   validate->add_option("spec", spec_path, "Experiment spec (JSON)")->required();
+  validate->add_option("--set", sets, "As for run");
 
   auto* trn = app.add_subcommand("train", "One training run from flags (same field names as specs)");
   std::string t_model = "lenet", t_data = "fashion-mnist", t_dir, t_opt = "sgd", t_batch = "32", t_label, t_exp = "train";
@@ -187,12 +200,12 @@ int main(int argc, char** argv) {
     if (*info) cmd_info();
     if (*data) cmd_data(d_name, d_dir);
     if (*validate) {
-      auto e = load_spec(spec_path);
+      auto e = load_spec(spec_path, parse_sets(sets));
       std::printf("%s: valid; experiment '%s', %zu runs\n", spec_path.c_str(), e.name.c_str(), e.runs.size());
     }
     if (*run) {
       parse_shard(shard, ropt);
-      return run_experiment(load_spec(spec_path), ropt);
+      return run_experiment(load_spec(spec_path, parse_sets(sets)), ropt);
     }
     if (*trn) {
       parse_shard(shard, ropt);
@@ -205,14 +218,8 @@ int main(int argc, char** argv) {
       if (t_nesterov) c["optimizer"]["nesterov"] = true;
       c["batch_size"] = t_batch == "full" ? nlohmann::ordered_json("full") : parse_value(t_batch);
       if (!t_label.empty()) c["label"] = t_label;
-      nlohmann::ordered_json grid = nlohmann::ordered_json::object();
-      for (auto& kv : t_set) {
-        auto eq = kv.find('=');
-        SGD_CHECK(eq != std::string::npos && eq > 0, Usage, "--set '", kv, "': expected FIELD=VALUE");
-        grid[kv.substr(0, eq)] = nlohmann::ordered_json::array({parse_value(kv.substr(eq + 1))});
-      }
-      nlohmann::ordered_json spec = {{"experiment", t_exp}, {"base", c}, {"grid", grid}};
-      return run_experiment(parse_spec(spec, "(command line)"), ropt);
+      nlohmann::ordered_json spec = {{"experiment", t_exp}, {"base", c}};
+      return run_experiment(parse_spec(spec, "(command line)", parse_sets(t_set)), ropt);
     }
     if (*models) {
       for (auto& e : zoo()) {

@@ -363,7 +363,7 @@ TrainConfig config_from_json(const ojson& j, const std::string& where) {
   return read_config(j, Reader{where, none});
 }
 
-Experiment parse_spec(const ojson& spec, const std::string& path) {
+Experiment parse_spec(const ojson& spec, const std::string& path, const Overrides& overrides) {
   Experiment e;
   e.path = path;
   e.spec = spec;
@@ -387,6 +387,15 @@ Experiment parse_spec(const ojson& spec, const std::string& path) {
   expand(base, origins, axes, 0, top, configs);
   std::map<std::string, size_t> seen;
   for (auto& [cfg, o] : configs) {
+    for (auto& [field, value] : overrides) {
+      std::string head = field.substr(0, field.find('.'));
+      if (std::find(kConfigFields.begin(), kConfigFields.end(), head) == kConfigFields.end()) {
+        std::string s = suggest(head, kConfigFields);
+        SGD_THROW(Spec, "--set ", field, ": unknown field '", head, "'", s.empty() ? "" : " (did you mean '" + s + "'?)");
+      }
+      set_path(cfg, field, value);
+      o[field] = "--set " + field;
+    }
     RunSpec r;
     r.index = e.runs.size();
     r.cfg = read_config(cfg, Reader{path, o});
@@ -399,7 +408,7 @@ Experiment parse_spec(const ojson& spec, const std::string& path) {
   return e;
 }
 
-Experiment load_spec(const std::string& path) {
+Experiment load_spec(const std::string& path, const Overrides& overrides) {
   std::ifstream f(path);
   if (!f) SGD_THROW(Spec, path, ": cannot read the spec file");
   std::stringstream ss;
@@ -414,7 +423,7 @@ Experiment load_spec(const std::string& path) {
     SGD_THROW(Spec, path, ": invalid JSON at ", line_col(text, e.byte > 0 ? e.byte - 1 : 0), ": ",
               p != std::string::npos ? msg.substr(p) : msg);
   }
-  return parse_spec(j, path);
+  return parse_spec(j, path, overrides);
 }
 
 }  // namespace sgdbench

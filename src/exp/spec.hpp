@@ -30,8 +30,10 @@ struct Experiment {
 };
 
 // Reads and validates a spec file; throws Error(Spec) "FILE: PATH: problem".
-Experiment load_spec(const std::string& path);
-Experiment parse_spec(const nlohmann::ordered_json& spec, const std::string& path);
+// overrides: (field path, value) pairs set in every run after the grid is applied ("--set").
+using Overrides = std::vector<std::pair<std::string, nlohmann::ordered_json>>;
+Experiment load_spec(const std::string& path, const Overrides& overrides = {});
+Experiment parse_spec(const nlohmann::ordered_json& spec, const std::string& path, const Overrides& overrides = {});
 
 // One config from a JSON object (the `train` command builds one from its flags); `where` names
 // the source for errors. Field names are the spec's.

@@ -24,13 +24,21 @@ class Sgd : public Optimizer {
       for (size_t i = 0; i < n; ++i) p[i] -= flr * (g[i] + wd * p[i]);
     } else {
       if (v_.size() != n) v_.assign(n, 0.f);
-      const bool first = t_ == 0, nest = c_.nesterov;
       float* v = v_.data();
+      // One branch-free loop per case, so each vectorises.
+      if (t_ == 0) {  // PyTorch starts the buffer at the first gradient
 #pragma omp parallel for if (n >= kParallelMin)
-      for (size_t i = 0; i < n; ++i) {
-        float gi = g[i] + wd * p[i];
-        v[i] = first ? gi : mu * v[i] + damp * gi;
-        p[i] -= flr * (nest ? gi + mu * v[i] : v[i]);
+        for (size_t i = 0; i < n; ++i) v[i] = g[i] + wd * p[i];
+      } else {
+#pragma omp parallel for if (n >= kParallelMin)
+        for (size_t i = 0; i < n; ++i) v[i] = mu * v[i] + damp * (g[i] + wd * p[i]);
+      }
+      if (c_.nesterov) {
+#pragma omp parallel for if (n >= kParallelMin)
+        for (size_t i = 0; i < n; ++i) p[i] -= flr * (g[i] + wd * p[i] + mu * v[i]);
+      } else {
+#pragma omp parallel for if (n >= kParallelMin)
+        for (size_t i = 0; i < n; ++i) p[i] -= flr * v[i];
       }
     }
     ++t_;

@@ -1,0 +1,32 @@
+// Shared by the benchmark binaries: the anchor model set (../shared/anchors), batch sizes,
+// a fixed random batch, counters, and a main that accepts --threads=N and records provenance.
+#pragma once
+#include <benchmark/benchmark.h>
+
+#include <string>
+#include <vector>
+
+#include "core/shape.hpp"
+#include "model/network.hpp"
+
+namespace sgdbench::bench {
+
+struct AnchorModel {
+  std::string name;   // as in the anchor table: lenet_cifar, lenet_fmnist, ...
+  std::string model;  // zoo name
+  Shape input;
+};
+const std::vector<AnchorModel>& anchor_models();
+const std::vector<int64_t>& batch_sizes();  // 1, 4, 32, 128, 1024
+
+// Fills the plan's input with uniform [0,1) values and returns random labels (fixed seed).
+std::vector<int32_t> fill_random_batch(Network& net, Plan& plan);
+
+// items/s, images/s and GFLOP/s (flops per iteration) as rate counters.
+void set_rates(benchmark::State& state, int64_t images_per_iter, double flops_per_iter);
+
+// Strips --threads=N from argv (sets oneDNN/OpenMP threads; default all cores), initialises
+// Google Benchmark, adds the sgdbench/oneDNN/thread context, runs the registered benchmarks.
+int run_main(int argc, char** argv);
+
+}  // namespace sgdbench::bench

@@ -1,0 +1,131 @@
+"""Reading sgdbench result files (results/<experiment>/runs/<run-id>.json) for plot.py and report.py.
+
+Loads every result under the given directories, reports unreadable or malformed files (naming
+the file) and keeps the rest; groups runs by experiment, model, method and learning rate, and
+aggregates over seeds. Standard library only.
+"""
+import glob
+import json
+import math
+import os
+import statistics
+import sys
+
+REQUIRED = ("schema_version", "run_id", "experiment", "config", "status", "history", "summary")
+SCHEMA_VERSION = 1
+
+
+def warn(tool, msg):
+    print(f"{tool}: {msg}", file=sys.stderr)
+
+
+def find_result_files(paths):
+    """Result files under each path (a results root, an experiment dir, a runs dir, or a file)."""
+    files = []
+    for p in paths:
+        if os.path.isfile(p):
+            files.append(p)
+            continue
+        if not os.path.isdir(p):
+            raise FileNotFoundError(p)
+        files += glob.glob(os.path.join(p, "**", "runs", "*.json"), recursive=True)
+        if os.path.basename(os.path.normpath(p)) == "runs":
+            files += glob.glob(os.path.join(p, "*.json"))
+    return sorted(set(files))
+
+
+def load_runs(paths, tool="sgdresults"):
+    """Returns (runs, problems): runs are parsed result dicts (with '_file'); problems are
+    (file, message) for each file that was skipped."""
+    runs, problems = [], []
+    for f in find_result_files(paths):
+        try:
+            with open(f) as fh:
+                d = json.load(fh)
+        except json.JSONDecodeError as e:
+            problems.append((f, f"invalid JSON (line {e.lineno}, column {e.colno}): {e.msg}"))
+            continue
+        except OSError as e:
+            problems.append((f, f"cannot read: {e.strerror}"))
+            continue
+        if not isinstance(d, dict):
+            problems.append((f, "not a result object"))
+            continue
+        missing = [k for k in REQUIRED if k not in d]
+        if missing:
+            problems.append((f, "missing field(s) " + ", ".join(repr(m) for m in missing)))
+            continue
+        if d["schema_version"] != SCHEMA_VERSION:
+            problems.append((f, f"schema_version {d['schema_version']}, this tool reads {SCHEMA_VERSION}"))
+            continue
+        if not isinstance(d["history"], list) or not d["history"]:
+            problems.append((f, "empty history"))
+            continue
+        d["_file"] = f
+        runs.append(d)
+    for f, msg in problems:
+        warn(tool, f"skipping {f}: {msg}")
+    return runs, problems
+
+
+def batch_value(cfg, run=None):
+    """Numeric batch size; full batch counts as the training-set size."""
+    b = cfg["batch_size"]
+    if b == "full":
+        return run["data"]["train"] if run and "data" in run else math.inf
+    return b
+
+
+def method(run):
+    return run["config"].get("label") or run["config"]["optimizer"]["name"]
+
+
+def optimizer_family(cfg):
+    """The optimizer without the batch size: 'SGD', 'momentum 0.9', 'Nesterov 0.9', 'Adam', ..."""
+    o = cfg["optimizer"]
+    if o["name"] == "sgd":
+        m = o.get("momentum", 0)
+        if m:
+            return f"{'Nesterov' if o.get('nesterov') else 'momentum'} {m:g}"
+        return "plain SGD"
+    return {"adam": "Adam", "adagrad": "AdaGrad", "rmsprop": "RMSprop"}.get(o["name"], o["name"])
+
+
+def group(runs, key):
+    out = {}
+    for r in runs:
+        out.setdefault(key(r), []).append(r)
+    return out
+
+
+def mean_std(values):
+    v = [x for x in values if x is not None and not (isinstance(x, float) and math.isnan(x))]
+    if not v:
+        return None, None
+    return statistics.fmean(v), (statistics.stdev(v) if len(v) > 1 else 0.0)
+
+
+def final_acc(run):
+    """Final test accuracy; a diverged run counts as None."""
+    if run["status"] == "diverged":
+        return None
+    return run["summary"].get("final_test_acc")
+
+
+def best_lr_runs(runs_of_method, score=lambda rs: mean_std([final_acc(r) for r in rs])[0]):
+    """Of one method's runs, the runs (all seeds) of the learning rate with the best mean score."""
+    by_lr = group(runs_of_method, lambda r: r["config"]["lr"])
+    best, best_score = None, -math.inf
+    for lr, rs in sorted(by_lr.items()):
+        s = score(rs)
+        if s is not None and s > best_score:
+            best, best_score = lr, s
+    return (best, by_lr[best]) if best is not None else (None, [])
+
+
+def fmt_pm(m, s, pct=False, digits=2):
+    if m is None:
+        return "–"
+    if pct:
+        return f"{100 * m:.{digits}f} ± {100 * s:.{digits}f}" if s else f"{100 * m:.{digits}f}"
+    return f"{m:.{digits}f} ± {s:.{digits}f}" if s else f"{m:.{digits}f}"
