@@ -51,8 +51,8 @@ class DropoutExec : public LayerExec {
     diff_dst_ = diff_dst;
     if (!active_) diff_src = diff_dst;
   }
-  void backward(bool need_diff_src) override {
-    if (!active_ || !need_diff_src) return;
+  void backward_data() override {
+    if (!active_) return;
     const float* dy = static_cast<const float*>(diff_dst_.get_data_handle());
     float* dx = static_cast<float*>(diff_src.get_data_handle());
     for (size_t i = 0; i < n_; ++i) dx[i] = dy[i] * mask_[i];

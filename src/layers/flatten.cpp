@@ -9,7 +9,7 @@ class FlattenExec : public LayerExec {
   explicit FlattenExec(const BuildArgs& a) { dst = a.src; }
   void forward() override {}
   void bind_backward(const dnnl::memory& diff_dst) override { diff_src = diff_dst; }
-  void backward(bool) override {}
+  void backward_data() override {}
 };
 }  // namespace
 

@@ -4,8 +4,9 @@
 // Contract of a LayerExec (what forward stores for backward, what backward writes):
 //  - forward() reads `src` (the previous layer's dst) and the parameters; writes `dst`. Layers
 //    that need more for backward (pooling's workspace, dropout's mask) keep it inside the exec.
-//  - backward(need_diff_src) reads the bound diff_dst and OVERWRITES the parameter gradients
-//    (never accumulates) and, when asked, diff_src. Accumulation across chunks is the trainer's job.
+//  - backward_weights() reads the bound diff_dst and OVERWRITES the parameter gradients (never
+//    accumulates; accumulation across chunks is the trainer's job); backward_data() writes
+//    diff_src. backward(need_diff_src) runs the first, then the second when asked.
 //  - Activations use fixed layouts (NHWC for images, NC for vectors: dnnl/context.hpp), so
 //    consecutive layers never need a reorder between them. Parameters and gradients live in the
 //    Network's contiguous buffers in canonical row-major order (OIHW, OI, X); a primitive that
@@ -44,7 +45,12 @@ class LayerExec {
   virtual void forward() = 0;
   // Called once, after the whole network is built, in reverse layer order.
   virtual void bind_backward(const dnnl::memory& diff_dst) = 0;
-  virtual void backward(bool need_diff_src) = 0;
+  virtual void backward_weights() {}
+  virtual void backward_data() = 0;
+  void backward(bool need_diff_src) {
+    backward_weights();
+    if (need_diff_src) backward_data();
+  }
   dnnl::memory dst;
   dnnl::memory diff_src;
 };

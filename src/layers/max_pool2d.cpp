@@ -54,9 +54,7 @@ class PoolExec : public LayerExec {
   void bind_backward(const memory& diff_dst) override {
     bwd_args_ = {{DNNL_ARG_DIFF_DST, diff_dst}, {DNNL_ARG_DIFF_SRC, diff_src}, {DNNL_ARG_WORKSPACE, ws_}};
   }
-  void backward(bool need_diff_src) override {
-    if (need_diff_src) bwd_.execute(ctx::stream(), bwd_args_);
-  }
+  void backward_data() override { bwd_.execute(ctx::stream(), bwd_args_); }
 
  private:
   bool training_;

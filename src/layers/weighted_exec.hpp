@@ -60,14 +60,15 @@ class WeightedExec : public LayerExec {
                       {DNNL_ARG_DIFF_SRC, diff_src}};
   }
 
-  void backward(bool need_diff_src) override {
-    auto& s = dnnl_ctx::stream();
-    bwd_w_.execute(s, bwd_w_args_);
+  void backward_weights() override {
+    bwd_w_.execute(dnnl_ctx::stream(), bwd_w_args_);
     gw_.push(gw_user_);
     gb_.push(gb_user_);
-    if (!need_diff_src) return;
+  }
+
+  void backward_data() override {
     if (!share_w_) w_bwd_.pull(w_user_);
-    bwd_data_.execute(s, bwd_data_args_);
+    bwd_data_.execute(dnnl_ctx::stream(), bwd_data_args_);
   }
 
  private:

@@ -34,6 +34,9 @@ class Plan {
   // Write d(loss)/d(logits) here, then call backward(): it overwrites the network's gradients.
   float* diff_logits();
   void backward();
+  // The layers' executables, for benchmarks of single layers (index = layer index).
+  size_t layers() const { return execs_.size(); }
+  LayerExec& exec(size_t i) { return *execs_[i]; }
 
  private:
   friend class Network;

@@ -1,0 +1,60 @@
+// Every layer of the anchor models at its real shape: forward, backward-data and
+// backward-weights separately, batch 1 .. 1024. images/s, and GFLOP/s for conv and dense (each
+// pass of those does the forward's multiply-adds). Names: BM_Layer/<model>/<layer>/<pass>.
+#include "common.hpp"
+#include "dnnl/context.hpp"
+#include "layers/softmax_cross_entropy.hpp"
+#include "model/zoo.hpp"
+
+using namespace sgdbench;
+
+namespace {
+
+enum class Pass { Forward, BackwardData, BackwardWeights };
+
+void BM_Layer(benchmark::State& state, const bench::AnchorModel& m, size_t layer, Pass pass) {
+  const int64_t batch = state.range(0);
+  auto net = build_model(m.model, m.input, 10);
+  initialize(*net, zoo_entry(m.model).init, 1);
+  auto& plan = net->plan(batch, true);
+  auto y = bench::fill_random_batch(*net, plan);
+  // One full step so every activation and gradient buffer holds real values.
+  plan.forward();
+  softmax_cross_entropy(plan.logits(), y.data(), batch, net->classes(), plan.diff_logits(), 1.0 / double(batch));
+  plan.backward();
+  LayerExec& e = plan.exec(layer);
+  auto& s = dnnl_ctx::stream();
+  for (auto _ : state) {
+    switch (pass) {
+      case Pass::Forward: e.forward(); break;
+      case Pass::BackwardData: e.backward_data(); break;
+      case Pass::BackwardWeights: e.backward_weights(); break;
+    }
+    s.wait();
+  }
+  Shape in = layer == 0 ? net->input_shape() : net->output_shapes()[layer - 1];
+  bench::set_rates(state, batch, net->layers()[layer]->forward_flops(in) * double(batch));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  for (auto& m : bench::anchor_models()) {
+    auto net = build_model(m.model, m.input, 10);
+    for (size_t i = 0; i < net->layers().size(); ++i) {
+      const Layer& L = *net->layers()[i];
+      if (L.kind() == "flatten") continue;  // moves no data
+      bool has_params = !L.params(i == 0 ? m.input : net->output_shapes()[i - 1]).empty();
+      std::vector<std::pair<const char*, Pass>> passes{{"fwd", Pass::Forward}};
+      if (i > 0) passes.push_back({"bwd_data", Pass::BackwardData});  // the first layer never needs it
+      if (has_params) passes.push_back({"bwd_weights", Pass::BackwardWeights});
+      for (auto& [pname, pass] : passes) {
+        std::string name = "BM_Layer/" + m.name + "/" + L.name() + "/" + pname;
+        auto* b = benchmark::RegisterBenchmark(name.c_str(), BM_Layer, m, i, pass);
+        b->ArgNames({"batch"})->Unit(benchmark::kMicrosecond)->UseRealTime();
+        for (auto n : bench::batch_sizes()) b->Arg(n);
+      }
+    }
+  }
+  return bench::run_main(argc, argv);
+}
