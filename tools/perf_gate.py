@@ -27,8 +27,8 @@ import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COMPARE = "/usr/share/benchmark/compare.py"
-QUICK_FILTER = (r"^BM_TrainStep/(lenet_cifar/batch:(1|32)|keras_mnist_mlp/batch:128|keras_cifar_cnn/batch:32)$")
-FULL_FILTER = r"^BM_TrainStep/.*/batch:(1|32|128)$"
+QUICK_FILTER = r"^BM_TrainStep/(lenet_cifar/batch:(1|32)|keras_mnist_mlp/batch:128|keras_cifar_cnn/batch:32)/real_time$"
+FULL_FILTER = r"^BM_TrainStep/.*/batch:(1|32|128)/real_time$"
 
 
 def sh(cmd, **kw):

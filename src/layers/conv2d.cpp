@@ -45,7 +45,6 @@ std::unique_ptr<LayerExec> Conv2d::build(const BuildArgs& a) const {
   // src (N,C,H,W) nhwc -> dst (N,OC,OH,OW) nhwc; weights (OC,C,K,K) any; bias (OC)
   auto src_md = a.src.get_desc();
   auto dst_md = ctx::activation_md({a.batch, out[0], out[1], out[2]});
-  std::vector<int64_t> w_dims{oc_, in[0], k_, k_};
   auto w_any = memory::desc({oc_, in[0], k_, k_}, ctx::dt::f32, ctx::tag::any);
   auto b_md = ctx::plain_md({oc_});
   memory::dims strides{stride_, stride_}, pad{pad_, pad_};
@@ -53,7 +52,7 @@ std::unique_ptr<LayerExec> Conv2d::build(const BuildArgs& a) const {
   auto algo = algorithm::convolution_direct;
   using Exec = WeightedExec<convolution_forward, convolution_backward_data, convolution_backward_weights>;
   return std::make_unique<Exec>(
-      a, w_dims, convolution_forward::desc(prop, algo, src_md, w_any, b_md, dst_md, strides, pad, pad),
+      a, ctx::plain_md({oc_, in[0], k_, k_}), convolution_forward::desc(prop, algo, src_md, w_any, b_md, dst_md, strides, pad, pad),
       [&] { return convolution_backward_data::desc(algo, src_md, w_any, dst_md, strides, pad, pad); },
       [&] { return convolution_backward_weights::desc(algo, src_md, w_any, b_md, dst_md, strides, pad, pad); });
 }

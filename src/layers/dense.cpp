@@ -26,16 +26,22 @@ std::unique_ptr<LayerExec> Dense::build(const BuildArgs& a) const {
   // src (N, I) nc, or (N,C,H,W) nhwc after a flatten -> dst (N, O) nc
   auto src_md = a.src.get_desc();
   auto sd = src_md.dims();
-  // weights {O, I} for a vector input, {O, C, H, W} for an image: the same row-major order.
+  // weights {O, I} for a vector input, {O, C, H, W} for an image. An image-fed dense layer stores
+  // its weights channels-last (O,H,W,C: the activations' order, ParamSpec::channels_last), the
+  // layout oneDNN's GEMM-based inner product uses with NHWC input, so no weight reorder runs per
+  // step; a vector-fed one lets oneDNN choose (format any) and bridges to O,I.
   std::vector<int64_t> w_dims{units_};
   w_dims.insert(w_dims.end(), sd.begin() + 1, sd.end());
-  auto w_any = memory::desc(memory::dims(w_dims.begin(), w_dims.end()), ctx::dt::f32, ctx::tag::any);
+  memory::dims wd(w_dims.begin(), w_dims.end());
+  const bool image = w_dims.size() == 4;
+  auto w_user = image ? memory::desc(wd, ctx::dt::f32, ctx::tag::acdb) : ctx::plain_md(w_dims);
+  auto w_any = image ? w_user : memory::desc(wd, ctx::dt::f32, ctx::tag::any);
   auto b_md = ctx::plain_md({units_});
   auto dst_md = ctx::activation_md({a.batch, units_});
   auto prop = a.training ? prop_kind::forward_training : prop_kind::forward_inference;
   using Exec = WeightedExec<inner_product_forward, inner_product_backward_data, inner_product_backward_weights>;
   return std::make_unique<Exec>(
-      a, w_dims, inner_product_forward::desc(prop, src_md, w_any, b_md, dst_md),
+      a, w_user, inner_product_forward::desc(prop, src_md, w_any, b_md, dst_md),
       [&] { return inner_product_backward_data::desc(src_md, w_any, dst_md); },
       [&] { return inner_product_backward_weights::desc(src_md, w_any, b_md, dst_md); });
 }

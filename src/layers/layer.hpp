@@ -27,6 +27,9 @@ struct ParamSpec {
   std::vector<int64_t> dims;  // canonical dims, as PyTorch stores them ({O,I,KH,KW}, {O,I}, {O})
   int64_t fan_in = 0, fan_out = 0;
   bool is_bias = false;
+  // Stored as O,H,W,C (a dense layer fed by a flattened image; dims are then {O, C, H, W}).
+  // Network::read_param/write_param convert to and from the canonical row-major order.
+  bool channels_last = false;
 };
 
 struct BuildArgs {

@@ -15,8 +15,8 @@ class WeightedExec : public LayerExec {
   using memory = dnnl::memory;
 
  public:
-  // w_dims: canonical weight dims; the descriptors are made with weights format_tag::any.
-  WeightedExec(const BuildArgs& a, const std::vector<int64_t>& w_dims, const typename Fwd::desc& fwd_d,
+  // w_user_md: how the weights are stored in the parameter buffer (see ParamSpec::channels_last).
+  WeightedExec(const BuildArgs& a, const memory::desc& w_user_md, const typename Fwd::desc& fwd_d,
                const std::function<typename BwdData::desc()>& bwd_data_d,
                const std::function<typename BwdW::desc()>& bwd_w_d)
       : training_(a.training) {
@@ -24,8 +24,8 @@ class WeightedExec : public LayerExec {
     auto& eng = ctx::engine();
     fwd_pd_ = typename Fwd::primitive_desc(fwd_d, eng);
     fwd_ = Fwd(fwd_pd_);
-    w_user_ = memory(ctx::plain_md(w_dims), eng, a.params[0]);
-    b_user_ = memory(ctx::plain_md({w_dims[0]}), eng, a.params[1]);
+    w_user_ = memory(w_user_md, eng, a.params[0]);
+    b_user_ = memory(ctx::plain_md({w_user_md.dims()[0]}), eng, a.params[1]);
     w_fwd_.bind(w_user_, fwd_pd_.weights_desc(), true, false);
     src_ = a.src;
     dst = memory(fwd_pd_.dst_desc(), eng);

@@ -15,11 +15,16 @@ Network::Network(std::string model, Shape input, int64_t classes, std::vector<st
   for (auto d : input_.dims) SGD_CHECK(d > 0, Model, "model '", model_, "': input shape ", input_.str(), " has an empty dim");
   SGD_CHECK(classes_ >= 2, Model, "model '", model_, "': needs at least 2 classes, got ", classes_);
   Shape s = input_;
+  Shape mem = input_;  // the shape of the memory feeding the layer: flatten moves no data
   size_t offset = 0;
   for (size_t i = 0; i < layers_.size(); ++i) {
     Shape out;
     try {
-      for (auto& p : layers_[i]->params(s)) {
+      for (auto p : layers_[i]->params(s)) {
+        if (layers_[i]->kind() == "dense" && !p.is_bias && mem.rank() == 3) {
+          p.dims = {p.dims[0], mem[0], mem[1], mem[2]};
+          p.channels_last = true;
+        }
         ParamRef r{layers_[i]->name() + "." + p.name, i, p, offset, 0};
         r.count = 1;
         for (auto d : p.dims) r.count *= d;
@@ -32,6 +37,7 @@ Network::Network(std::string model, Shape input, int64_t classes, std::vector<st
     }
     shapes_.push_back(out);
     s = out;
+    if (layers_[i]->kind() != "flatten") mem = out;
   }
   SGD_CHECK(s == Shape{classes_}, Model, "model '", model_, "': last layer gives ", s.str(), ", expected ", classes_,
             " logits");
@@ -59,6 +65,37 @@ const ParamRef& Network::param(const std::string& name) const {
   for (auto& r : refs_)
     if (r.name == name) return r;
   SGD_THROW(Model, "model '", model_, "' has no parameter '", name, "'");
+}
+
+namespace {
+// Copies one parameter between its stored layout and canonical row-major order.
+void convert(const ParamRef& r, const float* from, float* to, bool to_canonical) {
+  if (!r.spec.channels_last) {
+    std::copy(from, from + r.count, to);
+    return;
+  }
+  auto& eng = ctx::engine();
+  dnnl::memory::dims d(r.spec.dims.begin(), r.spec.dims.end());
+  dnnl::memory stored({d, ctx::dt::f32, ctx::tag::acdb}, eng, const_cast<float*>(to_canonical ? from : to));
+  dnnl::memory canon({d, ctx::dt::f32, ctx::tag::abcd}, eng, const_cast<float*>(to_canonical ? to : from));
+  auto& src = to_canonical ? stored : canon;
+  auto& dst = to_canonical ? canon : stored;
+  dnnl::reorder(src, dst).execute(ctx::stream(), src, dst);
+  ctx::stream().wait();
+}
+}  // namespace
+
+void Network::read_param(const std::string& name, float* canonical) const {
+  auto& r = param(name);
+  convert(r, params_.data() + r.offset, canonical, true);
+}
+void Network::read_grad(const std::string& name, float* canonical) const {
+  auto& r = param(name);
+  convert(r, grads_.data() + r.offset, canonical, true);
+}
+void Network::write_param(const std::string& name, const float* canonical) {
+  auto& r = param(name);
+  convert(r, canonical, params_.data() + r.offset, false);
 }
 
 void Network::set_dropout(bool enabled) {

@@ -72,6 +72,11 @@ class Network {
   const float* grads() const { return grads_.data(); }
   size_t buffer_size() const { return params_.size(); }
   const ParamRef& param(const std::string& name) const;
+  // One parameter (or its gradient) in canonical row-major order (as PyTorch stores it), whatever
+  // its stored layout (ParamSpec::channels_last).
+  void read_param(const std::string& name, float* canonical) const;
+  void read_grad(const std::string& name, float* canonical) const;
+  void write_param(const std::string& name, const float* canonical);
 
   // Executable form for `batch` samples; training plans have backward primitives and dropout.
   Plan& plan(int64_t batch, bool training);
