@@ -42,7 +42,7 @@ TEST_CASE("conv2d: oneDNN forward and backward equal the reference", "[layers][c
     ref::T dx_ref, dw_ref, db_ref;
     ref::conv2d_backward(x, w, dy, S, P, dx_ref, dw_ref, db_ref);
     require_close("diff_src", dx, dx_ref, kRel, kAbs);
-    require_close("diff_weights", rig.grad(0, w.dims), dw_ref, kRel, kAbs);
+    require_close("diff_weights", rig.grad(0, w.dims), dw_ref, kRel, kAbs);  // conv weights stay O,C,H,W
     require_close("diff_bias", rig.grad(1, b.dims), db_ref, kRel, kAbs);
   }
 }
@@ -61,6 +61,25 @@ TEST_CASE("conv2d: reference gradients pass finite differences", "[layers][conv2
   require_fd_gradient("db", b, [&](const ref::T& v) { return dot(ref::conv2d_forward(x, w, v, S, P), r); }, db);
 }
 
+namespace {
+// An image-fed dense layer stores its weights O,H,W,C (ParamSpec::channels_last): permute the
+// canonical O,C,H,W weights into that order and back.
+ref::T permute_ohwc(const ref::T& w, const std::vector<int64_t>& in, bool to_ohwc) {
+  if (in.size() != 4) return w;
+  const int64_t O = w.dims[0], C = in[1], H = in[2], W = in[3];
+  ref::T out(w.dims);
+  for (int64_t o = 0; o < O; ++o)
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t h = 0; h < H; ++h)
+        for (int64_t x = 0; x < W; ++x) {
+          size_t chw = size_t(((o * C + c) * H + h) * W + x), hwc = size_t(((o * H + h) * W + x) * C + c);
+          if (to_ohwc) out[hwc] = w[chw];
+          else out[chw] = w[hwc];
+        }
+  return out;
+}
+}  // namespace
+
 TEST_CASE("dense: oneDNN forward and backward equal the reference", "[layers][dense]") {
   // N, input dims (vector or image after a flatten), units
   auto c = GENERATE(std::vector<int64_t>{1, 7, 3}, std::vector<int64_t>{4, 20, 10}, std::vector<int64_t>{32, 64, 17},
@@ -76,7 +95,7 @@ TEST_CASE("dense: oneDNN forward and backward equal the reference", "[layers][de
   auto b = random_grid({O}, rng);
   Dense L("fc", O);
   for (bool training : {false, true}) {
-    LayerRig rig(L, x, {w, b}, training);
+    LayerRig rig(L, x, {permute_ohwc(w, in_dims, true), b}, training);
     auto y = rig.forward();
     auto y_ref = ref::dense_forward(x, w, b);
     require_close("forward", y, y_ref, kRel, kAbs);
@@ -86,7 +105,7 @@ TEST_CASE("dense: oneDNN forward and backward equal the reference", "[layers][de
     ref::T dx_ref, dw_ref, db_ref;
     ref::dense_backward(x, w, dy, dx_ref, dw_ref, db_ref);
     require_close("diff_src", dx, dx_ref, kRel, kAbs);
-    require_close("diff_weights", rig.grad(0, w.dims), dw_ref, kRel, kAbs);
+    require_close("diff_weights", permute_ohwc(rig.grad(0, w.dims), in_dims, false), dw_ref, kRel, kAbs);
     require_close("diff_bias", rig.grad(1, b.dims), db_ref, kRel, kAbs);
   }
 }
