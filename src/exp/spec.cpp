@@ -119,6 +119,15 @@ struct Reader {
       }
     }
   }
+  // Fails unless value is one of known, suggesting the closest name.
+  void require_known(const std::string& path, const char* what, const std::string& value,
+                     const std::vector<std::string>& known, const std::string& note = "") const {
+    if (std::find(known.begin(), known.end(), value) != known.end()) return;
+    std::string s = suggest(value, known), list;
+    for (auto& k : known) list += (list.empty() ? "" : ", ") + k;
+    fail(path, std::string("unknown ") + what + " '" + value + "'" + (s.empty() ? "" : " (did you mean '" + s + "'?)") +
+                   "; known: " + list + note);
+  }
   // Wraps a library check (which throws Error) so its message carries the field's path.
   template <class F>
   void with_path(const std::string& path, F f) const {
@@ -147,11 +156,7 @@ TrainConfig read_config(const ojson& j, const Reader& r) {
   {
     std::vector<std::string> names;
     for (auto& e : zoo()) names.push_back(e.name);
-    if (std::find(names.begin(), names.end(), c.model) == names.end()) {
-      std::string s = suggest(c.model, names);
-      r.fail("model", "unknown model '" + c.model + "'" + (s.empty() ? "" : " (did you mean '" + s + "'?)") +
-                          "; known: lenet, keras_cifar_cnn, keras_mnist_mlp, keras_mnist_cnn");
-    }
+    r.require_known("model", "model", c.model, names);
   }
   r.get(j, "", "init", c.init);
   if (!c.init.empty()) r.with_path("init", [&] { init_from_string(c.init); });
@@ -160,12 +165,7 @@ TrainConfig read_config(const ojson& j, const Reader& r) {
     r.check_fields(d, "data", kDataFields);
     auto& D = c.data;
     r.get(d, "data", "name", D.name);
-    auto& known = known_datasets();
-    if (std::find(known.begin(), known.end(), D.name) == known.end()) {
-      std::string s = suggest(D.name, known);
-      r.fail("data.name", "unknown data set '" + D.name + "'" + (s.empty() ? "" : " (did you mean '" + s + "'?)") +
-                              "; known: fashion-mnist, mnist, cifar10, synthetic");
-    }
+    r.require_known("data.name", "data set", D.name, known_datasets());
     r.get(d, "data", "dir", D.dir);
     r.get(d, "data", "preprocess", D.preprocess);
     if (D.preprocess != "scale" && D.preprocess != "standardize")
@@ -198,12 +198,8 @@ TrainConfig read_config(const ojson& j, const Reader& r) {
     if (!o.is_object()) r.fail("optimizer", "expected a name or an object");
     auto& O = c.optimizer;
     r.get(o, "optimizer", "name", O.name);
-    const std::vector<std::string> names{"sgd", "adagrad", "rmsprop", "adam"};
-    if (std::find(names.begin(), names.end(), O.name) == names.end()) {
-      std::string s = suggest(O.name, names);
-      r.fail("optimizer.name", "unknown optimizer '" + O.name + "'" + (s.empty() ? "" : " (did you mean '" + s + "'?)") +
-                                   "; known: sgd, adagrad, rmsprop, adam (momentum and nesterov are sgd options)");
-    }
+    r.require_known("optimizer.name", "optimizer", O.name, {"sgd", "adagrad", "rmsprop", "adam"},
+                    " (momentum and nesterov are sgd options)");
     std::vector<std::string> allowed = OptimizerConfig::fields(O.name);
     allowed.push_back("name");
     r.check_fields(o, "optimizer", allowed);

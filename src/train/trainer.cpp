@@ -75,43 +75,48 @@ nlohmann::json TrainResult::summary() const {
   return s;
 }
 
-EvalResult evaluate(Network& net, const Split& split, const Preprocess& pre, int64_t eval_batch) {
-  EvalResult r;
-  const int64_t n = split.size(), P = net.input_shape().numel(), K = net.classes();
-  if (n == 0) return r;
+namespace {
+// Runs the whole split through the network in chunks of `chunk` samples, in file order:
+// gather + forward, then fn(plan, labels, chunk size) for the loss (and backward).
+template <class F>
+void for_each_chunk(Network& net, const Split& split, const Preprocess& pre, int64_t chunk, bool training, F fn) {
+  const int64_t n = split.size(), P = net.input_shape().numel();
   std::vector<int64_t> idx(static_cast<size_t>(n));
   std::iota(idx.begin(), idx.end(), 0);
-  std::vector<int32_t> y(static_cast<size_t>(std::min(eval_batch, n)));
-  double loss = 0;
-  int64_t correct = 0;
-  for (int64_t i = 0; i < n; i += eval_batch) {
-    int64_t b = std::min(eval_batch, n - i);
-    Plan& plan = net.plan(b, false);
+  std::vector<int32_t> y(static_cast<size_t>(std::min(chunk, n)));
+  for (int64_t i = 0; i < n; i += chunk) {
+    int64_t b = std::min(chunk, n - i);
+    Plan& plan = net.plan(b, training);
     Batcher::gather(split, P, pre, idx.data() + i, b, plan.input(), y.data());
     plan.forward();
-    auto l = softmax_cross_entropy(plan.logits(), y.data(), b, K, nullptr, 0);
+    fn(plan, y.data(), b);
+  }
+}
+}  // namespace
+
+EvalResult evaluate(Network& net, const Split& split, const Preprocess& pre, int64_t eval_batch) {
+  EvalResult r;
+  const int64_t n = split.size();
+  if (n == 0) return r;
+  double loss = 0;
+  int64_t correct = 0;
+  for_each_chunk(net, split, pre, eval_batch, false, [&](Plan& plan, const int32_t* y, int64_t b) {
+    auto l = softmax_cross_entropy(plan.logits(), y, b, net.classes(), nullptr, 0);
     loss += l.loss * double(b);
     correct += l.correct;
-  }
+  });
   r.loss = loss / double(n);
   r.acc = double(correct) / double(n);
   return r;
 }
 
 double full_batch_gradient(Network& net, const Split& split, const Preprocess& pre, int64_t chunk, float* out) {
-  const int64_t n = split.size(), P = net.input_shape().numel(), K = net.classes();
+  const int64_t n = split.size();
   const size_t m = net.buffer_size();
   std::fill(out, out + m, 0.f);
-  std::vector<int64_t> idx(static_cast<size_t>(n));
-  std::iota(idx.begin(), idx.end(), 0);
-  std::vector<int32_t> y(static_cast<size_t>(std::min(chunk, n)));
   double loss = 0;
-  for (int64_t i = 0; i < n; i += chunk) {
-    int64_t b = std::min(chunk, n - i);
-    Plan& plan = net.plan(b, true);
-    Batcher::gather(split, P, pre, idx.data() + i, b, plan.input(), y.data());
-    plan.forward();
-    auto l = softmax_cross_entropy(plan.logits(), y.data(), b, K, plan.diff_logits(), 1.0 / double(b));
+  for_each_chunk(net, split, pre, chunk, true, [&](Plan& plan, const int32_t* y, int64_t b) {
+    auto l = softmax_cross_entropy(plan.logits(), y, b, net.classes(), plan.diff_logits(), 1.0 / double(b));
     plan.backward();
     // Chunk means weighted by chunk size give the mean over the whole split.
     const float w = float(double(b) / double(n));
@@ -119,7 +124,7 @@ double full_batch_gradient(Network& net, const Split& split, const Preprocess& p
 #pragma omp parallel for if (m >= kParallelMin)
     for (size_t j = 0; j < m; ++j) out[j] += w * g[j];
     loss += l.loss * double(b);
-  }
+  });
   return loss / double(n);
 }
 
