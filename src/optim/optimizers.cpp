@@ -91,6 +91,16 @@ class Rmsprop : public Optimizer {
     const float flr = float(lr);
     const bool centered = c_.centered, mom = c_.momentum > 0;
     float *sq = sq_.data(), *ga = ga_.data(), *b = b_.data();
+    if (!centered && !mom) {  // the default: a branch-free loop that vectorises
+#pragma omp parallel for if (n >= kParallelMin)
+      for (size_t i = 0; i < n; ++i) {
+        float gi = g[i] + wd * p[i];
+        sq[i] = a * sq[i] + (1 - a) * gi * gi;
+        p[i] -= flr * gi / (std::sqrt(sq[i]) + eps);
+      }
+      ++t_;
+      return;
+    }
 #pragma omp parallel for if (n >= kParallelMin)
     for (size_t i = 0; i < n; ++i) {
       float gi = g[i] + wd * p[i];
