@@ -43,6 +43,13 @@ int64_t Batcher::next(float* x, int32_t* y) {
   if (n == 0) return 0;
   gather(split_, sample_size_, pre_, order_.data() + pos_, n, x, y);
   pos_ += n;
+  // Shuffled samples come from all over a data set larger than the caches: ask for the next
+  // batch's images now, so they arrive while this batch trains (the gather then hits cache).
+  const int64_t next_n = std::min<int64_t>(batch_, int64_t(order_.size()) - pos_);
+  for (int64_t i = 0; i < next_n; ++i) {
+    const uint8_t* img = split_.images.data() + order_[size_t(pos_ + i)] * sample_size_;
+    for (int64_t b = 0; b < sample_size_; b += 64) __builtin_prefetch(img + b);
+  }
   return n;
 }
 
