@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The performance gate must catch a deliberate slowdown: compare a build with itself while
+# 300 us of busy work is injected into each training step of the current side; the gate must
+# exit 1 (regression), not 0 (pass) or 2 (error). Usage: perf_gate_test.sh SOURCE_DIR BUILD_DIR
+set -u
+src="$1"; build="$2"
+out=$(/usr/bin/python3 "$src/tools/perf_gate.py" --baseline-build "$build" --current-build "$build" \
+      --work "$build/perf-gate-test" --quick --inject-slowdown-us 300 2>&1)
+rc=$?
+echo "$out" | tail -8
+if [ "$rc" -eq 1 ] && grep -q "REGRESSION" <<<"$out"; then echo "perf gate: 1 passed, 0 failed"; exit 0; fi
+echo "perf gate: 0 passed, 1 failed (exit $rc, expected 1)"; exit 1
