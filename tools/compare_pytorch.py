@@ -117,6 +117,7 @@ def main():
                 s, t = 0.0, 0.0
                 for _ in range(a.rounds):
                     t = max(t, torch_ips(model, batch, threads))
+                    time.sleep(0.3)  # let PyTorch's OpenMP threads stop spinning before we measure
                     s = max(s, sgdbench_ips(a.bench, model, batch, threads, a.seconds))
                 print(f"{model:<17} {threads:>7} {batch:>6} {s:>15,.0f} {t:>14,.0f} {s / t:>7.2f}", flush=True)
     w.stdin.close()
