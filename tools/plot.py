@@ -34,7 +34,7 @@ def _save(fig, out_dir, name, formats):
     paths = []
     for fmt in formats:
         p = os.path.join(out_dir, f"{name}.{fmt}")
-        fig.savefig(p, dpi=110, bbox_inches="tight")
+        fig.savefig(p, dpi=100, bbox_inches="tight")
         paths.append(p)
     plt.close(fig)
     return paths
@@ -99,7 +99,10 @@ def learning_curves(runs, model, out_dir, formats):
                 ax.grid(True, which="both", alpha=0.3)
     for col in range(4):
         axes[0][col].set_yscale("log")
-    axes[0][0].legend(fontsize=8, loc="upper right")
+    # One legend for all panels, below them, so it hides no curve.
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 4), fontsize=10, frameon=False)
+    fig.subplots_adjust(bottom=0.08 + 0.03 * ((len(labels) + 3) // 4), hspace=0.25, wspace=0.28)
     exp = runs[0]["experiment"]
     fig.suptitle(f"{exp}: {model} learning curves — each method at its best learning rate "
                  f"(mean over seeds, band = min–max)", fontsize=13)
@@ -222,26 +225,16 @@ def plot_experiment(runs, out_dir, formats=("png", "svg")):
     return written
 
 
-def experiment_dir(runs):
-    """results/<experiment> from a run's file path (…/<experiment>/runs/<id>.json)."""
-    return os.path.dirname(os.path.dirname(os.path.abspath(runs[0]["_file"])))
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("results", nargs="+", help="results root, experiment directory or runs directory")
     ap.add_argument("--out", help="write all plots here instead of <experiment>/plots")
     ap.add_argument("--formats", default="png,svg", help="comma-separated: png, svg, pdf (default png,svg)")
     a = ap.parse_args()
-    try:
-        runs, _ = R.load_runs(a.results, "plot.py")
-    except FileNotFoundError as e:
-        sys.exit(f"plot.py: {e}: no such file or directory")
-    if not runs:
-        sys.exit("plot.py: no readable result files under " + ", ".join(a.results))
+    runs = R.load_runs_or_exit(a.results, "plot.py")
     formats = [f.strip() for f in a.formats.split(",") if f.strip()]
     for exp, rs in sorted(R.group(runs, lambda r: r["experiment"]).items()):
-        out = a.out if a.out else os.path.join(experiment_dir(rs), "plots")
+        out = a.out if a.out else os.path.join(R.experiment_dir(rs[0]), "plots")
         if a.out and len({r["experiment"] for r in runs}) > 1:
             out = os.path.join(a.out, exp)
         for p in plot_experiment(rs, out, formats):

@@ -141,14 +141,9 @@ def main():
     ap.add_argument("results", nargs="+")
     ap.add_argument("--no-plots", action="store_true", help="only the tables (no matplotlib needed)")
     a = ap.parse_args()
-    try:
-        runs, _ = R.load_runs(a.results, "report.py")
-    except FileNotFoundError as e:
-        sys.exit(f"report.py: {e}: no such file or directory")
-    if not runs:
-        sys.exit("report.py: no readable result files under " + ", ".join(a.results))
+    runs = R.load_runs_or_exit(a.results, "report.py")
     for exp, rs in sorted(R.group(runs, lambda r: r["experiment"]).items()):
-        exp_dir = os.path.dirname(os.path.dirname(os.path.abspath(rs[0]["_file"])))
+        exp_dir = R.experiment_dir(rs[0])
         plots = []
         if not a.no_plots:
             import plot

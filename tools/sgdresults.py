@@ -68,6 +68,22 @@ def load_runs(paths, tool="sgdresults"):
     return runs, problems
 
 
+def load_runs_or_exit(paths, tool):
+    """load_runs for a command-line tool: exits with one clear line when nothing can be read."""
+    try:
+        runs, _ = load_runs(paths, tool)
+    except FileNotFoundError as e:
+        sys.exit(f"{tool}: {e}: no such file or directory")
+    if not runs:
+        sys.exit(f"{tool}: no readable result files under " + ", ".join(paths))
+    return runs
+
+
+def experiment_dir(run):
+    """results/<experiment> from a run's file path (.../<experiment>/runs/<id>.json)."""
+    return os.path.dirname(os.path.dirname(os.path.abspath(run["_file"])))
+
+
 def batch_value(cfg, run=None):
     """Numeric batch size; full batch counts as the training-set size."""
     b = cfg["batch_size"]
