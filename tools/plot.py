@@ -136,7 +136,7 @@ def lr_sensitivity(runs, model, out_dir, formats):
     ax.set_ylabel("final test accuracy (%)")
     ax.set_ylim(bottom=-3, top=100)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8, loc="best")
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))  # outside: covers no line
     ax.set_title(f"{runs[0]['experiment']}: {model} — learning-rate sensitivity (mean ± std over seeds)")
     return _save(fig, out_dir, f"lr_sensitivity_{model}", formats)
 
