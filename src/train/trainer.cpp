@@ -158,6 +158,17 @@ TrainResult train(const TrainConfig& cfg, const Dataset& data, const std::functi
   };
   bool stop = false;
 
+  // Progress for the CLI: at every logged point, and at least every 2 s of training in between.
+  double last_test_acc = -1, progress_at = 0;
+  auto report_progress = [&](double train_loss, double test_acc) {
+    if (!on_progress) return;
+    double frac = double(step) / double(steps_per_epoch * cfg.epochs);
+    if (cfg.max_steps > 0) frac = std::max(frac, double(step) / double(cfg.max_steps));
+    if (cfg.max_samples > 0) frac = std::max(frac, double(samples) / double(cfg.max_samples));
+    if (cfg.max_seconds > 0) frac = std::max(frac, train_s / cfg.max_seconds);
+    last_test_acc = test_acc, progress_at = train_s;
+    on_progress(Progress{step / steps_per_epoch, cfg.epochs, step, train_loss, test_acc, std::min(frac, 1.0)});
+  };
   auto record = [&](const std::string& kind) {
     auto t0 = Clock::now();
     HistoryPoint h;
@@ -185,13 +196,7 @@ TrainResult train(const TrainConfig& cfg, const Dataset& data, const std::functi
       res.target_step = step, res.target_samples = samples, res.target_seconds = train_s, res.target_epoch = h.epoch;
       if (cfg.stop_at_target) stop = true, res.status = "stopped_at_target", res.stop_reason = "target accuracy reached";
     }
-    if (on_progress) {
-      double frac = double(step) / double(steps_per_epoch * cfg.epochs);
-      if (cfg.max_steps > 0) frac = std::max(frac, double(step) / double(cfg.max_steps));
-      if (cfg.max_samples > 0) frac = std::max(frac, double(samples) / double(cfg.max_samples));
-      if (cfg.max_seconds > 0) frac = std::max(frac, train_s / cfg.max_seconds);
-      on_progress(Progress{step / steps_per_epoch, cfg.epochs, step, h.train_loss, h.test_acc, std::min(frac, 1.0)});
-    }
+    report_progress(h.train_loss, h.test_acc);
   };
   auto budget_hit = [&]() -> bool {
     const char* why = nullptr;
@@ -251,6 +256,8 @@ TrainResult train(const TrainConfig& cfg, const Dataset& data, const std::functi
         if (cfg.log_points_per_decade > 0) advance_log();
         bool end_of_epoch = step % steps_per_epoch == 0;
         if (log_now && !end_of_epoch) record("interval");
+        else if (on_progress && train_s - progress_at > 2.0 && loss_n > 0)
+          report_progress(loss_sum / double(loss_n), last_test_acc);
         if (stop) break;
         if (budget_hit()) {
           stop = true;
