@@ -57,9 +57,11 @@ class Reporter {
     std::lock_guard<std::mutex> lk(mu_);
     frac_[k] = p.fraction;
     char line[400];
-    std::snprintf(line, sizeof line, "run %zu/%zu %s  epoch %lld/%lld step %lld  loss %.4f  acc %s  ETA %s", k + 1,
-                  total_, describe(r).c_str(), (long long)p.epoch, (long long)p.epochs, (long long)p.step,
-                  p.train_loss, p.test_acc >= 0 ? fmt_pct(p.test_acc).c_str() : "-", eta().c_str());
+    char loss[32] = "-";
+    if (std::isfinite(p.train_loss)) std::snprintf(loss, sizeof loss, "%.4f", p.train_loss);
+    std::snprintf(line, sizeof line, "run %zu/%zu %s  epoch %lld/%lld step %lld  loss %s  test acc %s (step %lld)  ETA %s",
+                  k + 1, total_, describe(r).c_str(), (long long)p.epoch, (long long)p.epochs, (long long)p.step, loss,
+                  p.test_acc >= 0 ? fmt_pct(p.test_acc).c_str() : "-", (long long)p.test_acc_step, eta().c_str());
     if (tty_) std::fprintf(stderr, "\r\033[K%s", line);
     else if (p.step == 0 || p.fraction >= 1 || p.epoch != last_epoch_[k]) std::fprintf(stderr, "%s\n", line);
     last_epoch_[k] = p.epoch;

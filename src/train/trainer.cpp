@@ -160,6 +160,7 @@ TrainResult train(const TrainConfig& cfg, const Dataset& data, const std::functi
 
   // Progress for the CLI: at every logged point, and at least every 2 s of training in between.
   double last_test_acc = -1, progress_at = 0;
+  int64_t last_test_step = 0;
   auto report_progress = [&](double train_loss, double test_acc) {
     if (!on_progress) return;
     double frac = double(step) / double(steps_per_epoch * cfg.epochs);
@@ -167,7 +168,8 @@ TrainResult train(const TrainConfig& cfg, const Dataset& data, const std::functi
     if (cfg.max_samples > 0) frac = std::max(frac, double(samples) / double(cfg.max_samples));
     if (cfg.max_seconds > 0) frac = std::max(frac, train_s / cfg.max_seconds);
     last_test_acc = test_acc, progress_at = train_s;
-    on_progress(Progress{step / steps_per_epoch, cfg.epochs, step, train_loss, test_acc, std::min(frac, 1.0)});
+    on_progress(Progress{step / steps_per_epoch, cfg.epochs, step, train_loss, test_acc, std::min(frac, 1.0),
+                         last_test_step});
   };
   auto record = [&](const std::string& kind) {
     auto t0 = Clock::now();
@@ -196,6 +198,7 @@ TrainResult train(const TrainConfig& cfg, const Dataset& data, const std::functi
       res.target_step = step, res.target_samples = samples, res.target_seconds = train_s, res.target_epoch = h.epoch;
       if (cfg.stop_at_target) stop = true, res.status = "stopped_at_target", res.stop_reason = "target accuracy reached";
     }
+    last_test_step = step;
     report_progress(h.train_loss, h.test_acc);
   };
   auto budget_hit = [&]() -> bool {

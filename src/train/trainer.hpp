@@ -74,6 +74,7 @@ struct TrainResult {
 struct Progress {
   int64_t epoch = 0, epochs = 0, step = 0;
   double train_loss = 0, test_acc = -1, fraction = 0;  // fraction of the budget done
+  int64_t test_acc_step = 0;  // the step test_acc was measured at (the last logged point)
 };
 
 struct EvalResult {
