@@ -52,6 +52,13 @@ void BM_BatchEpoch(benchmark::State& state) {
 }  // namespace
 
 BENCHMARK(BM_DecodeIdxGz)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(BM_BatchEpoch)->ArgNames({"batch"})->Arg(1)->Arg(32)->Arg(128)->Arg(1024)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_BatchEpoch)
+    ->ArgNames({"batch"})
+    ->Arg(1)
+    ->Arg(32)
+    ->Arg(128)
+    ->Arg(1024)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 int main(int argc, char** argv) { return bench::run_main(argc, argv); }

@@ -26,9 +26,15 @@ void BM_Layer(benchmark::State& state, const bench::AnchorModel& m, size_t layer
   auto& s = dnnl_ctx::stream();
   for (auto _ : state) {
     switch (pass) {
-      case Pass::Forward: e.forward(); break;
-      case Pass::BackwardData: e.backward_data(); break;
-      case Pass::BackwardWeights: e.backward_weights(); break;
+      case Pass::Forward:
+        e.forward();
+        break;
+      case Pass::BackwardData:
+        e.backward_data();
+        break;
+      case Pass::BackwardWeights:
+        e.backward_weights();
+        break;
     }
     s.wait();
   }

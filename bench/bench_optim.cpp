@@ -39,9 +39,12 @@ OptimizerConfig cfg(const char* name, double momentum = 0, bool nesterov = false
 }  // namespace
 
 int main(int argc, char** argv) {
-  const OptCase cases[] = {{"sgd", cfg("sgd"), 12},          {"sgd_momentum", cfg("sgd", 0.9), 20},
-                           {"sgd_nesterov", cfg("sgd", 0.9, true), 20}, {"adagrad", cfg("adagrad"), 20},
-                           {"rmsprop", cfg("rmsprop"), 20},  {"adam", cfg("adam"), 28}};
+  const OptCase cases[] = {{"sgd", cfg("sgd"), 12},
+                           {"sgd_momentum", cfg("sgd", 0.9), 20},
+                           {"sgd_nesterov", cfg("sgd", 0.9, true), 20},
+                           {"adagrad", cfg("adagrad"), 20},
+                           {"rmsprop", cfg("rmsprop"), 20},
+                           {"adam", cfg("adam"), 28}};
   for (auto& c : cases)
     benchmark::RegisterBenchmark((std::string("BM_Optimizer/") + c.name).c_str(), BM_Optimizer, c)
         ->ArgNames({"params"})

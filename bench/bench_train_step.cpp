@@ -35,7 +35,8 @@ void BM_TrainStep(benchmark::State& state, const bench::AnchorModel& m) {
   const double extra_us = extra ? std::atof(extra) : 0;
   for (auto _ : state) {
     plan.forward();
-    auto l = softmax_cross_entropy(plan.logits(), y.data(), batch, net->classes(), plan.diff_logits(), 1.0 / double(batch));
+    auto l =
+        softmax_cross_entropy(plan.logits(), y.data(), batch, net->classes(), plan.diff_logits(), 1.0 / double(batch));
     benchmark::DoNotOptimize(l.loss);
     plan.backward();
     opt->step(net->params(), net->grads(), net->buffer_size(), 0.01);

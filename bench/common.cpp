@@ -36,7 +36,8 @@ std::vector<int32_t> fill_random_batch(Network& net, Plan& plan) {
 
 void set_rates(benchmark::State& state, int64_t images_per_iter, double flops_per_iter) {
   state.SetItemsProcessed(int64_t(state.iterations()) * images_per_iter);
-  state.counters["images/s"] = benchmark::Counter(double(images_per_iter), benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["images/s"] =
+      benchmark::Counter(double(images_per_iter), benchmark::Counter::kIsIterationInvariantRate);
   if (flops_per_iter > 0)
     state.counters["GFLOP/s"] = benchmark::Counter(flops_per_iter / 1e9, benchmark::Counter::kIsIterationInvariantRate);
 }
@@ -45,8 +46,10 @@ int run_main(int argc, char** argv) {
   int threads = 0;
   std::vector<char*> args;
   for (int i = 0; i < argc; ++i) {
-    if (std::strncmp(argv[i], "--threads=", 10) == 0) threads = std::atoi(argv[i] + 10);
-    else args.push_back(argv[i]);
+    if (std::strncmp(argv[i], "--threads=", 10) == 0)
+      threads = std::atoi(argv[i] + 10);
+    else
+      args.push_back(argv[i]);
   }
   int n = int(args.size());
   dnnl_ctx::set_threads(threads);

@@ -74,8 +74,8 @@ inline void require_close(const std::string& what, const ref::T& actual, const r
     double excess = d / tol;
     if (excess > worst_excess || std::isnan(d)) worst_excess = excess, worst = i;
   }
-  INFO(what << ": " << bad << " of " << actual.size() << " elements out of tolerance (rel " << rel << ", abs "
-            << abs << "); worst at " << worst << ": " << actual[worst] << " vs " << expected[worst]);
+  INFO(what << ": " << bad << " of " << actual.size() << " elements out of tolerance (rel " << rel << ", abs " << abs
+            << "); worst at " << worst << ": " << actual[worst] << " vs " << expected[worst]);
   CHECK(bad == 0);
 }
 

@@ -20,7 +20,8 @@ struct TempDir {
   fs::path path;
   TempDir() {
     static int counter = 0;
-    path = fs::temp_directory_path() / ("sgdbench_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
+    path =
+        fs::temp_directory_path() / ("sgdbench_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
     fs::remove_all(path);
     fs::create_directories(path);
   }
@@ -223,7 +224,8 @@ TEST_CASE("CIFAR-10 binary batches load, bad ones are clear errors", "[data][cif
   CHECK(ds.train.images[3072 * 5 + 7] == uint8_t((3 + 7 + 2) % 251));
 
   SECTION("missing directory names the files and the archive") {
-    require_data_error([&] { load_cifar(d / "nope"); }, {"data_batch_1.bin", "test_batch.bin", "cifar-10-binary.tar.gz"});
+    require_data_error([&] { load_cifar(d / "nope"); },
+                       {"data_batch_1.bin", "test_batch.bin", "cifar-10-binary.tar.gz"});
   }
   SECTION("missing batch") {
     fs::remove(d / "data_batch_3.bin");
@@ -293,7 +295,8 @@ TEST_CASE("validation split, limits and preprocessing", "[data][split]") {
     CHECK(cnt == (k < 3 ? 5 : 4));
   }
   c.limit_mode = "first";
-  CHECK(load_dataset(c).train.labels == std::vector<int32_t>({0, 1, 2, 3, 4, 0, 1, 2, 3, 4, 0, 1, 2, 3, 4, 0, 1, 2, 3, 4, 0, 1, 2}));
+  CHECK(load_dataset(c).train.labels ==
+        std::vector<int32_t>({0, 1, 2, 3, 4, 0, 1, 2, 3, 4, 0, 1, 2, 3, 4, 0, 1, 2, 3, 4, 0, 1, 2}));
   c.limit_mode = "sorted";
   require_data_error([&] { load_dataset(c); }, {"limit_mode"});
 

@@ -56,9 +56,12 @@ TEST_CASE("conv2d: reference gradients pass finite differences", "[layers][conv2
   auto r = random_t(ref::conv2d_forward(x, w, b, S, P).dims, rng);
   ref::T dx, dw, db;
   ref::conv2d_backward(x, w, r, S, P, dx, dw, db);
-  require_fd_gradient("dx", x, [&](const ref::T& v) { return dot(ref::conv2d_forward(v, w, b, S, P), r); }, dx);
-  require_fd_gradient("dw", w, [&](const ref::T& v) { return dot(ref::conv2d_forward(x, v, b, S, P), r); }, dw);
-  require_fd_gradient("db", b, [&](const ref::T& v) { return dot(ref::conv2d_forward(x, w, v, S, P), r); }, db);
+  require_fd_gradient(
+      "dx", x, [&](const ref::T& v) { return dot(ref::conv2d_forward(v, w, b, S, P), r); }, dx);
+  require_fd_gradient(
+      "dw", w, [&](const ref::T& v) { return dot(ref::conv2d_forward(x, v, b, S, P), r); }, dw);
+  require_fd_gradient(
+      "db", b, [&](const ref::T& v) { return dot(ref::conv2d_forward(x, w, v, S, P), r); }, db);
 }
 
 namespace {
@@ -73,8 +76,10 @@ ref::T permute_ohwc(const ref::T& w, const std::vector<int64_t>& in, bool to_ohw
       for (int64_t h = 0; h < H; ++h)
         for (int64_t x = 0; x < W; ++x) {
           size_t chw = size_t(((o * C + c) * H + h) * W + x), hwc = size_t(((o * H + h) * W + x) * C + c);
-          if (to_ohwc) out[hwc] = w[chw];
-          else out[chw] = w[hwc];
+          if (to_ohwc)
+            out[hwc] = w[chw];
+          else
+            out[chw] = w[hwc];
         }
   return out;
 }
@@ -118,9 +123,12 @@ TEST_CASE("dense: reference gradients pass finite differences", "[layers][dense]
   auto r = random_t({3, 4}, rng);
   ref::T dx, dw, db;
   ref::dense_backward(x, w, r, dx, dw, db);
-  require_fd_gradient("dx", x, [&](const ref::T& v) { return dot(ref::dense_forward(v, w, b), r); }, dx);
-  require_fd_gradient("dw", w, [&](const ref::T& v) { return dot(ref::dense_forward(x, v, b), r); }, dw);
-  require_fd_gradient("db", b, [&](const ref::T& v) { return dot(ref::dense_forward(x, w, v), r); }, db);
+  require_fd_gradient(
+      "dx", x, [&](const ref::T& v) { return dot(ref::dense_forward(v, w, b), r); }, dx);
+  require_fd_gradient(
+      "dw", w, [&](const ref::T& v) { return dot(ref::dense_forward(x, v, b), r); }, dw);
+  require_fd_gradient(
+      "db", b, [&](const ref::T& v) { return dot(ref::dense_forward(x, w, v), r); }, db);
 }
 
 TEST_CASE("relu: oneDNN equals the reference, reference passes finite differences", "[layers][relu]") {
@@ -134,8 +142,8 @@ TEST_CASE("relu: oneDNN equals the reference, reference passes finite difference
   require_close("backward", rig.backward(dy), ref::relu_backward(x, dy), kRel, kAbs);
   LayerRig inf(L, x, {}, false);
   require_close("forward_inference", inf.forward(), ref::relu_forward(x), kRel, kAbs);
-  require_fd_gradient("dx", x, [&](const ref::T& v) { return dot(ref::relu_forward(v), dy); },
-                      ref::relu_backward(x, dy));
+  require_fd_gradient(
+      "dx", x, [&](const ref::T& v) { return dot(ref::relu_forward(v), dy); }, ref::relu_backward(x, dy));
 }
 
 TEST_CASE("max_pool2d: oneDNN equals the reference, reference passes finite differences", "[layers][pool]") {
@@ -155,8 +163,9 @@ TEST_CASE("max_pool2d: oneDNN equals the reference, reference passes finite diff
   require_close("backward", rig.backward(dy), ref::maxpool_backward(x, dy, K, S), kRel, kAbs);
   LayerRig inf(L, x, {}, false);
   require_close("forward_inference", inf.forward(), y_ref, kRel, kAbs);
-  require_fd_gradient("dx", x, [&](const ref::T& v) { return dot(ref::maxpool_forward(v, K, S), dy); },
-                      ref::maxpool_backward(x, dy, K, S));
+  require_fd_gradient(
+      "dx", x, [&](const ref::T& v) { return dot(ref::maxpool_forward(v, K, S), dy); },
+      ref::maxpool_backward(x, dy, K, S));
 }
 
 TEST_CASE("flatten: passes values through in C,H,W order", "[layers][flatten]") {
@@ -184,8 +193,10 @@ TEST_CASE("dropout: inverted mask, seeded, identity at inference", "[layers][dro
     mask[i] = y[i] / x[i];
     bool ok = std::fabs(mask[i]) < 1e-12 || std::fabs(mask[i] - scale) < 1e-5;
     if (!ok) FAIL("mask value " << mask[i] << " is neither 0 nor 1/(1-p)");
-    if (mask[i] < 0.5) ++dropped, mask[i] = 0;
-    else mask[i] = scale;
+    if (mask[i] < 0.5)
+      ++dropped, mask[i] = 0;
+    else
+      mask[i] = scale;
   }
   // Binomial(16384, p): 6 standard deviations.
   const double n = double(x.size()), sd = std::sqrt(n * p * (1 - p));
@@ -200,8 +211,9 @@ TEST_CASE("dropout: inverted mask, seeded, identity at inference", "[layers][dro
   require_close("same seed, same mask", again.forward(), y, 0, 0);
   LayerRig inf(L, x, {}, false);
   require_close("inference is identity", inf.forward(), x, 0, 0);
-  require_fd_gradient("dx", x, [&](const ref::T& v) { return dot(ref::dropout_forward(v, mask), dy); },
-                      ref::dropout_backward(dy, mask));
+  require_fd_gradient(
+      "dx", x, [&](const ref::T& v) { return dot(ref::dropout_forward(v, mask), dy); },
+      ref::dropout_backward(dy, mask));
 }
 
 TEST_CASE("softmax cross-entropy equals the reference and is stable", "[layers][loss]") {
@@ -216,8 +228,8 @@ TEST_CASE("softmax cross-entropy equals the reference and is stable", "[layers][
   double loss_ref = ref::softmax_cross_entropy(z, labels, &dz_ref);
   CHECK_THAT(r.loss, Catch::Matchers::WithinRel(loss_ref, 1e-6));
   require_close("dlogits", from_floats(diff.data(), z.dims), dz_ref, kRel, kAbs);
-  require_fd_gradient("dlogits", z, [&](const ref::T& v) { return ref::softmax_cross_entropy(v, labels, nullptr); },
-                      dz_ref);
+  require_fd_gradient(
+      "dlogits", z, [&](const ref::T& v) { return ref::softmax_cross_entropy(v, labels, nullptr); }, dz_ref);
   // Huge logits: no overflow (log-sum-exp subtracts the maximum).
   for (auto& v : zf) v *= 1000.f;
   auto big = softmax_cross_entropy(zf.data(), labels.data(), N, K, diff.data(), 1.0 / double(N));

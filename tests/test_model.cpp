@@ -67,8 +67,10 @@ TEST_CASE("initialisers follow PyTorch and Keras defaults", "[model][init]") {
   for (auto& r : k->param_refs()) {
     double mx = 0;
     for (size_t i = 0; i < r.count; ++i) mx = std::max(mx, std::fabs(double(k->params()[r.offset + i])));
-    if (r.spec.is_bias) CHECK(mx == 0);
-    else CHECK(mx <= std::sqrt(6.0 / double(r.spec.fan_in + r.spec.fan_out)));
+    if (r.spec.is_bias)
+      CHECK(mx == 0);
+    else
+      CHECK(mx <= std::sqrt(6.0 / double(r.spec.fan_in + r.spec.fan_out)));
   }
   // Same seed, same weights; another seed, other weights.
   auto a = build_model("lenet", Shape{3, 32, 32});
@@ -141,7 +143,8 @@ TEST_CASE("zoo models match PyTorch goldens: logits, loss, gradients, 3 SGD-mome
   };
   plan.forward();
   report("logits", from_floats(plan.logits(), {batch, classes}), g.get("logits"));
-  auto loss = softmax_cross_entropy(plan.logits(), labels.data(), batch, classes, plan.diff_logits(), 1.0 / double(batch));
+  auto loss =
+      softmax_cross_entropy(plan.logits(), labels.data(), batch, classes, plan.diff_logits(), 1.0 / double(batch));
   CHECK_THAT(loss.loss, Catch::Matchers::WithinRel(g.get("loss")[0], kTol));
   plan.backward();
   double worst_grad = 0;
@@ -154,14 +157,16 @@ TEST_CASE("zoo models match PyTorch goldens: logits, loss, gradients, 3 SGD-mome
   auto step_losses = g.get("step_losses");
   for (int s = 0; s < int(m.at("steps")); ++s) {
     plan.forward();
-    auto l = softmax_cross_entropy(plan.logits(), labels.data(), batch, classes, plan.diff_logits(), 1.0 / double(batch));
+    auto l =
+        softmax_cross_entropy(plan.logits(), labels.data(), batch, classes, plan.diff_logits(), 1.0 / double(batch));
     CHECK_THAT(l.loss, Catch::Matchers::WithinRel(step_losses[size_t(s)], kTol));
     plan.backward();
     opt->step(net->params(), net->grads(), net->buffer_size(), m.at("lr").get<double>());
   }
   double worst_after = 0;
   for (auto& r : net->param_refs())
-    worst_after = std::max(worst_after, report("after 3 steps " + r.name, canonical(r, false), g.get("after." + r.name)));
+    worst_after =
+        std::max(worst_after, report("after 3 steps " + r.name, canonical(r, false), g.get("after." + r.name)));
   WARN(model << ": worst max-norm relative error, gradients " << worst_grad << ", parameters after 3 steps "
              << worst_after);
 }

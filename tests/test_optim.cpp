@@ -39,7 +39,8 @@ TEST_CASE("optimizers match torch.optim for 3 steps", "[optim]") {
   {
     auto c = oc("sgd");
     c.momentum = 0.9, c.nesterov = true, c.weight_decay = 0.01;
-    cases.push_back({"sgd nesterov + weight_decay", c, 0.1, {0.750911935371, -1.8882917251, 0.463450500571, 0.8035098859}});
+    cases.push_back(
+        {"sgd nesterov + weight_decay", c, 0.1, {0.750911935371, -1.8882917251, 0.463450500571, 0.8035098859}});
   }
   {
     auto c = oc("sgd");
@@ -55,13 +56,15 @@ TEST_CASE("optimizers match torch.optim for 3 steps", "[optim]") {
   {
     auto c = oc("rmsprop");
     c.momentum = 0.9, c.centered = true, c.weight_decay = 0.01;
-    cases.push_back({"rmsprop centered momentum", c, 0.01, {0.533169216045, -1.62889275457, -0.0519647681756, 0.467168350436}});
+    cases.push_back(
+        {"rmsprop centered momentum", c, 0.01, {0.533169216045, -1.62889275457, -0.0519647681756, 0.467168350436}});
   }
   cases.push_back({"adam", oc("adam"), 0.01, {0.970000001, -1.97347242963, 0.484272908865, 0.0299999997}});
   {
     auto c = oc("adam");
     c.beta1 = 0.8, c.beta2 = 0.99, c.weight_decay = 0.01, c.eps = 1e-6;
-    cases.push_back({"adam betas eps weight_decay", c, 0.01, {0.970000722866, -1.97343563671, 0.472557191931, 0.0299997760527}});
+    cases.push_back(
+        {"adam betas eps weight_decay", c, 0.01, {0.970000722866, -1.97343563671, 0.472557191931, 0.0299997760527}});
   }
   for (auto& k : cases) {
     CAPTURE(k.what);

@@ -17,7 +17,8 @@ using Catch::Matchers::Contains;
 namespace {
 std::string write_spec(const std::string& text) {
   static int n = 0;
-  auto p = fs::temp_directory_path() / ("sgdbench_spec_" + std::to_string(::getpid()) + "_" + std::to_string(n++) + ".json");
+  auto p =
+      fs::temp_directory_path() / ("sgdbench_spec_" + std::to_string(::getpid()) + "_" + std::to_string(n++) + ".json");
   std::ofstream(p) << text;
   return p.string();
 }
@@ -35,11 +36,13 @@ std::string spec_error(const std::string& text) {
   fs::remove(path);
   return "no error";
 }
-const char* kSynthetic = R"("data": {"name": "synthetic", "synthetic": {"shape": [1, 16, 16], "train": 200, "test": 50}})";
+const char* kSynthetic =
+    R"("data": {"name": "synthetic", "synthetic": {"shape": [1, 16, 16], "train": 200, "test": 50}})";
 }  // namespace
 
 TEST_CASE("grid expansion: axes in order, variants merged, ids stable and distinct", "[spec]") {
-  std::string text = std::string(R"({"experiment": "t", "base": {"model": "keras_mnist_mlp", "epochs": 1, )") + kSynthetic +
+  std::string text = std::string(R"({"experiment": "t", "base": {"model": "keras_mnist_mlp", "epochs": 1, )") +
+                     kSynthetic +
                      R"(}, "grid": {"variants": [{"label": "SGD", "batch_size": 1},
                                                  {"label": "momentum", "batch_size": 8, "optimizer": {"momentum": 0.9}}],
                                     "lr": [0.1, 0.01], "seed": [1, 2, 3]}})";
@@ -58,14 +61,16 @@ TEST_CASE("grid expansion: axes in order, variants merged, ids stable and distin
   CHECK(load_spec(path).runs[5].id == e.runs[5].id);
   // A dotted axis sets a nested field; a default label names the method.
   auto e2 = parse_spec(nlohmann::ordered_json::parse(R"({"experiment": "u", "base": {"batch_size": "full"},
-      "grid": {"optimizer.momentum": [0, 0.9]}})"), "inline");
+      "grid": {"optimizer.momentum": [0, 0.9]}})"),
+                       "inline");
   CHECK(e2.runs[1].cfg.optimizer.momentum == 0.9);
   CHECK(e2.runs[0].cfg.label == "GD");
   CHECK(e2.runs[1].cfg.label == "GD + momentum 0.9");
   // A variant's own grid expands inside that variant only.
   auto e3 = parse_spec(nlohmann::ordered_json::parse(R"({"experiment": "v", "grid": {"variants": [
       {"label": "GD", "batch_size": "full", "grid": {"lr": [0.1, 0.5]}}, {"label": "SGD", "batch_size": 1}],
-      "seed": [1, 2]}})"), "inline");
+      "seed": [1, 2]}})"),
+                       "inline");
   REQUIRE(e3.runs.size() == 6);
   CHECK(e3.runs[3].cfg.lr == 0.5);
   CHECK(e3.runs[3].cfg.seed == 2);
@@ -82,19 +87,25 @@ TEST_CASE("bad specs name the file and the JSON path", "[spec][bad]") {
   CHECK_THAT(spec_error(R"({"experiment": "x", "grid": {"lr": []}})"), Contains("grid.lr") && Contains("empty axis"));
   CHECK_THAT(spec_error(R"({"experiment": "x", "grid": {"lr": [0.1, -0.01]}})"),
              Contains("grid.lr[1]") && Contains("learning rate must be > 0"));
-  CHECK_THAT(spec_error(R"({"experiment": "x", "grid": {"variants": [{"model": "lenet5"}]}})"),
-             Contains("grid.variants[0].model") && Contains("unknown model 'lenet5'") && Contains("did you mean 'lenet'"));
-  CHECK_THAT(spec_error(R"({"experiment": "x", "base": {"optimizer": {"name": "adamw"}}})"),
-             Contains("base.optimizer.name") && Contains("unknown optimizer 'adamw'") && Contains("did you mean 'adam'"));
+  CHECK_THAT(
+      spec_error(R"({"experiment": "x", "grid": {"variants": [{"model": "lenet5"}]}})"),
+      Contains("grid.variants[0].model") && Contains("unknown model 'lenet5'") && Contains("did you mean 'lenet'"));
+  CHECK_THAT(
+      spec_error(R"({"experiment": "x", "base": {"optimizer": {"name": "adamw"}}})"),
+      Contains("base.optimizer.name") && Contains("unknown optimizer 'adamw'") && Contains("did you mean 'adam'"));
   CHECK_THAT(spec_error(R"({"experiment": "x", "base": {"optimizer": {"name": "adam", "momentum": 0.9}}})"),
              Contains("base.optimizer.momentum") && Contains("unknown field"));
   CHECK_THAT(spec_error(R"({"experiment": "x", "base": {"data": {"name": "fashion_mnist"}}})"),
              Contains("base.data.name") && Contains("did you mean 'fashion-mnist'"));
   CHECK_THAT(spec_error(R"({"experiment": "x", "base": {"batch_size": 0}})"), Contains("base.batch_size"));
-  CHECK_THAT(spec_error(R"({"experiment": "x", "base": {"data": "cifar10", "model": "keras_mnist_mlp"}, "grid": {"model": ["lenet", "keras_cifar_cnn"]}})"),
-             Contains("no error"));
-  CHECK_THAT(spec_error(R"({"experiment": "x", "base": {"model": "lenet", "data": {"name": "synthetic", "synthetic": {"shape": [3, 4, 4]}}}})"),
-             Contains("base.model") && Contains("layer 'conv1'"));
+  CHECK_THAT(
+      spec_error(
+          R"({"experiment": "x", "base": {"data": "cifar10", "model": "keras_mnist_mlp"}, "grid": {"model": ["lenet", "keras_cifar_cnn"]}})"),
+      Contains("no error"));
+  CHECK_THAT(
+      spec_error(
+          R"({"experiment": "x", "base": {"model": "lenet", "data": {"name": "synthetic", "synthetic": {"shape": [3, 4, 4]}}}})"),
+      Contains("base.model") && Contains("layer 'conv1'"));
   CHECK_THAT(spec_error(R"({"experiment": "x", "base": {"optimizer": {"name": "sgd", "momentum": -0.5}}})"),
              Contains("momentum must be >= 0"));
   CHECK_THAT(spec_error(R"({"experiment": "x", "grid": {"variants": [{"grid": {"lr": [0.1, 0]}}]}})"),

@@ -51,8 +51,9 @@ void cmd_info() {
 
 void print_model(const Network& net, const std::string& summary) {
   std::printf("%s — %s\n", net.model().c_str(), summary.c_str());
-  std::printf("  input %s, %lld classes, %lld parameters, %.3f forward MFLOP per image\n", net.input_shape().str().c_str(),
-              (long long)net.classes(), (long long)net.param_count(), net.forward_flops() / 1e6);
+  std::printf("  input %s, %lld classes, %lld parameters, %.3f forward MFLOP per image\n",
+              net.input_shape().str().c_str(), (long long)net.classes(), (long long)net.param_count(),
+              net.forward_flops() / 1e6);
   size_t r = 0;
   auto& refs = net.param_refs();
   for (size_t i = 0; i < net.layers().size(); ++i) {
@@ -70,7 +71,8 @@ void cmd_data(const std::string& only, const std::string& dir) {
     c.name = name;
     c.dir = (only == name) ? dir : "";
     std::string where = name == "synthetic" ? "(generated)" : (c.dir.empty() ? default_data_dir(name) : c.dir);
-    std::printf("%-14s looked for in: %s\n", name.c_str(), where.empty() ? "(no default: give --data-dir)" : where.c_str());
+    std::printf("%-14s looked for in: %s\n", name.c_str(),
+                where.empty() ? "(no default: give --data-dir)" : where.c_str());
     if (where.empty()) {
       std::printf("               status: not configured\n");
       continue;
@@ -124,8 +126,9 @@ Overrides parse_sets(const std::vector<std::string>& sets) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"sgdbench: train image classifiers with gradient descent on CPU (oneDNN) and benchmark it.\n"
-               "Compare GD, SGD, mini-batch and momentum; measure training speed."};
+  CLI::App app{
+      "sgdbench: train image classifiers with gradient descent on CPU (oneDNN) and benchmark it.\n"
+      "Compare GD, SGD, mini-batch and momentum; measure training speed."};
   app.require_subcommand(1);
   int threads = 0;
   app.add_option("--threads", threads, "oneDNN/OpenMP threads (default: all cores)")->check(CLI::NonNegativeNumber);
@@ -141,24 +144,30 @@ int main(int argc, char** argv) {
   RunOptions ropt;
   std::string shard, spec_path;
   auto add_run_options = [&](CLI::App* c) {
-    c->add_option("--out", ropt.out_dir, "Results root: writes OUT/<experiment>/runs/<run-id>.json")->capture_default_str();
-    c->add_option("--jobs", ropt.jobs, "Runs side by side; the threads are split between them")->check(CLI::PositiveNumber);
+    c->add_option("--out", ropt.out_dir, "Results root: writes OUT/<experiment>/runs/<run-id>.json")
+        ->capture_default_str();
+    c->add_option("--jobs", ropt.jobs, "Runs side by side; the threads are split between them")
+        ->check(CLI::PositiveNumber);
     c->add_option("--shard", shard, "Run only slice I of N of the grid (I/N, 1-based), deterministic");
     c->add_flag("--dry-run", ropt.dry_run, "Print the plan (runs, ids, what is done) and exit");
     c->add_flag("--force", ropt.force, "Recompute runs that already have a finished result");
-    c->add_flag("--quiet", [&](int64_t) { ropt.progress = false; }, "No progress lines");
+    c->add_flag(
+        "--quiet", [&](int64_t) { ropt.progress = false; }, "No progress lines");
   };
-  auto* run = app.add_subcommand("run", "Run an experiment spec (a grid of runs); resumable: finished runs are skipped");
+  auto* run =
+      app.add_subcommand("run", "Run an experiment spec (a grid of runs); resumable: finished runs are skipped");
   run->add_option("spec", spec_path, "Experiment spec (JSON), e.g. experiments/quickstart.json")->required();
   add_run_options(run);
   std::vector<std::string> sets;
-  run->add_option("--set", sets, "Set a field in every run, e.g. --set data.dir=/data/cifar-10-batches-bin --set epochs=1");
+  run->add_option("--set", sets,
+                  "Set a field in every run, e.g. --set data.dir=/data/cifar-10-batches-bin --set epochs=1");
   auto* validate = app.add_subcommand("validate", "Check a spec without running it: fields, types, values, shapes");
   validate->add_option("spec", spec_path, "Experiment spec (JSON)")->required();
   validate->add_option("--set", sets, "As for run");
 
   auto* trn = app.add_subcommand("train", "One training run from flags (same field names as specs)");
-  std::string t_model = "lenet", t_data = "fashion-mnist", t_dir, t_opt = "sgd", t_batch = "32", t_label, t_exp = "train";
+  std::string t_model = "lenet", t_data = "fashion-mnist", t_dir, t_opt = "sgd", t_batch = "32", t_label,
+              t_exp = "train";
   double t_lr = 0.01, t_mom = 0;
   int64_t t_epochs = 1, t_seed = 1, t_limit = 0;
   bool t_nesterov = false;
@@ -179,13 +188,15 @@ int main(int argc, char** argv) {
   trn->add_option("--set", t_set, "Any spec field, e.g. --set schedule.name=cosine --set target_acc=0.8");
   add_run_options(trn);
 
-  auto* data = app.add_subcommand("data", "List the data sets: where each is looked for, presence, shape, sizes, checksum");
+  auto* data =
+      app.add_subcommand("data", "List the data sets: where each is looked for, presence, shape, sizes, checksum");
   std::string d_name, d_dir;
   data->add_option("--name", d_name, "Only this data set");
   data->add_option("--data-dir", d_dir, "Directory to read it from (with --name)");
 
-  app.footer("Exit codes: 0 ok (a diverged run is a result), 1 internal error, 2 usage, 3 spec, 4 data, 5 model,\n"
-             "6 numeric, 7 i/o. Run 'sgdbench COMMAND --help' for the options of each command.");
+  app.footer(
+      "Exit codes: 0 ok (a diverged run is a result), 1 internal error, 2 usage, 3 spec, 4 data, 5 model,\n"
+      "6 numeric, 7 i/o. Run 'sgdbench COMMAND --help' for the options of each command.");
 
   try {
     app.parse(argc, argv);

@@ -5,13 +5,20 @@ namespace sgdbench {
 
 const char* to_string(ErrorKind k) {
   switch (k) {
-    case ErrorKind::Internal: return "internal error";
-    case ErrorKind::Usage: return "usage error";
-    case ErrorKind::Spec: return "spec error";
-    case ErrorKind::Data: return "data error";
-    case ErrorKind::Model: return "model error";
-    case ErrorKind::Numeric: return "numeric error";
-    case ErrorKind::Io: return "i/o error";
+    case ErrorKind::Internal:
+      return "internal error";
+    case ErrorKind::Usage:
+      return "usage error";
+    case ErrorKind::Spec:
+      return "spec error";
+    case ErrorKind::Data:
+      return "data error";
+    case ErrorKind::Model:
+      return "model error";
+    case ErrorKind::Numeric:
+      return "numeric error";
+    case ErrorKind::Io:
+      return "i/o error";
   }
   return "error";
 }

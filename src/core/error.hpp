@@ -47,7 +47,7 @@ std::string cat(const A&... a) {
   throw ::sgdbench::Error(::sgdbench::ErrorKind::kind, ::sgdbench::detail::cat(__VA_ARGS__), __FILE__, __LINE__)
 
 // CHECK(cond, kind, message parts...): throws when cond is false.
-#define SGD_CHECK(cond, kind, ...) \
-  do {                             \
+#define SGD_CHECK(cond, kind, ...)             \
+  do {                                         \
     if (!(cond)) SGD_THROW(kind, __VA_ARGS__); \
   } while (0)

@@ -23,8 +23,7 @@ class Rng {
     uint64_t x = seed;
     for (auto& w : s_) w = splitmix64(x);
   }
-  Rng(uint64_t seed, RngPurpose p, uint64_t stream = 0)
-      : Rng(mix(mix(seed, static_cast<uint64_t>(p)), stream)) {}
+  Rng(uint64_t seed, RngPurpose p, uint64_t stream = 0) : Rng(mix(mix(seed, static_cast<uint64_t>(p)), stream)) {}
 
   uint64_t next() {
     const uint64_t r = rotl(s_[1] * 5, 7) * 9;

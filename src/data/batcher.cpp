@@ -10,8 +10,13 @@ namespace sgdbench {
 
 Batcher::Batcher(const Split& split, const Shape& shape, const Preprocess& pre, int64_t batch, bool shuffle,
                  uint64_t seed, bool drop_last)
-    : split_(split), sample_size_(shape.numel()), pre_(pre), batch_(batch), shuffle_(shuffle),
-      drop_last_(drop_last), seed_(seed) {
+    : split_(split),
+      sample_size_(shape.numel()),
+      pre_(pre),
+      batch_(batch),
+      shuffle_(shuffle),
+      drop_last_(drop_last),
+      seed_(seed) {
   SGD_CHECK(batch > 0, Internal, "batch size must be positive");
   SGD_CHECK(int64_t(pre.scale.size()) == shape[0], Internal, "preprocessing has ", pre.scale.size(),
             " channels, data has ", shape[0]);

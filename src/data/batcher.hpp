@@ -14,8 +14,8 @@ namespace sgdbench {
 
 class Batcher {
  public:
-  Batcher(const Split& split, const Shape& shape, const Preprocess& pre, int64_t batch, bool shuffle,
-          uint64_t seed, bool drop_last = false);
+  Batcher(const Split& split, const Shape& shape, const Preprocess& pre, int64_t batch, bool shuffle, uint64_t seed,
+          bool drop_last = false);
   void start_epoch(int64_t epoch);
   // Fills x (batch x C x H x W floats) and y with the next batch; returns its size (the last one
   // may be smaller), or 0 when the epoch is done.

@@ -18,7 +18,8 @@ void read_batch(const std::string& path, Split& s) {
   if (!f) SGD_THROW(Data, path, ": cannot open");
   int64_t size = int64_t(f.tellg());
   if (size % kRecord != 0)
-    SGD_THROW(Data, path, ": size ", size, " is not a multiple of the 3073-byte record (truncated or not CIFAR-10 binary)");
+    SGD_THROW(Data, path, ": size ", size,
+              " is not a multiple of the 3073-byte record (truncated or not CIFAR-10 binary)");
   f.seekg(0);
   std::vector<uint8_t> buf(static_cast<size_t>(size));
   if (!f.read(reinterpret_cast<char*>(buf.data()), size)) SGD_THROW(Data, path, ": read error");
@@ -39,7 +40,8 @@ void read_cifar10_dir(const std::string& dir, Dataset& ds) {
   struct stat st {};
   const std::string expected =
       "expected data_batch_1.bin .. data_batch_5.bin and test_batch.bin (CIFAR-10 binary version, "
-      "the cifar-10-binary.tar.gz archive, extracted) in " + dir;
+      "the cifar-10-binary.tar.gz archive, extracted) in " +
+      dir;
   if (dir.empty()) SGD_THROW(Data, "cifar10: no directory given (--data-dir or the spec's data.dir); ", expected);
   if (stat(dir.c_str(), &st) != 0) SGD_THROW(Data, dir, ": data directory not found; ", expected);
   if (!S_ISDIR(st.st_mode)) SGD_THROW(Data, dir, ": is a file; ", expected);

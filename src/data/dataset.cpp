@@ -22,11 +22,11 @@ std::string default_data_dir(const std::string& name) {
 }
 
 nlohmann::json DataConfig::to_json() const {
-  nlohmann::json j = {{"name", name}, {"preprocess", preprocess}, {"validation", validation},
+  nlohmann::json j = {{"name", name},   {"preprocess", preprocess}, {"validation", validation},
                       {"limit", limit}, {"test_limit", test_limit}, {"limit_mode", limit_mode}};
   if (name != "synthetic") j["dir"] = dir.empty() ? default_data_dir(name) : dir;
   if (name == "synthetic")
-    j["synthetic"] = {{"train", synthetic_train}, {"test", synthetic_test}, {"classes", synthetic_classes},
+    j["synthetic"] = {{"train", synthetic_train},      {"test", synthetic_test},   {"classes", synthetic_classes},
                       {"shape", synthetic_shape.dims}, {"noise", synthetic_noise}, {"seed", synthetic_seed}};
   return j;
 }
@@ -68,14 +68,16 @@ Dataset load_dataset(const DataConfig& cfg) {
   if (cfg.name == "fashion-mnist" || cfg.name == "mnist") {
     std::string dir = cfg.dir.empty() ? default_data_dir(cfg.name) : cfg.dir;
     if (dir.empty())
-      SGD_THROW(Data, cfg.name, ": no directory given (--data-dir or the spec's data.dir); expected the four "
+      SGD_THROW(Data, cfg.name,
+                ": no directory given (--data-dir or the spec's data.dir); expected the four "
                 "MNIST IDX files (train-images-idx3-ubyte.gz etc.) there");
     ds.classes = 10;
     ds.source = dir;
     if (cfg.name == "fashion-mnist" && cfg.dir.empty()) {
       std::FILE* probe = std::fopen((dir + "/train-images-idx3-ubyte.gz").c_str(), "rb");
       if (!probe)
-        SGD_THROW(Data, dir, ": Fashion-MNIST not found; install Debian's dataset-fashion-mnist "
+        SGD_THROW(Data, dir,
+                  ": Fashion-MNIST not found; install Debian's dataset-fashion-mnist "
                   "(tools/setup.sh does) or point --data-dir at the IDX files");
       std::fclose(probe);
     }

@@ -29,16 +29,16 @@ struct DataConfig {
   std::string name = "fashion-mnist";  // fashion-mnist | mnist | cifar10 | synthetic
   std::string dir;                     // empty: the data set's default location
   std::string preprocess = "scale";
-  int64_t validation = 0;              // samples held out of train (seeded), 0 = none
-  int64_t limit = 0;                   // train samples kept (0 = all), after the validation split
-  int64_t test_limit = 0;              // test samples kept (0 = all; first N)
-  std::string limit_mode = "first";    // first | stratified (seeded, equal share per class)
-  uint64_t seed = 0;                   // for validation split and stratified limit
+  int64_t validation = 0;            // samples held out of train (seeded), 0 = none
+  int64_t limit = 0;                 // train samples kept (0 = all), after the validation split
+  int64_t test_limit = 0;            // test samples kept (0 = all; first N)
+  std::string limit_mode = "first";  // first | stratified (seeded, equal share per class)
+  uint64_t seed = 0;                 // for validation split and stratified limit
   // synthetic only
   int64_t synthetic_train = 2000, synthetic_test = 500, synthetic_classes = 10;
   Shape synthetic_shape{1, 28, 28};
-  double synthetic_noise = 0.5;        // noise std relative to the class pattern's contrast
-  uint64_t synthetic_seed = 1;         // fixes the data itself (independent of the run seed)
+  double synthetic_noise = 0.5;  // noise std relative to the class pattern's contrast
+  uint64_t synthetic_seed = 1;   // fixes the data itself (independent of the run seed)
 
   nlohmann::json to_json() const;
 };

@@ -67,7 +67,8 @@ IdxArray read_idx(const std::string& path, int expected_rank) {
     uint8_t d[4];
     if (gz_read(f.get(), d, 4, path) != 4) SGD_THROW(Data, path, ": truncated inside the header");
     int64_t v = (int64_t(d[0]) << 24) | (int64_t(d[1]) << 16) | (int64_t(d[2]) << 8) | int64_t(d[3]);
-    if (v <= 0 || v > (int64_t(1) << 28)) SGD_THROW(Data, path, ": header dimension ", i, " is ", v, ", not a plausible size");
+    if (v <= 0 || v > (int64_t(1) << 28))
+      SGD_THROW(Data, path, ": header dimension ", i, " is ", v, ", not a plausible size");
     a.dims.push_back(v);
     total *= v;
     if (total > (int64_t(1) << 33)) SGD_THROW(Data, path, ": header dimensions describe more than 8 GiB");
@@ -96,7 +97,8 @@ void read_mnist_dir(const std::string& dir, Dataset& ds) {
       struct stat st {};
       if (stat(p.c_str(), &st) == 0) return p;
     }
-    SGD_THROW(Data, dir, "/", stem, "[.gz]: not found; an MNIST-format directory holds train-images-idx3-ubyte, "
+    SGD_THROW(Data, dir, "/", stem,
+              "[.gz]: not found; an MNIST-format directory holds train-images-idx3-ubyte, "
               "train-labels-idx1-ubyte, t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte (.gz or raw)");
   };
   struct stat st {};
@@ -108,10 +110,11 @@ void read_mnist_dir(const std::string& dir, Dataset& ds) {
     if (img.dims[0] != lab.dims[0])
       SGD_THROW(Data, lp, ": ", lab.dims[0], " labels but ", ip, " has ", img.dims[0], " images");
     Shape sh{1, img.dims[1], img.dims[2]};
-    if (ds.shape.rank() == 0) ds.shape = sh;
+    if (ds.shape.rank() == 0)
+      ds.shape = sh;
     else if (!(ds.shape == sh))
-      SGD_THROW(Data, ip, ": images are ", img.dims[1], "x", img.dims[2], " but the train images are ",
-                ds.shape[1], "x", ds.shape[2]);
+      SGD_THROW(Data, ip, ": images are ", img.dims[1], "x", img.dims[2], " but the train images are ", ds.shape[1],
+                "x", ds.shape[2]);
     s.images = std::move(img.data);
     s.labels.resize(lab.data.size());
     for (size_t i = 0; i < lab.data.size(); ++i) {

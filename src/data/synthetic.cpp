@@ -12,8 +12,10 @@ namespace sgdbench {
 void make_synthetic(const DataConfig& cfg, Dataset& ds) {
   const Shape& sh = cfg.synthetic_shape;
   SGD_CHECK(sh.rank() == 3 && sh.numel() > 0, Data, "synthetic: shape must be CxHxW, got ", sh.str());
-  SGD_CHECK(cfg.synthetic_classes >= 2 && cfg.synthetic_classes <= 1000, Data, "synthetic: classes must be in [2, 1000]");
-  SGD_CHECK(cfg.synthetic_train > 0 && cfg.synthetic_test > 0, Data, "synthetic: train and test sizes must be positive");
+  SGD_CHECK(cfg.synthetic_classes >= 2 && cfg.synthetic_classes <= 1000, Data,
+            "synthetic: classes must be in [2, 1000]");
+  SGD_CHECK(cfg.synthetic_train > 0 && cfg.synthetic_test > 0, Data,
+            "synthetic: train and test sizes must be positive");
   SGD_CHECK(cfg.synthetic_noise >= 0, Data, "synthetic: noise must be >= 0");
   const int64_t C = sh[0], H = sh[1], W = sh[2], K = cfg.synthetic_classes, P = sh.numel();
   Rng rng(cfg.synthetic_seed, RngPurpose::Data);
@@ -21,7 +23,8 @@ void make_synthetic(const DataConfig& cfg, Dataset& ds) {
   for (int64_t k = 0; k < K; ++k)
     for (int64_t c = 0; c < C; ++c) {
       double fy[3], fx[3], ph[3];
-      for (int t = 0; t < 3; ++t) fy[t] = rng.uniform(0.5, 3.0), fx[t] = rng.uniform(0.5, 3.0), ph[t] = rng.uniform(0, 6.283);
+      for (int t = 0; t < 3; ++t)
+        fy[t] = rng.uniform(0.5, 3.0), fx[t] = rng.uniform(0.5, 3.0), ph[t] = rng.uniform(0, 6.283);
       for (int64_t y = 0; y < H; ++y)
         for (int64_t x = 0; x < W; ++x) {
           double v = 0;

@@ -35,15 +35,24 @@ std::string version() {
 std::string isa() {
   using dnnl::cpu_isa;
   switch (dnnl::get_effective_cpu_isa()) {
-    case cpu_isa::sse41: return "sse41";
-    case cpu_isa::avx: return "avx";
-    case cpu_isa::avx2: return "avx2";
-    case cpu_isa::avx2_vnni: return "avx2_vnni";
-    case cpu_isa::avx512_core: return "avx512_core";
-    case cpu_isa::avx512_core_vnni: return "avx512_core_vnni";
-    case cpu_isa::avx512_core_bf16: return "avx512_core_bf16";
-    case cpu_isa::avx512_core_amx: return "avx512_core_amx";
-    default: return "other";
+    case cpu_isa::sse41:
+      return "sse41";
+    case cpu_isa::avx:
+      return "avx";
+    case cpu_isa::avx2:
+      return "avx2";
+    case cpu_isa::avx2_vnni:
+      return "avx2_vnni";
+    case cpu_isa::avx512_core:
+      return "avx512_core";
+    case cpu_isa::avx512_core_vnni:
+      return "avx512_core_vnni";
+    case cpu_isa::avx512_core_bf16:
+      return "avx512_core_bf16";
+    case cpu_isa::avx512_core_amx:
+      return "avx512_core_amx";
+    default:
+      return "other";
   }
 }
 
@@ -67,10 +76,14 @@ memory::desc activation_md(const std::vector<int64_t>& dims) {
 memory::desc plain_md(const std::vector<int64_t>& dims) {
   memory::dims d(dims.begin(), dims.end());
   switch (dims.size()) {
-    case 1: return memory::desc(d, dt::f32, tag::x);
-    case 2: return memory::desc(d, dt::f32, tag::nc);
-    case 4: return memory::desc(d, dt::f32, tag::nchw);
-    default: return memory::desc(d, dt::f32, tag::any);
+    case 1:
+      return memory::desc(d, dt::f32, tag::x);
+    case 2:
+      return memory::desc(d, dt::f32, tag::nc);
+    case 4:
+      return memory::desc(d, dt::f32, tag::nchw);
+    default:
+      return memory::desc(d, dt::f32, tag::any);
   }
 }
 

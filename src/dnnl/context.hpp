@@ -21,9 +21,9 @@ void set_threads(int n);
 int threads();
 int hardware_threads();
 
-std::string version();   // "2.6.3 (OMP)"
-std::string isa();       // e.g. "avx512_core"
-std::string cpu_model(); // from /proc/cpuinfo
+std::string version();    // "2.6.3 (OMP)"
+std::string isa();        // e.g. "avx512_core"
+std::string cpu_model();  // from /proc/cpuinfo
 
 // Activation layouts: images NHWC (fast on CPU for these small-channel nets), vectors NC.
 // Logical dims are always {N, C, H, W} or {N, F}.

@@ -36,18 +36,31 @@ nlohmann::json provenance(int threads, const std::string& started, const std::st
 #else
       "unknown";
 #endif
-  return {{"sgdbench_version", kVersion}, {"git_commit", kGitCommit}, {"onednn_version", dnnl_ctx::version()},
-          {"onednn_isa", dnnl_ctx::isa()}, {"compiler", compiler}, {"threads", threads},
-          {"cpu_model", dnnl_ctx::cpu_model()}, {"hardware_threads", dnnl_ctx::hardware_threads()},
-          {"host", host}, {"started", started}, {"finished", finished}};
+  return {{"sgdbench_version", kVersion},
+          {"git_commit", kGitCommit},
+          {"onednn_version", dnnl_ctx::version()},
+          {"onednn_isa", dnnl_ctx::isa()},
+          {"compiler", compiler},
+          {"threads", threads},
+          {"cpu_model", dnnl_ctx::cpu_model()},
+          {"hardware_threads", dnnl_ctx::hardware_threads()},
+          {"host", host},
+          {"started", started},
+          {"finished", finished}};
 }
 
 nlohmann::json make_result(const Experiment& e, const RunSpec& r, const TrainResult& t, const nlohmann::json& prov) {
   nlohmann::json h = nlohmann::json::array();
   for (auto& p : t.history) h.push_back(p.to_json());
-  return {{"schema_version", kResultSchemaVersion}, {"run_id", r.id}, {"experiment", e.name},
-          {"spec_file", e.path}, {"config", r.config}, {"status", t.status}, {"provenance", prov},
-          {"history", h}, {"summary", t.summary()}};
+  return {{"schema_version", kResultSchemaVersion},
+          {"run_id", r.id},
+          {"experiment", e.name},
+          {"spec_file", e.path},
+          {"config", r.config},
+          {"status", t.status},
+          {"provenance", prov},
+          {"history", h},
+          {"summary", t.summary()}};
 }
 
 void write_json_atomic(const std::string& path, const nlohmann::json& j) {

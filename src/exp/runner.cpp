@@ -59,11 +59,14 @@ class Reporter {
     char line[400];
     char loss[32] = "-";
     if (std::isfinite(p.train_loss)) std::snprintf(loss, sizeof loss, "%.4f", p.train_loss);
-    std::snprintf(line, sizeof line, "run %zu/%zu %s  epoch %lld/%lld step %lld  loss %s  test acc %s (step %lld)  ETA %s",
-                  k + 1, total_, describe(r).c_str(), (long long)p.epoch, (long long)p.epochs, (long long)p.step, loss,
+    std::snprintf(line, sizeof line,
+                  "run %zu/%zu %s  epoch %lld/%lld step %lld  loss %s  test acc %s (step %lld)  ETA %s", k + 1, total_,
+                  describe(r).c_str(), (long long)p.epoch, (long long)p.epochs, (long long)p.step, loss,
                   p.test_acc >= 0 ? fmt_pct(p.test_acc).c_str() : "-", (long long)p.test_acc_step, eta().c_str());
-    if (tty_) std::fprintf(stderr, "\r\033[K%s", line);
-    else if (p.step == 0 || p.fraction >= 1 || p.epoch != last_epoch_[k]) std::fprintf(stderr, "%s\n", line);
+    if (tty_)
+      std::fprintf(stderr, "\r\033[K%s", line);
+    else if (p.step == 0 || p.fraction >= 1 || p.epoch != last_epoch_[k])
+      std::fprintf(stderr, "%s\n", line);
     last_epoch_[k] = p.epoch;
     std::fflush(stderr);
   }
@@ -74,13 +77,14 @@ class Reporter {
     if (!enabled_) return;
     std::fprintf(stderr, "%sdone %zu/%zu %s: %s, test acc %s, %.1f s\n", tty_ ? "\r\033[K" : "", done_, total_,
                  describe(r).c_str(), t.status.c_str(),
-                 t.history.empty() ? "-" : fmt_pct(t.history.back().test_acc).c_str(), t.train_seconds + t.eval_seconds);
+                 t.history.empty() ? "-" : fmt_pct(t.history.back().test_acc).c_str(),
+                 t.train_seconds + t.eval_seconds);
   }
   void error(const RunSpec& r, const Error& e) {
     std::lock_guard<std::mutex> lk(mu_);
     ++done_;
-    std::fprintf(stderr, "%ssgdbench: %s: run %s (%s): %s\n", tty_ ? "\r\033[K" : "", to_string(e.kind()),
-                 r.id.c_str(), describe(r).c_str(), e.what());
+    std::fprintf(stderr, "%ssgdbench: %s: run %s (%s): %s\n", tty_ ? "\r\033[K" : "", to_string(e.kind()), r.id.c_str(),
+                 describe(r).c_str(), e.what());
   }
   static std::string fmt_pct(double a) {
     if (!std::isfinite(a)) return "nan";
@@ -98,8 +102,10 @@ class Reporter {
     if (done < 0.01) return "?";
     double s = el / done * (double(total_) - done);
     char b[32];
-    if (s >= 3600) std::snprintf(b, sizeof b, "%dh%02dm", int(s / 3600), int(std::fmod(s, 3600) / 60));
-    else std::snprintf(b, sizeof b, "%dm%02ds", int(s / 60), int(std::fmod(s, 60)));
+    if (s >= 3600)
+      std::snprintf(b, sizeof b, "%dh%02dm", int(s / 3600), int(std::fmod(s, 3600) / 60));
+    else
+      std::snprintf(b, sizeof b, "%dm%02ds", int(s / 60), int(std::fmod(s, 60)));
     return b;
   }
   std::mutex mu_;
@@ -111,8 +117,8 @@ class Reporter {
 };
 
 void print_table(const std::vector<const RunSpec*>& runs, const std::string& dir) {
-  std::printf("\n%-16s %-16s %-18s %5s %9s %5s %-17s %8s %8s %9s %9s\n", "run", "model", "method", "batch", "lr", "seed",
-              "status", "final", "best", "to target", "train s");
+  std::printf("\n%-16s %-16s %-18s %5s %9s %5s %-17s %8s %8s %9s %9s\n", "run", "model", "method", "batch", "lr",
+              "seed", "status", "final", "best", "to target", "train s");
   for (auto* r : runs) {
     auto j = read_json_file(dir + "/" + r->id + ".json");
     if (!j || !is_finished_result(*j, r->id)) {
@@ -130,8 +136,7 @@ void print_table(const std::vector<const RunSpec*>& runs, const std::string& dir
                 r->cfg.label.substr(0, 18).c_str(), batch_str(r->cfg).c_str(), r->cfg.lr,
                 (unsigned long long)r->cfg.seed, (*j)["status"].get<std::string>().c_str(),
                 pct(s.value("final_test_acc", nlohmann::json())).c_str(),
-                pct(s.value("best_test_acc", nlohmann::json())).c_str(), target.c_str(),
-                s.value("train_seconds", 0.0));
+                pct(s.value("best_test_acc", nlohmann::json())).c_str(), target.c_str(), s.value("train_seconds", 0.0));
   }
 }
 
@@ -147,8 +152,10 @@ int run_experiment(const Experiment& e, const RunOptions& opt) {
   size_t done_before = 0;
   for (auto* r : mine) {
     auto j = opt.force ? std::nullopt : read_json_file(dir + "/" + r->id + ".json");
-    if (j && is_finished_result(*j, r->id)) ++done_before;
-    else todo.push_back(r);
+    if (j && is_finished_result(*j, r->id))
+      ++done_before;
+    else
+      todo.push_back(r);
   }
   const int total_threads = opt.threads > 0 ? opt.threads : dnnl_ctx::hardware_threads();
   const int jobs = std::max(1, std::min<int>(opt.jobs, int(std::max<size_t>(todo.size(), 1))));
@@ -184,7 +191,8 @@ int run_experiment(const Experiment& e, const RunOptions& opt) {
           std::lock_guard<std::mutex> lk(data_mu);
           auto key = r.cfg.data.to_json().dump();
           auto it = data_cache.find(key);
-          if (it == data_cache.end()) it = data_cache.emplace(key, std::make_shared<Dataset>(load_dataset(r.cfg.data))).first;
+          if (it == data_cache.end())
+            it = data_cache.emplace(key, std::make_shared<Dataset>(load_dataset(r.cfg.data))).first;
           data = it->second;
         }
         TrainConfig cfg = r.cfg;
@@ -192,9 +200,10 @@ int run_experiment(const Experiment& e, const RunOptions& opt) {
         std::string started = utc_now();
         auto t = train(cfg, *data, [&](const Progress& p) { rep.progress(k, r, p); });
         auto doc = make_result(e, r, t, provenance(per_job, started, utc_now()));
-        doc["data"] = {{"source", data->source}, {"checksum", data->checksum}, {"train", data->train.size()},
-                       {"validation", data->validation.size()}, {"test", data->test.size()},
-                       {"shape", data->shape.dims}, {"classes", data->classes}, {"preprocess", data->pre.name}};
+        doc["data"] = {{"source", data->source},      {"checksum", data->checksum},
+                       {"train", data->train.size()}, {"validation", data->validation.size()},
+                       {"test", data->test.size()},   {"shape", data->shape.dims},
+                       {"classes", data->classes},    {"preprocess", data->pre.name}};
         if (data->pre.name == "standardize") doc["data"]["mean"] = data->pre.mean, doc["data"]["std"] = data->pre.std;
         write_json_atomic(dir + "/" + r.id + ".json", doc);
         rep.finished(k, r, t);

@@ -11,7 +11,7 @@ namespace sgdbench {
 struct RunOptions {
   std::string out_dir = "results";  // results land in <out_dir>/<experiment>/runs/<run-id>.json
   int jobs = 1;
-  int threads = 0;                  // total; 0 = all cores. Each job gets threads / jobs.
+  int threads = 0;                       // total; 0 = all cores. Each job gets threads / jobs.
   int shard_index = 0, shard_count = 1;  // this process runs runs with index % count == index
   bool dry_run = false, force = false;
   bool progress = true;

@@ -140,12 +140,30 @@ struct Reader {
   }
 };
 
-const std::vector<std::string> kConfigFields{
-    "label", "model", "init", "data", "optimizer", "batch_size", "chunk", "drop_last", "lr", "schedule", "seed",
-    "epochs", "max_steps", "max_samples", "max_seconds", "target_acc", "stop_at_target", "divergence_loss",
-    "log_every_steps", "log_points_per_decade", "eval_batch", "eval_train"};
-const std::vector<std::string> kDataFields{"name", "dir", "preprocess", "validation", "limit",
-                                           "test_limit", "limit_mode", "seed", "synthetic"};
+const std::vector<std::string> kConfigFields{"label",
+                                             "model",
+                                             "init",
+                                             "data",
+                                             "optimizer",
+                                             "batch_size",
+                                             "chunk",
+                                             "drop_last",
+                                             "lr",
+                                             "schedule",
+                                             "seed",
+                                             "epochs",
+                                             "max_steps",
+                                             "max_samples",
+                                             "max_seconds",
+                                             "target_acc",
+                                             "stop_at_target",
+                                             "divergence_loss",
+                                             "log_every_steps",
+                                             "log_points_per_decade",
+                                             "eval_batch",
+                                             "eval_train"};
+const std::vector<std::string> kDataFields{"name",       "dir",        "preprocess", "validation", "limit",
+                                           "test_limit", "limit_mode", "seed",       "synthetic"};
 const std::vector<std::string> kSyntheticFields{"train", "test", "classes", "shape", "noise", "seed"};
 
 TrainConfig read_config(const ojson& j, const Reader& r) {
@@ -218,9 +236,12 @@ TrainConfig read_config(const ojson& j, const Reader& r) {
   }
   if (j.contains("batch_size")) {
     const ojson& b = j["batch_size"];
-    if (b.is_string() && b.get<std::string>() == "full") c.batch_size = 0;
-    else if (b.is_number_integer() && b.get<int64_t>() >= 1) c.batch_size = b.get<int64_t>();
-    else r.fail("batch_size", "expected a positive integer or \"full\", got " + b.dump());
+    if (b.is_string() && b.get<std::string>() == "full")
+      c.batch_size = 0;
+    else if (b.is_number_integer() && b.get<int64_t>() >= 1)
+      c.batch_size = b.get<int64_t>();
+    else
+      r.fail("batch_size", "expected a positive integer or \"full\", got " + b.dump());
   }
   r.get(j, "", "chunk", c.chunk);
   if (c.chunk < 1) r.fail("chunk", "must be >= 1");
@@ -274,8 +295,10 @@ TrainConfig read_config(const ojson& j, const Reader& r) {
 std::string line_col(const std::string& text, size_t byte) {
   size_t line = 1, col = 1;
   for (size_t i = 0; i < byte && i < text.size(); ++i) {
-    if (text[i] == '\n') ++line, col = 1;
-    else ++col;
+    if (text[i] == '\n')
+      ++line, col = 1;
+    else
+      ++col;
   }
   return "line " + std::to_string(line) + ", column " + std::to_string(col);
 }
@@ -387,7 +410,8 @@ Experiment parse_spec(const ojson& spec, const std::string& path, const Override
       std::string head = field.substr(0, field.find('.'));
       if (std::find(kConfigFields.begin(), kConfigFields.end(), head) == kConfigFields.end()) {
         std::string s = suggest(head, kConfigFields);
-        SGD_THROW(Spec, "--set ", field, ": unknown field '", head, "'", s.empty() ? "" : " (did you mean '" + s + "'?)");
+        SGD_THROW(Spec, "--set ", field, ": unknown field '", head, "'",
+                  s.empty() ? "" : " (did you mean '" + s + "'?)");
       }
       set_path(cfg, field, value);
       o[field] = "--set " + field;

@@ -17,10 +17,10 @@
 namespace sgdbench {
 
 struct RunSpec {
-  size_t index = 0;        // position in the expanded grid
-  std::string id;          // hash of the canonical config
+  size_t index = 0;  // position in the expanded grid
+  std::string id;    // hash of the canonical config
   TrainConfig cfg;
-  nlohmann::json config;   // canonical, fully resolved (cfg.to_json())
+  nlohmann::json config;  // canonical, fully resolved (cfg.to_json())
 };
 
 struct Experiment {

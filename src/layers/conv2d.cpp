@@ -52,7 +52,8 @@ std::unique_ptr<LayerExec> Conv2d::build(const BuildArgs& a) const {
   auto algo = algorithm::convolution_direct;
   using Exec = WeightedExec<convolution_forward, convolution_backward_data, convolution_backward_weights>;
   return std::make_unique<Exec>(
-      a, ctx::plain_md({oc_, in[0], k_, k_}), convolution_forward::desc(prop, algo, src_md, w_any, b_md, dst_md, strides, pad, pad),
+      a, ctx::plain_md({oc_, in[0], k_, k_}),
+      convolution_forward::desc(prop, algo, src_md, w_any, b_md, dst_md, strides, pad, pad),
       [&] { return convolution_backward_data::desc(algo, src_md, w_any, dst_md, strides, pad, pad); },
       [&] { return convolution_backward_weights::desc(algo, src_md, w_any, b_md, dst_md, strides, pad, pad); });
 }

@@ -18,8 +18,7 @@ Shape Dense::output_shape(const Shape& in) const {
 }
 
 std::vector<ParamSpec> Dense::params(const Shape& in) const {
-  return {ParamSpec{"weight", {units_, in[0]}, in[0], units_, false},
-          ParamSpec{"bias", {units_}, in[0], units_, true}};
+  return {ParamSpec{"weight", {units_, in[0]}, in[0], units_, false}, ParamSpec{"bias", {units_}, in[0], units_, true}};
 }
 
 std::unique_ptr<LayerExec> Dense::build(const BuildArgs& a) const {

@@ -34,11 +34,11 @@ struct ParamSpec {
 
 struct BuildArgs {
   int64_t batch = 0;
-  dnnl::memory src;                 // previous layer's dst, in activation layout
-  std::vector<float*> params;       // one pointer per ParamSpec, into the Network's buffer
-  std::vector<float*> grads;        // same, into the gradient buffer
-  bool training = true;             // training-mode forward + backward primitives
-  bool dropout = true;              // false: dropout layers are the identity even in training
+  dnnl::memory src;            // previous layer's dst, in activation layout
+  std::vector<float*> params;  // one pointer per ParamSpec, into the Network's buffer
+  std::vector<float*> grads;   // same, into the gradient buffer
+  bool training = true;        // training-mode forward + backward primitives
+  bool dropout = true;         // false: dropout layers are the identity even in training
   Rng* dropout_rng = nullptr;
 };
 

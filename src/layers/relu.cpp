@@ -23,8 +23,8 @@ class ReluExec : public LayerExec {
     dst = memory(md, eng);
     fwd_args_ = {{DNNL_ARG_SRC, src_}, {DNNL_ARG_DST, dst}};
     if (!training_) return;
-    auto bwd_pd = eltwise_backward::primitive_desc(
-        eltwise_backward::desc(algorithm::eltwise_relu, md, md, 0.f), eng, fwd_pd);
+    auto bwd_pd =
+        eltwise_backward::primitive_desc(eltwise_backward::desc(algorithm::eltwise_relu, md, md, 0.f), eng, fwd_pd);
     bwd_ = eltwise_backward(bwd_pd);
     diff_src = memory(md, eng);
   }

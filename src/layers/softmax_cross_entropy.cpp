@@ -5,8 +5,8 @@
 
 namespace sgdbench {
 
-LossResult softmax_cross_entropy(const float* logits, const int32_t* labels, int64_t n, int64_t k,
-                                 float* diff, double grad_scale) {
+LossResult softmax_cross_entropy(const float* logits, const int32_t* labels, int64_t n, int64_t k, float* diff,
+                                 double grad_scale) {
   LossResult r;
   double total = 0;
   for (int64_t i = 0; i < n; ++i) {

@@ -12,7 +12,7 @@ struct LossResult {
 
 // logits: N x K row-major; labels: N values in [0, K). When diff is not null it receives
 // d(loss)/d(logits) = (softmax - onehot) * grad_scale (grad_scale = 1/N for the batch mean).
-LossResult softmax_cross_entropy(const float* logits, const int32_t* labels, int64_t n, int64_t k,
-                                 float* diff, double grad_scale);
+LossResult softmax_cross_entropy(const float* logits, const int32_t* labels, int64_t n, int64_t k, float* diff,
+                                 double grad_scale);
 
 }  // namespace sgdbench

@@ -53,8 +53,10 @@ class WeightedExec : public LayerExec {
 
   void bind_backward(const memory& diff_dst) override {
     if (!training_) return;
-    bwd_w_args_ = {{DNNL_ARG_SRC, src_}, {DNNL_ARG_DIFF_DST, diff_dst},
-                   {DNNL_ARG_DIFF_WEIGHTS, gw_.mem}, {DNNL_ARG_DIFF_BIAS, gb_.mem}};
+    bwd_w_args_ = {{DNNL_ARG_SRC, src_},
+                   {DNNL_ARG_DIFF_DST, diff_dst},
+                   {DNNL_ARG_DIFF_WEIGHTS, gw_.mem},
+                   {DNNL_ARG_DIFF_BIAS, gb_.mem}};
     bwd_data_args_ = {{DNNL_ARG_DIFF_DST, diff_dst},
                       {DNNL_ARG_WEIGHTS, share_w_ ? w_fwd_.mem : w_bwd_.mem},
                       {DNNL_ARG_DIFF_SRC, diff_src}};

@@ -12,7 +12,8 @@ Network::Network(std::string model, Shape input, int64_t classes, std::vector<st
     : model_(std::move(model)), input_(std::move(input)), classes_(classes), layers_(std::move(layers)) {
   SGD_CHECK(input_.rank() == 3 || input_.rank() == 1, Model, "model '", model_, "': input shape ", input_.str(),
             " must be CxHxW");
-  for (auto d : input_.dims) SGD_CHECK(d > 0, Model, "model '", model_, "': input shape ", input_.str(), " has an empty dim");
+  for (auto d : input_.dims)
+    SGD_CHECK(d > 0, Model, "model '", model_, "': input shape ", input_.str(), " has an empty dim");
   SGD_CHECK(classes_ >= 2, Model, "model '", model_, "': needs at least 2 classes, got ", classes_);
   Shape s = input_;
   Shape mem = input_;  // the shape of the memory feeding the layer: flatten moves no data

@@ -15,8 +15,8 @@
 namespace sgdbench {
 
 struct ParamRef {
-  std::string name;   // "conv1.weight"
-  size_t layer = 0;   // index into layers()
+  std::string name;  // "conv1.weight"
+  size_t layer = 0;  // index into layers()
   ParamSpec spec;
   size_t offset = 0;  // in floats, into params()/grads(); 64-byte aligned
   size_t count = 0;
@@ -62,7 +62,7 @@ class Network {
   const std::vector<std::unique_ptr<Layer>>& layers() const { return layers_; }
   const std::vector<Shape>& output_shapes() const { return shapes_; }  // per layer, one sample
   const std::vector<ParamRef>& param_refs() const { return refs_; }
-  int64_t param_count() const;  // logical (no alignment gaps)
+  int64_t param_count() const;   // logical (no alignment gaps)
   double forward_flops() const;  // per sample
 
   // Contiguous buffers (with zero gaps for alignment); the optimizer may update them whole.

@@ -15,7 +15,9 @@ namespace sgdbench {
 const std::vector<ZooEntry>& zoo() {
   static const std::vector<ZooEntry> z = {
       {"lenet", "PyTorch CIFAR-10 tutorial net (conv6-pool-conv16-pool-120-84-10)", {3, 32, 32}, Init::PytorchDefault},
-      {"keras_cifar_cnn", "Keras CIFAR-10 CNN tutorial (conv32-pool-conv64-pool-conv64-64-10)", {3, 32, 32},
+      {"keras_cifar_cnn",
+       "Keras CIFAR-10 CNN tutorial (conv32-pool-conv64-pool-conv64-64-10)",
+       {3, 32, 32},
        Init::GlorotUniform},
       {"keras_mnist_mlp", "Keras MNIST MLP (128 relu, dropout 0.2, 10)", {1, 28, 28}, Init::GlorotUniform},
       {"keras_mnist_cnn", "Keras MNIST CNN (conv32-pool-128-10)", {1, 28, 28}, Init::GlorotUniform},

@@ -11,9 +11,9 @@ namespace sgdbench {
 
 struct ZooEntry {
   std::string name;
-  std::string summary;   // one line: where it comes from
-  Shape default_input;   // the shape its tutorial uses
-  Init init;             // its framework's initialiser
+  std::string summary;  // one line: where it comes from
+  Shape default_input;  // the shape its tutorial uses
+  Init init;            // its framework's initialiser
 };
 
 const std::vector<ZooEntry>& zoo();

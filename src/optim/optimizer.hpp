@@ -12,17 +12,17 @@
 namespace sgdbench {
 
 struct OptimizerConfig {
-  std::string name = "sgd";  // sgd | adagrad | rmsprop | adam
-  double momentum = 0.0;     // sgd, rmsprop
-  double dampening = 0.0;    // sgd
-  bool nesterov = false;     // sgd
-  double weight_decay = 0.0; // all: L2 term added to the gradient
-  double alpha = 0.99;       // rmsprop smoothing
-  bool centered = false;     // rmsprop
+  std::string name = "sgd";           // sgd | adagrad | rmsprop | adam
+  double momentum = 0.0;              // sgd, rmsprop
+  double dampening = 0.0;             // sgd
+  bool nesterov = false;              // sgd
+  double weight_decay = 0.0;          // all: L2 term added to the gradient
+  double alpha = 0.99;                // rmsprop smoothing
+  bool centered = false;              // rmsprop
   double beta1 = 0.9, beta2 = 0.999;  // adam
-  double eps = -1;           // <0: the optimizer's PyTorch default (adagrad 1e-10, rmsprop/adam 1e-8)
-  double lr_decay = 0.0;     // adagrad
-  double initial_accumulator = 0.0;  // adagrad
+  double eps = -1;                    // <0: the optimizer's PyTorch default (adagrad 1e-10, rmsprop/adam 1e-8)
+  double lr_decay = 0.0;              // adagrad
+  double initial_accumulator = 0.0;   // adagrad
 
   // Fields other than name that the spec may set, per optimizer.
   static const std::vector<std::string>& fields(const std::string& name);

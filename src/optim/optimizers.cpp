@@ -175,9 +175,16 @@ const std::vector<std::string>& OptimizerConfig::fields(const std::string& name)
 }
 
 nlohmann::json OptimizerConfig::to_json() const {
-  nlohmann::json all = {{"momentum", momentum}, {"dampening", dampening}, {"nesterov", nesterov},
-                        {"weight_decay", weight_decay}, {"alpha", alpha}, {"centered", centered},
-                        {"beta1", beta1}, {"beta2", beta2}, {"eps", eps}, {"lr_decay", lr_decay},
+  nlohmann::json all = {{"momentum", momentum},
+                        {"dampening", dampening},
+                        {"nesterov", nesterov},
+                        {"weight_decay", weight_decay},
+                        {"alpha", alpha},
+                        {"centered", centered},
+                        {"beta1", beta1},
+                        {"beta2", beta2},
+                        {"eps", eps},
+                        {"lr_decay", lr_decay},
                         {"initial_accumulator", initial_accumulator}};
   nlohmann::json j = {{"name", name}};
   for (auto& f : fields(name)) j[f] = all[f];
@@ -217,7 +224,8 @@ std::unique_ptr<Optimizer> make_optimizer(const OptimizerConfig& in) {
     unit(c.beta2, "beta2");
     return std::make_unique<Adam>(c);
   }
-  SGD_THROW(Spec, "unknown optimizer '", c.name, "' (known: sgd, adagrad, rmsprop, adam; momentum and nesterov are sgd options)");
+  SGD_THROW(Spec, "unknown optimizer '", c.name,
+            "' (known: sgd, adagrad, rmsprop, adam; momentum and nesterov are sgd options)");
 }
 
 }  // namespace sgdbench

@@ -10,16 +10,16 @@
 namespace sgdbench {
 
 struct ScheduleConfig {
-  std::string name = "constant";  // constant|step|multistep|exponential|inverse_time|cosine|polynomial
-  double gamma = 0.1;             // step, multistep: factor per decay; exponential: factor per epoch
-  double step_size = 1;           // step: epochs between decays
-  std::vector<double> milestones; // multistep: epochs at which lr *= gamma
-  double decay = 1.0;             // inverse_time: lr / (1 + decay * epoch)
-  double power = 1.0;             // polynomial: lr * (1 - epoch/T)^power
-  double lr_min = 0.0;            // cosine, polynomial: floor
-  double horizon = 0;             // cosine, polynomial: T in epochs (0 = the run's epoch budget)
-  double warmup_epochs = 0;       // linear warm-up length (fractional epochs allowed)
-  double warmup_start = 0.0;      // warm-up starts at lr * warmup_start
+  std::string name = "constant";   // constant|step|multistep|exponential|inverse_time|cosine|polynomial
+  double gamma = 0.1;              // step, multistep: factor per decay; exponential: factor per epoch
+  double step_size = 1;            // step: epochs between decays
+  std::vector<double> milestones;  // multistep: epochs at which lr *= gamma
+  double decay = 1.0;              // inverse_time: lr / (1 + decay * epoch)
+  double power = 1.0;              // polynomial: lr * (1 - epoch/T)^power
+  double lr_min = 0.0;             // cosine, polynomial: floor
+  double horizon = 0;              // cosine, polynomial: T in epochs (0 = the run's epoch budget)
+  double warmup_epochs = 0;        // linear warm-up length (fractional epochs allowed)
+  double warmup_start = 0.0;       // warm-up starts at lr * warmup_start
   // Batch-size scaling of the base lr: none | linear | sqrt, relative to base_batch.
   std::string scaling = "none";
   double base_batch = 32;
@@ -33,7 +33,7 @@ class Schedule {
  public:
   // base_lr: the configured lr; batch: the effective batch size (train size for full batch).
   Schedule(const ScheduleConfig& c, double base_lr, double batch, double epochs_budget);
-  double lr(double epoch) const;       // epoch: fractional progress (step / steps_per_epoch)
+  double lr(double epoch) const;  // epoch: fractional progress (step / steps_per_epoch)
   double scaled_base() const { return base_; }
 
  private:

@@ -24,37 +24,63 @@ std::string default_label(const TrainConfig& c) {
   if (o.name == "sgd" && o.momentum > 0) {
     std::snprintf(b, sizeof b, " + %s %g", o.nesterov ? "Nesterov" : "momentum", o.momentum);
     s += b;
-  } else if (o.name == "adam") s += " + Adam";
-  else if (o.name == "adagrad") s += " + AdaGrad";
-  else if (o.name == "rmsprop") s += " + RMSprop";
+  } else if (o.name == "adam")
+    s += " + Adam";
+  else if (o.name == "adagrad")
+    s += " + AdaGrad";
+  else if (o.name == "rmsprop")
+    s += " + RMSprop";
   return s;
 }
 
 nlohmann::json TrainConfig::to_json() const {
-  nlohmann::json j = {{"label", label}, {"model", model}, {"init", init}, {"data", data.to_json()},
-                      {"optimizer", optimizer.to_json()}, {"lr", lr}, {"schedule", schedule.to_json()},
-                      {"seed", seed}, {"epochs", epochs}, {"max_steps", max_steps}, {"max_samples", max_samples},
-                      {"max_seconds", max_seconds}, {"target_acc", target_acc}, {"stop_at_target", stop_at_target},
-                      {"divergence_loss", divergence_loss}, {"log_every_steps", log_every_steps},
-                      {"log_points_per_decade", log_points_per_decade}, {"eval_batch", eval_batch},
-                      {"eval_train", eval_train}, {"drop_last", drop_last}};
-  if (batch_size == 0) j["batch_size"] = "full", j["chunk"] = chunk;
-  else j["batch_size"] = batch_size;
+  nlohmann::json j = {{"label", label},
+                      {"model", model},
+                      {"init", init},
+                      {"data", data.to_json()},
+                      {"optimizer", optimizer.to_json()},
+                      {"lr", lr},
+                      {"schedule", schedule.to_json()},
+                      {"seed", seed},
+                      {"epochs", epochs},
+                      {"max_steps", max_steps},
+                      {"max_samples", max_samples},
+                      {"max_seconds", max_seconds},
+                      {"target_acc", target_acc},
+                      {"stop_at_target", stop_at_target},
+                      {"divergence_loss", divergence_loss},
+                      {"log_every_steps", log_every_steps},
+                      {"log_points_per_decade", log_points_per_decade},
+                      {"eval_batch", eval_batch},
+                      {"eval_train", eval_train},
+                      {"drop_last", drop_last}};
+  if (batch_size == 0)
+    j["batch_size"] = "full", j["chunk"] = chunk;
+  else
+    j["batch_size"] = batch_size;
   return j;
 }
 
 nlohmann::json HistoryPoint::to_json() const {
-  nlohmann::json j = {{"kind", kind}, {"epoch", epoch}, {"step", step}, {"samples", samples},
-                      {"train_seconds", train_seconds}, {"eval_seconds", eval_seconds}, {"lr", lr},
+  nlohmann::json j = {{"kind", kind},
+                      {"epoch", epoch},
+                      {"step", step},
+                      {"samples", samples},
+                      {"train_seconds", train_seconds},
+                      {"eval_seconds", eval_seconds},
+                      {"lr", lr},
                       {"train_loss", std::isfinite(train_loss) ? nlohmann::json(train_loss) : nlohmann::json(nullptr)},
-                      {"test_loss", test_loss}, {"test_acc", test_acc}};
+                      {"test_loss", test_loss},
+                      {"test_acc", test_acc}};
   if (val_loss) j["val_loss"] = *val_loss, j["val_acc"] = *val_acc;
   if (train_full_loss) j["train_full_loss"] = *train_full_loss, j["train_full_acc"] = *train_full_acc;
   return j;
 }
 
 nlohmann::json TrainResult::summary() const {
-  nlohmann::json s = {{"steps", steps}, {"samples", samples}, {"train_seconds", train_seconds},
+  nlohmann::json s = {{"steps", steps},
+                      {"samples", samples},
+                      {"train_seconds", train_seconds},
                       {"eval_seconds", eval_seconds},
                       {"images_per_second", train_seconds > 0 ? double(samples) / train_seconds : 0.0},
                       {"stop_reason", stop_reason}};
@@ -128,7 +154,8 @@ double full_batch_gradient(Network& net, const Split& split, const Preprocess& p
   return loss / double(n);
 }
 
-TrainResult train(const TrainConfig& cfg, const Dataset& data, const std::function<void(const Progress&)>& on_progress) {
+TrainResult train(const TrainConfig& cfg, const Dataset& data,
+                  const std::function<void(const Progress&)>& on_progress) {
   TrainResult res;
   auto net = build_model(cfg.model, data.shape, data.classes);
   Init init = cfg.init.empty() ? zoo_entry(cfg.model).init : init_from_string(cfg.init);
@@ -168,8 +195,8 @@ TrainResult train(const TrainConfig& cfg, const Dataset& data, const std::functi
     if (cfg.max_samples > 0) frac = std::max(frac, double(samples) / double(cfg.max_samples));
     if (cfg.max_seconds > 0) frac = std::max(frac, train_s / cfg.max_seconds);
     last_test_acc = test_acc, progress_at = train_s;
-    on_progress(Progress{step / steps_per_epoch, cfg.epochs, step, train_loss, test_acc, std::min(frac, 1.0),
-                         last_test_step});
+    on_progress(
+        Progress{step / steps_per_epoch, cfg.epochs, step, train_loss, test_acc, std::min(frac, 1.0), last_test_step});
   };
   auto record = [&](const std::string& kind) {
     auto t0 = Clock::now();
@@ -196,16 +223,20 @@ TrainResult train(const TrainConfig& cfg, const Dataset& data, const std::functi
     res.history.push_back(h);
     if (cfg.target_acc > 0 && !res.target_step && h.test_acc >= cfg.target_acc) {
       res.target_step = step, res.target_samples = samples, res.target_seconds = train_s, res.target_epoch = h.epoch;
-      if (cfg.stop_at_target) stop = true, res.status = "stopped_at_target", res.stop_reason = "target accuracy reached";
+      if (cfg.stop_at_target)
+        stop = true, res.status = "stopped_at_target", res.stop_reason = "target accuracy reached";
     }
     last_test_step = step;
     report_progress(h.train_loss, h.test_acc);
   };
   auto budget_hit = [&]() -> bool {
     const char* why = nullptr;
-    if (cfg.max_steps > 0 && step >= cfg.max_steps) why = "max_steps";
-    else if (cfg.max_samples > 0 && samples >= cfg.max_samples) why = "max_samples";
-    else if (cfg.max_seconds > 0 && train_s >= cfg.max_seconds) why = "max_seconds";
+    if (cfg.max_steps > 0 && step >= cfg.max_steps)
+      why = "max_steps";
+    else if (cfg.max_samples > 0 && samples >= cfg.max_samples)
+      why = "max_samples";
+    else if (cfg.max_seconds > 0 && train_s >= cfg.max_seconds)
+      why = "max_seconds";
     if (!why) return false;
     res.status = "budget_exhausted", res.stop_reason = std::string(why) + " reached";
     return true;
@@ -214,8 +245,8 @@ TrainResult train(const TrainConfig& cfg, const Dataset& data, const std::functi
   auto take_step = [&](double loss, int64_t n, const float* grad) {
     if (!std::isfinite(loss) || loss > cfg.divergence_loss) {
       res.status = "diverged";
-      res.stop_reason = std::isfinite(loss) ? "loss " + std::to_string(loss) + " above divergence_loss"
-                                            : "non-finite loss";
+      res.stop_reason =
+          std::isfinite(loss) ? "loss " + std::to_string(loss) + " above divergence_loss" : "non-finite loss";
       return false;
     }
     opt->step(net->params(), grad, net->buffer_size(), sched.lr(double(step) / double(steps_per_epoch)));
@@ -258,7 +289,8 @@ TrainResult train(const TrainConfig& cfg, const Dataset& data, const std::functi
                        (cfg.log_points_per_decade > 0 && step == next_log);
         if (cfg.log_points_per_decade > 0) advance_log();
         bool end_of_epoch = step % steps_per_epoch == 0;
-        if (log_now && !end_of_epoch) record("interval");
+        if (log_now && !end_of_epoch)
+          record("interval");
         else if (on_progress && train_s - progress_at > 2.0 && loss_n > 0)
           report_progress(loss_sum / double(loss_n), last_test_acc);
         if (stop) break;

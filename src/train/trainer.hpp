@@ -18,13 +18,13 @@
 namespace sgdbench {
 
 struct TrainConfig {
-  std::string label;         // method label for plots ("SGD", "momentum 0.9", ...)
+  std::string label;  // method label for plots ("SGD", "momentum 0.9", ...)
   std::string model = "lenet";
-  std::string init;          // "" = the model's framework default
+  std::string init;  // "" = the model's framework default
   DataConfig data;
   OptimizerConfig optimizer;
-  int64_t batch_size = 32;   // 0 = full batch (GD)
-  int64_t chunk = 1000;      // full batch: samples per accumulation chunk (bounded memory)
+  int64_t batch_size = 32;  // 0 = full batch (GD)
+  int64_t chunk = 1000;     // full batch: samples per accumulation chunk (bounded memory)
   bool drop_last = false;
   double lr = 0.01;
   ScheduleConfig schedule;
@@ -33,15 +33,15 @@ struct TrainConfig {
   int64_t epochs = 1, max_steps = 0, max_samples = 0;
   double max_seconds = 0;
   // stop rules
-  double target_acc = 0;     // 0 = none
+  double target_acc = 0;  // 0 = none
   bool stop_at_target = false;
   double divergence_loss = 1e3;  // a mini-batch loss above this (or non-finite) = diverged
   // logging / evaluation
   int64_t log_every_steps = 0;
   int log_points_per_decade = 0;  // log-spaced points at steps 10^(k/n)
   int64_t eval_batch = 1000;
-  bool eval_train = false;   // also the loss/accuracy on the full train split each epoch
-  int threads = 0;           // recorded; set by the runner
+  bool eval_train = false;  // also the loss/accuracy on the full train split each epoch
+  int threads = 0;          // recorded; set by the runner
 
   nlohmann::json to_json() const;  // the canonical, fully resolved config (hashed into the run id)
 };
@@ -74,7 +74,7 @@ struct TrainResult {
 struct Progress {
   int64_t epoch = 0, epochs = 0, step = 0;
   double train_loss = 0, test_acc = -1, fraction = 0;  // fraction of the budget done
-  int64_t test_acc_step = 0;  // the step test_acc was measured at (the last logged point)
+  int64_t test_acc_step = 0;                           // the step test_acc was measured at (the last logged point)
 };
 
 struct EvalResult {
@@ -83,7 +83,8 @@ struct EvalResult {
 EvalResult evaluate(Network& net, const Split& split, const Preprocess& pre, int64_t eval_batch);
 
 // Trains a freshly built model on `data` per cfg. on_progress is called at every logged point.
-TrainResult train(const TrainConfig& cfg, const Dataset& data, const std::function<void(const Progress&)>& on_progress = {});
+TrainResult train(const TrainConfig& cfg, const Dataset& data,
+                  const std::function<void(const Progress&)>& on_progress = {});
 
 // Accumulates the mean gradient over the whole split in chunks into `out` (net.buffer_size()
 // floats); returns the mean loss. Exposed for the full-batch equivalence test.
