@@ -86,12 +86,14 @@ void require_data_error(F f, std::vector<std::string> needles) {
   FAIL("expected a data error containing " << needles[0]);
 }
 
-Dataset load_mnist_dir(const std::string& dir) {
+// Loads data set `name` from `dir`.
+Dataset load_from(const std::string& name, const std::string& dir) {
   DataConfig c;
-  c.name = "mnist";
+  c.name = name;
   c.dir = dir;
   return load_dataset(c);
 }
+Dataset load_mnist_dir(const std::string& dir) { return load_from("mnist", dir); }
 
 }  // namespace
 
@@ -205,12 +207,7 @@ void write_cifar(const TempDir& d, int per_batch, int bad_label_at = -1) {
   for (int k = 1; k <= 5; ++k) write_file(d / ("data_batch_" + std::to_string(k) + ".bin"), batch(k));
   write_file(d / "test_batch.bin", batch(0));
 }
-Dataset load_cifar(const std::string& dir) {
-  DataConfig c;
-  c.name = "cifar10";
-  c.dir = dir;
-  return load_dataset(c);
-}
+Dataset load_cifar(const std::string& dir) { return load_from("cifar10", dir); }
 }  // namespace
 
 TEST_CASE("CIFAR-10 binary batches load, bad ones are clear errors", "[data][cifar]") {

@@ -39,9 +39,6 @@ class Tensor {
   float* end() { return data() + size_; }
   const float* begin() const { return data(); }
   const float* end() const { return data() + size_; }
-  void fill(float v) {
-    for (size_t i = 0; i < size_; ++i) data_.get()[i] = v;
-  }
 
  private:
   void allocate(int64_t n) {

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <numeric>
 
 #include "core/error.hpp"
@@ -73,14 +74,11 @@ Dataset load_dataset(const DataConfig& cfg) {
                 "MNIST IDX files (train-images-idx3-ubyte.gz etc.) there");
     ds.classes = 10;
     ds.source = dir;
-    if (cfg.name == "fashion-mnist" && cfg.dir.empty()) {
-      std::FILE* probe = std::fopen((dir + "/train-images-idx3-ubyte.gz").c_str(), "rb");
-      if (!probe)
-        SGD_THROW(Data, dir,
-                  ": Fashion-MNIST not found; install Debian's dataset-fashion-mnist "
-                  "(tools/setup.sh does) or point --data-dir at the IDX files");
-      std::fclose(probe);
-    }
+    // The default location is the Debian package's: say which package when it is absent.
+    if (cfg.name == "fashion-mnist" && cfg.dir.empty() && !std::filesystem::is_directory(dir))
+      SGD_THROW(Data, dir,
+                ": Fashion-MNIST not found; install Debian's dataset-fashion-mnist "
+                "(tools/setup.sh does) or point --data-dir at the IDX files");
     read_mnist_dir(dir, ds);
   } else if (cfg.name == "cifar10") {
     ds.classes = 10;

@@ -34,7 +34,6 @@ class Schedule {
   // base_lr: the configured lr; batch: the effective batch size (train size for full batch).
   Schedule(const ScheduleConfig& c, double base_lr, double batch, double epochs_budget);
   double lr(double epoch) const;  // epoch: fractional progress (step / steps_per_epoch)
-  double scaled_base() const { return base_; }
 
  private:
   ScheduleConfig c_;
