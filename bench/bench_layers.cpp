@@ -49,8 +49,9 @@ int main(int argc, char** argv) {
     auto net = build_model(m.model, m.input, 10);
     for (size_t i = 0; i < net->layers().size(); ++i) {
       const Layer& L = *net->layers()[i];
-      if (L.kind() == "flatten") continue;  // moves no data
-      bool has_params = !L.params(i == 0 ? m.input : net->output_shapes()[i - 1]).empty();
+      if (L.aliases_input()) continue;  // moves no data
+      bool has_params = false;
+      for (auto& r : net->param_refs()) has_params |= r.layer == i;
       std::vector<std::pair<const char*, Pass>> passes{{"fwd", Pass::Forward}};
       if (i > 0) passes.push_back({"bwd_data", Pass::BackwardData});  // the first layer never needs it
       if (has_params) passes.push_back({"bwd_weights", Pass::BackwardWeights});

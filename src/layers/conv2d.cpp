@@ -15,6 +15,7 @@ std::string Conv2d::describe() const {
   std::string s = "conv " + std::to_string(oc_) + " " + std::to_string(k_) + "x" + std::to_string(k_);
   if (stride_ != 1) s += " stride " + std::to_string(stride_);
   if (pad_ != 0) s += " pad " + std::to_string(pad_);
+  if (!bias_) s += " no bias";
   return s;
 }
 
@@ -27,10 +28,11 @@ Shape Conv2d::output_shape(const Shape& in) const {
   return Shape{oc_, (h - k_) / stride_ + 1, (w - k_) / stride_ + 1};
 }
 
-std::vector<ParamSpec> Conv2d::params(const Shape& in) const {
+std::vector<ParamSpec> Conv2d::params(const Shape& in, const Shape&) const {
   int64_t ic = in[0];
-  return {ParamSpec{"weight", {oc_, ic, k_, k_}, ic * k_ * k_, oc_ * k_ * k_, false},
-          ParamSpec{"bias", {oc_}, ic * k_ * k_, oc_ * k_ * k_, true}};
+  std::vector<ParamSpec> p{ParamSpec{"weight", {oc_, ic, k_, k_}, ic * k_ * k_, oc_ * k_ * k_, false}};
+  if (bias_) p.push_back(ParamSpec{"bias", {oc_}, ic * k_ * k_, oc_ * k_ * k_, true, false});
+  return p;
 }
 
 double Conv2d::forward_flops(const Shape& in) const {
@@ -46,7 +48,7 @@ std::unique_ptr<LayerExec> Conv2d::build(const BuildArgs& a) const {
   auto src_md = a.src.get_desc();
   auto dst_md = ctx::activation_md({a.batch, out[0], out[1], out[2]});
   auto w_any = memory::desc({oc_, in[0], k_, k_}, ctx::dt::f32, ctx::tag::any);
-  auto b_md = ctx::plain_md({oc_});
+  auto b_md = bias_ ? ctx::plain_md({oc_}) : memory::desc();  // zero desc: no bias term
   memory::dims strides{stride_, stride_}, pad{pad_, pad_};
   auto prop = a.training ? prop_kind::forward_training : prop_kind::forward_inference;
   auto algo = algorithm::convolution_direct;

@@ -17,8 +17,14 @@ Shape Dense::output_shape(const Shape& in) const {
   return Shape{units_};
 }
 
-std::vector<ParamSpec> Dense::params(const Shape& in) const {
-  return {ParamSpec{"weight", {units_, in[0]}, in[0], units_, false}, ParamSpec{"bias", {units_}, in[0], units_, true}};
+std::vector<ParamSpec> Dense::params(const Shape& in, const Shape& mem) const {
+  std::vector<ParamSpec> p{ParamSpec{"weight", {units_, in[0]}, in[0], units_, false}};
+  if (mem.rank() == 3) {
+    p[0].dims = {units_, mem[0], mem[1], mem[2]};
+    p[0].channels_last = true;
+  }
+  if (bias_) p.push_back(ParamSpec{"bias", {units_}, in[0], units_, true, false});
+  return p;
 }
 
 std::unique_ptr<LayerExec> Dense::build(const BuildArgs& a) const {
@@ -35,7 +41,7 @@ std::unique_ptr<LayerExec> Dense::build(const BuildArgs& a) const {
   const bool image = w_dims.size() == 4;
   auto w_user = image ? memory::desc(wd, ctx::dt::f32, ctx::tag::acdb) : ctx::plain_md(w_dims);
   auto w_any = image ? w_user : memory::desc(wd, ctx::dt::f32, ctx::tag::any);
-  auto b_md = ctx::plain_md({units_});
+  auto b_md = bias_ ? ctx::plain_md({units_}) : memory::desc();  // zero desc: no bias term
   auto dst_md = ctx::activation_md({a.batch, units_});
   auto prop = a.training ? prop_kind::forward_training : prop_kind::forward_inference;
   using Exec = WeightedExec<inner_product_forward, inner_product_backward_data, inner_product_backward_weights>;

@@ -10,6 +10,7 @@ class Flatten : public Layer {
   using Layer::Layer;
   std::string kind() const override { return "flatten"; }
   std::string describe() const override { return "flatten"; }
+  bool aliases_input() const override { return true; }
   Shape output_shape(const Shape& in) const override { return Shape{in.numel()}; }
   std::unique_ptr<LayerExec> build(const BuildArgs& args) const override;
 };

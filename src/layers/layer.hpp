@@ -7,11 +7,15 @@
 //  - backward_weights() reads the bound diff_dst and OVERWRITES the parameter gradients (never
 //    accumulates; accumulation across chunks is the trainer's job); backward_data() writes
 //    diff_src. backward(need_diff_src) runs the first, then the second when asked.
+//  - Non-trainable state (batch norm's running statistics) lives in the Network's state buffer
+//    (BuildArgs::state, one pointer per StateSpec); training-mode forward() may update it, the
+//    optimizer never sees it.
 //  - Activations use fixed layouts (NHWC for images, NC for vectors: dnnl/context.hpp), so
 //    consecutive layers never need a reorder between them. Parameters and gradients live in the
 //    Network's contiguous buffers in canonical row-major order (OIHW, OI, X); a primitive that
 //    prefers another weight layout gets a LayoutBridge (one small reorder per step).
 #pragma once
+#include <limits>
 #include <memory>
 #include <oneapi/dnnl/dnnl.hpp>
 #include <string>
@@ -27,9 +31,21 @@ struct ParamSpec {
   std::vector<int64_t> dims;  // canonical dims, as PyTorch stores them ({O,I,KH,KW}, {O,I}, {O})
   int64_t fan_in = 0, fan_out = 0;
   bool is_bias = false;
+  // Parameter group: weight decay applies when `decay` (weights), not to biases or batch-norm
+  // scale/shift, unless the optimizer says weight_decay_on = all.
+  bool decay = true;
+  // Initial value regardless of the initialiser (batch norm: gamma 1, beta 0); NaN = initialiser.
+  float fill = std::numeric_limits<float>::quiet_NaN();
   // Stored as O,H,W,C (a dense layer fed by a flattened image; dims are then {O, C, H, W}).
   // Network::read_param/write_param convert to and from the canonical row-major order.
   bool channels_last = false;
+};
+
+// Non-trainable per-layer state (running mean/var): a vector of `count` floats starting at `fill`.
+struct StateSpec {
+  std::string name;  // "running_mean"
+  int64_t count = 0;
+  float fill = 0.f;
 };
 
 struct BuildArgs {
@@ -37,6 +53,7 @@ struct BuildArgs {
   dnnl::memory src;            // previous layer's dst, in activation layout
   std::vector<float*> params;  // one pointer per ParamSpec, into the Network's buffer
   std::vector<float*> grads;   // same, into the gradient buffer
+  std::vector<float*> state;   // one pointer per StateSpec, into the Network's state buffer
   bool training = true;        // training-mode forward + backward primitives
   bool dropout = true;         // false: dropout layers are the identity even in training
   Rng* dropout_rng = nullptr;
@@ -63,12 +80,18 @@ class Layer {
   explicit Layer(std::string name) : name_(std::move(name)) {}
   virtual ~Layer() = default;
   const std::string& name() const { return name_; }
+  // The layer kind as written in model descriptions ("conv", "dense", ...).
   virtual std::string kind() const = 0;
   // Human-readable configuration, e.g. "conv 6 5x5".
   virtual std::string describe() const = 0;
   // Output shape of one sample; throws Error(Model) naming this layer when `in` cannot fit.
   virtual Shape output_shape(const Shape& in) const = 0;
-  virtual std::vector<ParamSpec> params(const Shape& /*in*/) const { return {}; }
+  // Parameters for a sample of shape `in` fed from a memory of logical shape `mem` (they differ
+  // after a flatten, which moves no data: `in` is then a vector, `mem` still the CxHxW image).
+  virtual std::vector<ParamSpec> params(const Shape& /*in*/, const Shape& /*mem*/) const { return {}; }
+  virtual std::vector<StateSpec> state(const Shape& /*in*/) const { return {}; }
+  // True when dst is the same memory as src (flatten): the next layer is fed the same memory.
+  virtual bool aliases_input() const { return false; }
   // Forward FLOPs per sample (2 x multiply-accumulates of conv and dense; 0 elsewhere).
   virtual double forward_flops(const Shape& /*in*/) const { return 0; }
   virtual std::unique_ptr<LayerExec> build(const BuildArgs& args) const = 0;

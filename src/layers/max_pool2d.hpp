@@ -9,7 +9,7 @@ class MaxPool2d : public Layer {
  public:
   MaxPool2d(std::string name, int64_t kernel, int64_t stride = 0)
       : Layer(std::move(name)), k_(kernel), stride_(stride > 0 ? stride : kernel) {}
-  std::string kind() const override { return "max_pool2d"; }
+  std::string kind() const override { return "max_pool"; }
   std::string describe() const override;
   Shape output_shape(const Shape& in) const override;
   std::unique_ptr<LayerExec> build(const BuildArgs& args) const override;

@@ -1,4 +1,4 @@
-// The execution shared by layers with a weight and a bias (conv2d, dense): one forward, one
+// The execution shared by layers with a weight and an optional bias (conv, dense): one forward, one
 // backward-data and one backward-weights primitive, weights bridged between the canonical
 // parameter buffer and the layout each primitive chose. Only the descriptors differ per layer.
 #pragma once
@@ -19,17 +19,18 @@ class WeightedExec : public LayerExec {
   WeightedExec(const BuildArgs& a, const memory::desc& w_user_md, const typename Fwd::desc& fwd_d,
                const std::function<typename BwdData::desc()>& bwd_data_d,
                const std::function<typename BwdW::desc()>& bwd_w_d)
-      : training_(a.training) {
+      : training_(a.training), bias_(a.params.size() > 1) {
     namespace ctx = dnnl_ctx;
     auto& eng = ctx::engine();
     fwd_pd_ = typename Fwd::primitive_desc(fwd_d, eng);
     fwd_ = Fwd(fwd_pd_);
     w_user_ = memory(w_user_md, eng, a.params[0]);
-    b_user_ = memory(ctx::plain_md({w_user_md.dims()[0]}), eng, a.params[1]);
+    if (bias_) b_user_ = memory(ctx::plain_md({w_user_md.dims()[0]}), eng, a.params[1]);
     w_fwd_.bind(w_user_, fwd_pd_.weights_desc(), true, false);
     src_ = a.src;
     dst = memory(fwd_pd_.dst_desc(), eng);
-    fwd_args_ = {{DNNL_ARG_SRC, src_}, {DNNL_ARG_WEIGHTS, w_fwd_.mem}, {DNNL_ARG_BIAS, b_user_}, {DNNL_ARG_DST, dst}};
+    fwd_args_ = {{DNNL_ARG_SRC, src_}, {DNNL_ARG_WEIGHTS, w_fwd_.mem}, {DNNL_ARG_DST, dst}};
+    if (bias_) fwd_args_[DNNL_ARG_BIAS] = b_user_;
     if (!training_) return;
     bwd_data_pd_ = typename BwdData::primitive_desc(bwd_data_d(), eng, fwd_pd_);
     bwd_data_ = BwdData(bwd_data_pd_);
@@ -40,9 +41,9 @@ class WeightedExec : public LayerExec {
     share_w_ = bwd_data_pd_.weights_desc() == fwd_pd_.weights_desc();
     if (!share_w_) w_bwd_.bind(w_user_, bwd_data_pd_.weights_desc(), true, false);
     gw_user_ = memory(w_user_.get_desc(), eng, a.grads[0]);
-    gb_user_ = memory(b_user_.get_desc(), eng, a.grads[1]);
+    if (bias_) gb_user_ = memory(b_user_.get_desc(), eng, a.grads[1]);
     gw_.bind(gw_user_, bwd_w_pd_.diff_weights_desc(), false, true);
-    gb_.bind(gb_user_, bwd_w_pd_.diff_bias_desc(), false, true);
+    if (bias_) gb_.bind(gb_user_, bwd_w_pd_.diff_bias_desc(), false, true);
     diff_src = memory(src_.get_desc(), eng);
   }
 
@@ -53,10 +54,8 @@ class WeightedExec : public LayerExec {
 
   void bind_backward(const memory& diff_dst) override {
     if (!training_) return;
-    bwd_w_args_ = {{DNNL_ARG_SRC, src_},
-                   {DNNL_ARG_DIFF_DST, diff_dst},
-                   {DNNL_ARG_DIFF_WEIGHTS, gw_.mem},
-                   {DNNL_ARG_DIFF_BIAS, gb_.mem}};
+    bwd_w_args_ = {{DNNL_ARG_SRC, src_}, {DNNL_ARG_DIFF_DST, diff_dst}, {DNNL_ARG_DIFF_WEIGHTS, gw_.mem}};
+    if (bias_) bwd_w_args_[DNNL_ARG_DIFF_BIAS] = gb_.mem;
     bwd_data_args_ = {{DNNL_ARG_DIFF_DST, diff_dst},
                       {DNNL_ARG_WEIGHTS, share_w_ ? w_fwd_.mem : w_bwd_.mem},
                       {DNNL_ARG_DIFF_SRC, diff_src}};
@@ -65,7 +64,7 @@ class WeightedExec : public LayerExec {
   void backward_weights() override {
     bwd_w_.execute(dnnl_ctx::stream(), bwd_w_args_);
     gw_.push(gw_user_);
-    gb_.push(gb_user_);
+    if (bias_) gb_.push(gb_user_);
   }
 
   void backward_data() override {
@@ -74,7 +73,7 @@ class WeightedExec : public LayerExec {
   }
 
  private:
-  bool training_;
+  bool training_, bias_;
   bool share_w_ = true;
   typename Fwd::primitive_desc fwd_pd_;
   Fwd fwd_;

@@ -16,6 +16,7 @@ Init init_from_string(const std::string& s) {
 std::string to_string(Init i) { return i == Init::PytorchDefault ? "pytorch_default" : "glorot_uniform"; }
 
 void initialize(Network& net, Init init, uint64_t seed) {
+  net.reset_state();
   Rng rng(seed, RngPurpose::Init);
   float* p = net.params();
   for (size_t i = 0; i < net.buffer_size(); ++i) p[i] = 0.f;
@@ -27,6 +28,10 @@ void initialize(Network& net, Init init, uint64_t seed) {
       bound = std::sqrt(6.0 / double(r.spec.fan_in + r.spec.fan_out));
     }
     float* w = p + r.offset;
+    if (!std::isnan(r.spec.fill)) {
+      std::fill(w, w + r.count, r.spec.fill);
+      continue;
+    }
     for (size_t j = 0; j < r.count; ++j) w[j] = bound == 0 ? 0.f : static_cast<float>(rng.uniform(-bound, bound));
   }
 }

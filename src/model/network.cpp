@@ -17,15 +17,15 @@ Network::Network(std::string model, Shape input, int64_t classes, std::vector<st
   SGD_CHECK(classes_ >= 2, Model, "model '", model_, "': needs at least 2 classes, got ", classes_);
   Shape s = input_;
   Shape mem = input_;  // the shape of the memory feeding the layer: flatten moves no data
-  size_t offset = 0;
+  size_t offset = 0, state_offset = 0;
   for (size_t i = 0; i < layers_.size(); ++i) {
     Shape out;
     try {
-      for (auto p : layers_[i]->params(s)) {
-        if (layers_[i]->kind() == "dense" && !p.is_bias && mem.rank() == 3) {
-          p.dims = {p.dims[0], mem[0], mem[1], mem[2]};
-          p.channels_last = true;
-        }
+      for (auto& st : layers_[i]->state(s)) {
+        state_refs_.push_back(StateRef{layers_[i]->name() + "." + st.name, i, st, state_offset});
+        state_offset += size_t(st.count);
+      }
+      for (auto p : layers_[i]->params(s, mem)) {
         ParamRef r{layers_[i]->name() + "." + p.name, i, p, offset, 0};
         r.count = 1;
         for (auto d : p.dims) r.count *= d;
@@ -38,12 +38,18 @@ Network::Network(std::string model, Shape input, int64_t classes, std::vector<st
     }
     shapes_.push_back(out);
     s = out;
-    if (layers_[i]->kind() != "flatten") mem = out;
+    if (!layers_[i]->aliases_input()) mem = out;
   }
   SGD_CHECK(s == Shape{classes_}, Model, "model '", model_, "': last layer gives ", s.str(), ", expected ", classes_,
             " logits");
   params_ = Tensor(Shape{int64_t(offset)});
   grads_ = Tensor(Shape{int64_t(offset)});
+  state_ = Tensor(Shape{int64_t(std::max<size_t>(state_offset, 1))});
+  reset_state();
+}
+
+void Network::reset_state() {
+  for (auto& r : state_refs_) std::fill(state_.data() + r.offset, state_.data() + r.offset + r.spec.count, r.spec.fill);
 }
 
 int64_t Network::param_count() const {
@@ -139,6 +145,8 @@ Plan& Network::plan(int64_t batch, bool training) {
       a.params.push_back(params_.data() + refs_[r].offset);
       a.grads.push_back(grads_.data() + refs_[r].offset);
     }
+    for (auto& s : state_refs_)
+      if (s.layer == size_t(&layer - &layers_[0])) a.state.push_back(state_.data() + s.offset);
     p->execs_.push_back(layer->build(a));
     src = p->execs_.back()->dst;
   }

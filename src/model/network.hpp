@@ -22,6 +22,14 @@ struct ParamRef {
   size_t count = 0;
 };
 
+// Non-trainable state of one layer (batch norm's running statistics) in the state buffer.
+struct StateRef {
+  std::string name;  // "bn1.running_mean"
+  size_t layer = 0;
+  StateSpec spec;
+  size_t offset = 0;  // in floats, into state()
+};
+
 class Plan {
  public:
   int64_t batch() const { return batch_; }
@@ -72,6 +80,12 @@ class Network {
   const float* grads() const { return grads_.data(); }
   size_t buffer_size() const { return params_.size(); }
   const ParamRef& param(const std::string& name) const;
+  // Non-trainable state (running statistics), contiguous; never touched by the optimizer.
+  const std::vector<StateRef>& state_refs() const { return state_refs_; }
+  float* state() { return state_.data(); }
+  const float* state() const { return state_.data(); }
+  size_t state_size() const { return state_refs_.empty() ? 0 : size_t(state_.shape().numel()); }
+  void reset_state();  // every state vector back to its initial value
   // One parameter (or its gradient) in canonical row-major order (as PyTorch stores it), whatever
   // its stored layout (ParamSpec::channels_last).
   void read_param(const std::string& name, float* canonical) const;
@@ -90,7 +104,8 @@ class Network {
   std::vector<std::unique_ptr<Layer>> layers_;
   std::vector<Shape> shapes_;
   std::vector<ParamRef> refs_;
-  Tensor params_, grads_;
+  std::vector<StateRef> state_refs_;
+  Tensor params_, grads_, state_;
   bool dropout_ = true;
   Rng dropout_rng_{0, RngPurpose::Dropout};
   std::map<std::pair<int64_t, bool>, std::unique_ptr<Plan>> plans_;
