@@ -22,12 +22,13 @@ std::string write_spec(const std::string& text) {
   std::ofstream(p) << text;
   return p.string();
 }
-std::string spec_error(const std::string& text) {
+// A spec's problems are Error(Spec); a model that cannot take the data is Error(Model) (exit 5).
+std::string spec_error(const std::string& text, ErrorKind kind = ErrorKind::Spec) {
   auto path = write_spec(text);
   try {
     load_spec(path);
   } catch (const Error& e) {
-    CHECK(e.kind() == ErrorKind::Spec);
+    CHECK(e.kind() == kind);
     std::string m = e.what();
     CHECK_THAT(m, Contains(path));
     fs::remove(path);
@@ -104,7 +105,8 @@ TEST_CASE("bad specs name the file and the JSON path", "[spec][bad]") {
       Contains("no error"));
   CHECK_THAT(
       spec_error(
-          R"({"experiment": "x", "base": {"model": "lenet", "data": {"name": "synthetic", "synthetic": {"shape": [3, 4, 4]}}}})"),
+          R"({"experiment": "x", "base": {"model": "lenet", "data": {"name": "synthetic", "synthetic": {"shape": [3, 4, 4]}}}})",
+          ErrorKind::Model),
       Contains("base.model") && Contains("layer 'conv1'"));
   CHECK_THAT(spec_error(R"({"experiment": "x", "base": {"optimizer": {"name": "sgd", "momentum": -0.5}}})"),
              Contains("momentum must be >= 0"));

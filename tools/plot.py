@@ -194,7 +194,7 @@ def batch_scaling(runs, model, out_dir, formats):
 
 def throughput(runs, out_dir, formats):
     """Training images/s (incl. batching and update, excl. evaluation) against batch size per model."""
-    by_model = R.group(runs, lambda r: r["config"]["model"])
+    by_model = R.group(runs, R.model_name)
     if not any(len({R.batch_value(r["config"], r) for r in rs}) > 1 for rs in by_model.values()):
         return []
     fig, ax = plt.subplots(figsize=(8, 5))
@@ -217,7 +217,7 @@ def throughput(runs, out_dir, formats):
 def plot_experiment(runs, out_dir, formats=("png", "svg")):
     """All plots that this experiment's runs support; returns the written paths."""
     written = []
-    for model, rs in sorted(R.group(runs, lambda r: r["config"]["model"]).items()):
+    for model, rs in sorted(R.group(runs, R.model_name).items()):
         written += learning_curves(rs, model, out_dir, formats)
         written += lr_sensitivity(rs, model, out_dir, formats)
         written += batch_scaling(rs, model, out_dir, formats)

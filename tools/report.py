@@ -122,7 +122,7 @@ def write_report(runs, exp_dir, plots):
         "accuracy. Steps/samples/seconds to target are read at the logged points (per epoch and log-spaced "
         "steps), so they are upper bounds at that resolution; (k/n) means only k of n seeds reached it. "
         "images/s is training throughput including batching and the update, excluding evaluation.", ""]
-    for model, rs in sorted(R.group(runs, lambda r: r["config"]["model"]).items()):
+    for model, rs in sorted(R.group(runs, R.model_name).items()):
         out += [f"## {model}", "", table(rs), ""]
         for p in plots:
             name = os.path.basename(p)

@@ -12,7 +12,7 @@ import statistics
 import sys
 
 REQUIRED = ("schema_version", "run_id", "experiment", "config", "status", "history", "summary")
-SCHEMA_VERSION = 1
+SCHEMA_VERSIONS = (1, 2)  # 2: config.model is the model's description, config.model_name its name
 
 
 def warn(tool, msg):
@@ -55,8 +55,9 @@ def load_runs(paths, tool="sgdresults"):
         if missing:
             problems.append((f, "missing field(s) " + ", ".join(repr(m) for m in missing)))
             continue
-        if d["schema_version"] != SCHEMA_VERSION:
-            problems.append((f, f"schema_version {d['schema_version']}, this tool reads {SCHEMA_VERSION}"))
+        if d["schema_version"] not in SCHEMA_VERSIONS:
+            problems.append((f, f"schema_version {d['schema_version']}, this tool reads "
+                                + " and ".join(map(str, SCHEMA_VERSIONS))))
             continue
         if not isinstance(d["history"], list) or not d["history"]:
             problems.append((f, "empty history"))
@@ -66,6 +67,12 @@ def load_runs(paths, tool="sgdresults"):
     for f, msg in problems:
         warn(tool, f"skipping {f}: {msg}")
     return runs, problems
+
+
+def model_name(run):
+    """The model's display/group name: config.model_name (schema 2) or config.model (schema 1)."""
+    c = run["config"]
+    return c.get("model_name") or (c["model"] if isinstance(c["model"], str) else c["model"]["name"])
 
 
 def load_runs_or_exit(paths, tool):

@@ -36,6 +36,11 @@ Shape parse_shape(const std::string& s) {
   return sh;
 }
 
+// A --model value names a file when it ends in .json or contains a '/'.
+bool is_model_file(const std::string& s) {
+  return s.find('/') != std::string::npos || (s.size() > 5 && s.substr(s.size() - 5) == ".json");
+}
+
 void cmd_info() {
   std::printf("sgdbench   %s (git %s)\n", kVersion, kGitCommit);
   std::printf("oneDNN     %s\n", dnnl_ctx::version().c_str());
@@ -134,10 +139,13 @@ int main(int argc, char** argv) {
   app.add_option("--threads", threads, "oneDNN/OpenMP threads (default: all cores)")->check(CLI::NonNegativeNumber);
 
   auto* info = app.add_subcommand("info", "Print sgdbench and oneDNN versions, ISA, threads and CPU");
-  auto* models = app.add_subcommand("models", "List the model zoo: input shape, parameters, MFLOP, layers");
+  auto* models = app.add_subcommand(
+      "models", "List the model zoo, or describe a model file: input shape, parameters, MFLOP, layers");
   std::string model_name, input;
   int64_t classes = 10;
-  models->add_option("--model", model_name, "Show only this model");
+  bool models_json = false;
+  models->add_option("--model", model_name, "Show only this model: a zoo name or a model description file (.json)");
+  models->add_flag("--json", models_json, "Print the resolved description (every field, defaults filled) as JSON");
   models->add_option("--input", input, "Input shape CxHxW (default: the model's tutorial shape)");
   models->add_option("--classes", classes, "Number of classes")->check(CLI::PositiveNumber);
 
@@ -233,12 +241,25 @@ int main(int argc, char** argv) {
       return run_experiment(parse_spec(spec, "(command line)", parse_sets(t_set)), ropt);
     }
     if (*models) {
-      for (auto& e : zoo()) {
-        if (!model_name.empty() && e.name != model_name) continue;
-        Shape in = input.empty() ? e.default_input : parse_shape(input);
-        print_model(*build_model(e.name, in, classes), e.summary);
+      std::vector<ModelDesc> list;
+      if (model_name.empty())
+        for (auto& e : zoo()) list.push_back(e.desc);
+      else
+        list.push_back(is_model_file(model_name) ? load_model_file(model_name) : zoo_model(model_name));
+      for (auto& d : list) {
+        SGD_CHECK(!input.empty() || d.input.rank() == 3, Usage, d.source_file,
+                  ": the model gives no \"input\" shape: pass --input CxHxW");
+        Shape in = input.empty() ? d.input : parse_shape(input);
+        auto net = build_network(d, in, classes);
+        if (models_json) {
+          nlohmann::json j = d.to_json();
+          j["input"] = in.dims, j["classes"] = classes, j["parameters"] = net->param_count();
+          j["forward_flops_per_image"] = net->forward_flops();
+          std::printf("%s\n", j.dump(2).c_str());
+        } else {
+          print_model(*net, d.summary.empty() ? d.source_file : d.summary);
+        }
       }
-      if (!model_name.empty()) zoo_entry(model_name);  // unknown name -> error
     }
     return 0;
   } catch (const Error& e) {

@@ -10,7 +10,8 @@
 
 namespace sgdbench {
 
-inline constexpr int kResultSchemaVersion = 1;
+// 2: config.model is the resolved model description (was the zoo name), config.model_name added.
+inline constexpr int kResultSchemaVersion = 2;
 
 // sgdbench version and git commit, oneDNN version and ISA, compiler, threads, CPU, host, times.
 nlohmann::json provenance(int threads, const std::string& started, const std::string& finished);

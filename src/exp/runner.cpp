@@ -30,7 +30,7 @@ std::string batch_str(const TrainConfig& c) { return c.batch_size == 0 ? "full" 
 
 std::string describe(const RunSpec& r) {
   char b[256];
-  std::snprintf(b, sizeof b, "%s %s bs=%s lr=%g seed=%llu", r.cfg.model.c_str(),
+  std::snprintf(b, sizeof b, "%s %s bs=%s lr=%g seed=%llu", r.cfg.model.name.c_str(),
                 r.cfg.label.empty() ? r.cfg.optimizer.name.c_str() : r.cfg.label.c_str(), batch_str(r.cfg).c_str(),
                 r.cfg.lr, (unsigned long long)r.cfg.seed);
   return b;
@@ -122,7 +122,7 @@ void print_table(const std::vector<const RunSpec*>& runs, const std::string& dir
   for (auto* r : runs) {
     auto j = read_json_file(dir + "/" + r->id + ".json");
     if (!j || !is_finished_result(*j, r->id)) {
-      std::printf("%-16s %-16s %-18s %5s %9g %5llu %-17s\n", r->id.c_str(), r->cfg.model.c_str(),
+      std::printf("%-16s %-16s %-18s %5s %9g %5llu %-17s\n", r->id.c_str(), r->cfg.model.name.c_str(),
                   r->cfg.label.substr(0, 18).c_str(), batch_str(r->cfg).c_str(), r->cfg.lr,
                   (unsigned long long)r->cfg.seed, "not run");
       continue;
@@ -132,7 +132,7 @@ void print_table(const std::vector<const RunSpec*>& runs, const std::string& dir
     std::string target = s.value("steps_to_target", nlohmann::json()).is_number()
                              ? std::to_string(s["steps_to_target"].get<int64_t>()) + " st"
                              : "-";
-    std::printf("%-16s %-16s %-18s %5s %9g %5llu %-17s %8s %8s %9s %9.1f\n", r->id.c_str(), r->cfg.model.c_str(),
+    std::printf("%-16s %-16s %-18s %5s %9g %5llu %-17s %8s %8s %9s %9.1f\n", r->id.c_str(), r->cfg.model.name.c_str(),
                 r->cfg.label.substr(0, 18).c_str(), batch_str(r->cfg).c_str(), r->cfg.lr,
                 (unsigned long long)r->cfg.seed, (*j)["status"].get<std::string>().c_str(),
                 pct(s.value("final_test_acc", nlohmann::json())).c_str(),

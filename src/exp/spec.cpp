@@ -6,29 +6,16 @@
 #include <map>
 #include <sstream>
 
+#include <filesystem>
+
+#include "core/decl.hpp"
 #include "core/error.hpp"
+#include "core/file.hpp"
 #include "model/zoo.hpp"
 
 namespace sgdbench {
 
 using ojson = nlohmann::ordered_json;
-
-std::string suggest(const std::string& s, const std::vector<std::string>& known) {
-  std::string best;
-  size_t best_d = std::max<size_t>(2, s.size() / 3) + 1;
-  for (auto& k : known) {
-    std::vector<size_t> prev(k.size() + 1), cur(k.size() + 1);
-    for (size_t j = 0; j <= k.size(); ++j) prev[j] = j;
-    for (size_t i = 1; i <= s.size(); ++i) {
-      cur[0] = i;
-      for (size_t j = 1; j <= k.size(); ++j)
-        cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (s[i - 1] == k[j - 1] ? 0 : 1)});
-      std::swap(prev, cur);
-    }
-    if (prev[k.size()] < best_d) best_d = prev[k.size()], best = k;
-  }
-  return best;
-}
 
 std::string run_id(const nlohmann::json& c) {
   std::string s = c.dump();
@@ -48,7 +35,8 @@ void merge_into(ojson& dst, const ojson& src, const std::string& prefix, const s
   for (auto it = src.begin(); it != src.end(); ++it) {
     std::string key = prefix.empty() ? it.key() : prefix + "." + it.key();
     std::string from = origin + "." + it.key();
-    if (it.value().is_object() && dst.contains(it.key()) && dst[it.key()].is_object()) {
+    // Objects merge field by field, except a model description, which is replaced whole.
+    if (it.value().is_object() && dst.contains(it.key()) && dst[it.key()].is_object() && key != "model") {
       merge_into(dst[it.key()], it.value(), key, from, o);
     } else {
       dst[it.key()] = it.value();
@@ -75,10 +63,11 @@ void set_path(ojson& j, const std::string& path, const ojson& v) {
 struct Reader {
   const std::string& file;
   const Origins& origins;
-  std::string where(const std::string& path) const {
+  std::string origin(const std::string& path) const {
     auto it = origins.find(path);
-    return file + ": " + (it != origins.end() ? it->second : path);
+    return it != origins.end() ? it->second : path;
   }
+  std::string where(const std::string& path) const { return file + ": " + origin(path); }
   [[noreturn]] void fail(const std::string& path, const std::string& msg) const {
     throw Error(ErrorKind::Spec, where(path) + ": " + msg);
   }
@@ -166,16 +155,33 @@ const std::vector<std::string> kDataFields{"name",       "dir",        "preproce
                                            "test_limit", "limit_mode", "seed",       "synthetic"};
 const std::vector<std::string> kSyntheticFields{"train", "test", "classes", "shape", "noise", "seed"};
 
+// The spec's "model": a zoo name, a description object (with "layers"), or {"file": PATH} with
+// PATH relative to the spec file. Problems inside a description are Error(Model) (exit 5) naming
+// the file and the JSON path; an unknown zoo name is a spec error like any unknown name.
+ModelDesc read_model(const ojson& m, const Reader& r) {
+  if (m.is_string()) {
+    r.require_known("model", "model", m.get<std::string>(), zoo_names(),
+                    " (or a model description object, or {\"file\": \"models/x.json\"})");
+    return zoo_model(m.get<std::string>());
+  }
+  if (!m.is_object())
+    r.fail("model", "expected a zoo name, a model description or {\"file\": PATH}, got " + m.dump());
+  if (m.contains("file")) {
+    if (m.size() != 1 || !m["file"].is_string() || m["file"].get<std::string>().empty())
+      r.fail("model", "a model file reference is {\"file\": \"path/to/model.json\"} and nothing else, got " + m.dump());
+    namespace fs = std::filesystem;
+    fs::path p = m["file"].get<std::string>();
+    if (p.is_relative() && r.file.front() != '(') p = fs::path(r.file).parent_path() / p;
+    return load_model_file(p.lexically_normal().string());
+  }
+  return parse_model(nlohmann::json(m), r.file, r.origin("model"));
+}
+
 TrainConfig read_config(const ojson& j, const Reader& r) {
   TrainConfig c;
   r.check_fields(j, "", kConfigFields);
   r.get(j, "", "label", c.label);
-  r.get(j, "", "model", c.model);
-  {
-    std::vector<std::string> names;
-    for (auto& e : zoo()) names.push_back(e.name);
-    r.require_known("model", "model", c.model, names);
-  }
+  if (j.contains("model")) c.model = read_model(j["model"], r);
   r.get(j, "", "init", c.init);
   if (!c.init.empty()) r.with_path("init", [&] { init_from_string(c.init); });
   if (j.contains("data")) {
@@ -287,20 +293,15 @@ TrainConfig read_config(const ojson& j, const Reader& r) {
   // The model must fit the data's images.
   int64_t classes = 10;
   Shape shape = data_shape(c.data, &classes);
-  r.with_path("model", [&] { build_model(c.model, shape, classes); });
-  return c;
-}
-
-// Byte offset -> "line L, column C" in text.
-std::string line_col(const std::string& text, size_t byte) {
-  size_t line = 1, col = 1;
-  for (size_t i = 0; i < byte && i < text.size(); ++i) {
-    if (text[i] == '\n')
-      ++line, col = 1;
-    else
-      ++col;
+  // A model that cannot take the data's images is a model error (exit 5) naming the spec field,
+  // the model's file and the layer.
+  try {
+    build_network(c.model, shape, classes);
+  } catch (const Error& e) {
+    if (e.kind() != ErrorKind::Model) throw;
+    throw Error(ErrorKind::Model, r.where("model") + ": " + e.what());
   }
-  return "line " + std::to_string(line) + ", column " + std::to_string(col);
+  return c;
 }
 
 struct Axis {
@@ -429,21 +430,8 @@ Experiment parse_spec(const ojson& spec, const std::string& path, const Override
 }
 
 Experiment load_spec(const std::string& path, const Overrides& overrides) {
-  std::ifstream f(path);
-  if (!f) SGD_THROW(Spec, path, ": cannot read the spec file");
-  std::stringstream ss;
-  ss << f.rdbuf();
-  std::string text = ss.str();
-  ojson j;
-  try {
-    j = ojson::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
-    std::string msg = e.what();
-    auto p = msg.find("parse error");
-    SGD_THROW(Spec, path, ": invalid JSON at ", line_col(text, e.byte > 0 ? e.byte - 1 : 0), ": ",
-              p != std::string::npos ? msg.substr(p) : msg);
-  }
-  return parse_spec(j, path, overrides);
+  std::string text = read_text_file(path, ErrorKind::Spec, "spec file");
+  return parse_spec(parse_json(text, path, ErrorKind::Spec), path, overrides);
 }
 
 }  // namespace sgdbench

@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/decl.hpp"  // suggest()
 #include "train/trainer.hpp"
 
 namespace sgdbench {
@@ -43,7 +44,5 @@ TrainConfig config_from_json(const nlohmann::ordered_json& j, const std::string&
 Shape data_shape(const DataConfig& d, int64_t* classes = nullptr);
 
 std::string run_id(const nlohmann::json& canonical_config);
-// Closest of `known` to `s` by edit distance, or "" when nothing is close.
-std::string suggest(const std::string& s, const std::vector<std::string>& known);
 
 }  // namespace sgdbench

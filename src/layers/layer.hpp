@@ -17,6 +17,7 @@
 #pragma once
 #include <limits>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <oneapi/dnnl/dnnl.hpp>
 #include <string>
 #include <vector>
@@ -96,11 +97,17 @@ class Layer {
   virtual double forward_flops(const Shape& /*in*/) const { return 0; }
   virtual std::unique_ptr<LayerExec> build(const BuildArgs& args) const = 0;
 
+  // The layer as written in a model description, {kind: {"name": ..., fields...}} with every
+  // field (defaults filled). The registry (layers/registry.hpp) records the fields at creation.
+  nlohmann::json description() const;
+  void set_fields(nlohmann::json fields) { fields_ = std::move(fields); }
+
  protected:
   [[noreturn]] void shape_error(const Shape& in, const std::string& why) const;
 
  private:
   std::string name_;
+  nlohmann::json fields_ = nlohmann::json::object();
 };
 
 }  // namespace sgdbench

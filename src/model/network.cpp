@@ -8,7 +8,8 @@ namespace sgdbench {
 
 namespace ctx = dnnl_ctx;
 
-Network::Network(std::string model, Shape input, int64_t classes, std::vector<std::unique_ptr<Layer>> layers)
+Network::Network(std::string model, Shape input, int64_t classes, std::vector<std::unique_ptr<Layer>> layers,
+                 std::vector<std::string> where)
     : model_(std::move(model)), input_(std::move(input)), classes_(classes), layers_(std::move(layers)) {
   SGD_CHECK(input_.rank() == 3 || input_.rank() == 1, Model, "model '", model_, "': input shape ", input_.str(),
             " must be CxHxW");
@@ -34,14 +35,17 @@ Network::Network(std::string model, Shape input, int64_t classes, std::vector<st
       }
       out = layers_[i]->output_shape(s);
     } catch (const Error& e) {
-      throw Error(e.kind(), "model '" + model_ + "' on input " + input_.str() + ": " + e.what());
+      std::string at = i < where.size() ? where[i] + ": " : "";
+      throw Error(e.kind(), at + "model '" + model_ + "' on input " + input_.str() + ": " + e.what());
     }
     shapes_.push_back(out);
     s = out;
     if (!layers_[i]->aliases_input()) mem = out;
   }
-  SGD_CHECK(s == Shape{classes_}, Model, "model '", model_, "': last layer gives ", s.str(), ", expected ", classes_,
-            " logits");
+  SGD_CHECK(!layers_.empty(), Model, "model '", model_, "' has no layers");
+  SGD_CHECK(s == Shape{classes_}, Model, where.empty() ? "" : where.back() + ": ", "model '", model_,
+            "' on input ", input_.str(), ": the last layer gives ", s.str(), ", expected ", classes_,
+            " logits (one per class; a last dense layer with \"out\": \"classes\" always fits)");
   params_ = Tensor(Shape{int64_t(offset)});
   grads_ = Tensor(Shape{int64_t(offset)});
   state_ = Tensor(Shape{int64_t(std::max<size_t>(state_offset, 1))});
@@ -50,6 +54,12 @@ Network::Network(std::string model, Shape input, int64_t classes, std::vector<st
 
 void Network::reset_state() {
   for (auto& r : state_refs_) std::fill(state_.data() + r.offset, state_.data() + r.offset + r.spec.count, r.spec.fill);
+}
+
+nlohmann::json Network::description() const {
+  nlohmann::json l = nlohmann::json::array();
+  for (auto& layer : layers_) l.push_back(layer->description());
+  return {{"name", model_}, {"layers", l}};
 }
 
 int64_t Network::param_count() const {

@@ -60,7 +60,12 @@ class Plan {
 class Network {
  public:
   // Validates every layer's shape; throws Error(Model) naming the model and the layer that cannot fit.
-  Network(std::string model, Shape input, int64_t classes, std::vector<std::unique_ptr<Layer>> layers);
+  // where: per layer, its place in the model description ("models/x.json: layers[3].conv"), put
+  // in front of shape errors.
+  Network(std::string model, Shape input, int64_t classes, std::vector<std::unique_ptr<Layer>> layers,
+          std::vector<std::string> where = {});
+  // {"name", "layers": [{kind: {"name", fields...}}]}: the layers as a model description.
+  nlohmann::json description() const;
   Network(const Network&) = delete;
   Network& operator=(const Network&) = delete;
 

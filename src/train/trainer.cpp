@@ -35,7 +35,8 @@ std::string default_label(const TrainConfig& c) {
 
 nlohmann::json TrainConfig::to_json() const {
   nlohmann::json j = {{"label", label},
-                      {"model", model},
+                      {"model", model.canonical()},
+                      {"model_name", model.name},
                       {"init", init},
                       {"data", data.to_json()},
                       {"optimizer", optimizer.to_json()},
@@ -157,8 +158,8 @@ double full_batch_gradient(Network& net, const Split& split, const Preprocess& p
 TrainResult train(const TrainConfig& cfg, const Dataset& data,
                   const std::function<void(const Progress&)>& on_progress) {
   TrainResult res;
-  auto net = build_model(cfg.model, data.shape, data.classes);
-  Init init = cfg.init.empty() ? zoo_entry(cfg.model).init : init_from_string(cfg.init);
+  auto net = build_network(cfg.model, data.shape, data.classes);
+  Init init = init_from_string(cfg.init.empty() ? cfg.model.init : cfg.init);
   initialize(*net, init, cfg.seed);
   net->reseed_dropout(cfg.seed);
   auto opt = make_optimizer(cfg.optimizer);

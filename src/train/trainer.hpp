@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "data/dataset.hpp"
+#include "model/model_desc.hpp"
 #include "model/network.hpp"
 #include "optim/optimizer.hpp"
 #include "optim/schedule.hpp"
@@ -19,8 +20,8 @@ namespace sgdbench {
 
 struct TrainConfig {
   std::string label;  // method label for plots ("SGD", "momentum 0.9", ...)
-  std::string model = "lenet";
-  std::string init;  // "" = the model's framework default
+  ModelDesc model = ModelDesc("lenet");  // a zoo model or a user's description
+  std::string init;                       // "" = the model's own initialiser (its "init")
   DataConfig data;
   OptimizerConfig optimizer;
   int64_t batch_size = 32;  // 0 = full batch (GD)

@@ -1,0 +1,169 @@
+// Field declarations: checking, defaults, descriptions (see decl.hpp).
+#include "core/decl.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace sgdbench {
+
+using json = nlohmann::json;
+
+std::string suggest(const std::string& s, const std::vector<std::string>& known) {
+  std::string best;
+  size_t best_d = std::max<size_t>(2, s.size() / 3) + 1;
+  for (auto& k : known) {
+    std::vector<size_t> prev(k.size() + 1), cur(k.size() + 1);
+    for (size_t j = 0; j <= k.size(); ++j) prev[j] = j;
+    for (size_t i = 1; i <= s.size(); ++i) {
+      cur[0] = i;
+      for (size_t j = 1; j <= k.size(); ++j)
+        cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (s[i - 1] == k[j - 1] ? 0 : 1)});
+      std::swap(prev, cur);
+    }
+    if (prev[k.size()] < best_d) best_d = prev[k.size()], best = k;
+  }
+  return best;
+}
+
+std::string join(const std::vector<std::string>& v, const std::string& sep) {
+  std::string s;
+  for (auto& x : v) s += (s.empty() ? "" : sep) + x;
+  return s;
+}
+
+FieldDecl FieldDecl::integer(std::string name, json def, double min, double max, std::string doc) {
+  FieldDecl f;
+  f.name = std::move(name), f.type = Type::Int, f.def = std::move(def), f.min = min, f.max = max;
+  f.doc = std::move(doc);
+  return f;
+}
+FieldDecl FieldDecl::number(std::string name, json def, double min, double max, std::string doc, bool min_open,
+                            bool max_open) {
+  FieldDecl f;
+  f.name = std::move(name), f.type = Type::Number, f.def = std::move(def), f.min = min, f.max = max;
+  f.min_open = min_open, f.max_open = max_open, f.doc = std::move(doc);
+  return f;
+}
+FieldDecl FieldDecl::boolean(std::string name, bool def, std::string doc) {
+  FieldDecl f;
+  f.name = std::move(name), f.type = Type::Bool, f.def = def, f.doc = std::move(doc);
+  return f;
+}
+FieldDecl FieldDecl::word(std::string name, json def, std::vector<std::string> words, std::string doc) {
+  FieldDecl f;
+  f.name = std::move(name), f.type = Type::String, f.def = std::move(def), f.words = std::move(words);
+  f.doc = std::move(doc);
+  return f;
+}
+FieldDecl FieldDecl::int_or_word(std::string name, json def, double min, double max, std::vector<std::string> words,
+                                 std::string doc) {
+  FieldDecl f = integer(std::move(name), std::move(def), min, max, std::move(doc));
+  f.type = Type::IntOrWord, f.words = std::move(words);
+  return f;
+}
+
+namespace {
+std::string num(double v) {
+  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
+  char b[32];
+  std::snprintf(b, sizeof b, "%.10g", v);
+  return b;
+}
+}  // namespace
+
+std::string FieldDecl::range() const {
+  std::string what = type == Type::Int || type == Type::IntOrWord ? "integer" : "number";
+  std::string r;
+  bool lo = std::isfinite(min), hi = std::isfinite(max);
+  if (type == Type::Bool) return "true or false";
+  if (type == Type::String) return "one of " + join(words);
+  if (lo && hi)
+    r = what + " in " + (min_open ? "(" : "[") + num(min) + ", " + num(max) + (max_open ? ")" : "]");
+  else if (lo)
+    r = what + (min_open ? " > " : " >= ") + num(min);
+  else if (hi)
+    r = what + (max_open ? " < " : " <= ") + num(max);
+  else
+    r = what;
+  if (type == Type::IntOrWord) r += " or one of " + join(words);
+  return r;
+}
+
+json FieldDecl::describe() const {
+  static const char* types[] = {"integer", "number", "boolean", "string", "integer_or_string"};
+  json j = {{"name", name}, {"type", types[int(type)]}, {"required", def.is_null()}, {"range", range()}, {"doc", doc}};
+  if (!def.is_null()) j["default"] = def;
+  if (std::isfinite(min)) j["min"] = min, j["min_exclusive"] = min_open;
+  if (std::isfinite(max)) j["max"] = max, j["max_exclusive"] = max_open;
+  if (!words.empty()) j["words"] = words;
+  return j;
+}
+
+json KindDecl::describe() const {
+  json f = json::array();
+  for (auto& x : fields) f.push_back(x.describe());
+  return {{"name", name}, {"doc", doc}, {"fields", f}};
+}
+
+std::vector<std::string> KindDecl::field_names() const {
+  std::vector<std::string> n;
+  for (auto& f : fields) n.push_back(f.name);
+  return n;
+}
+
+json resolve_fields(const KindDecl& decl, const json& obj, const std::string& where, const std::string& path,
+                    ErrorKind kind) {
+  auto fail = [&](const std::string& p, const std::string& msg) -> void {
+    throw Error(kind, where + ": " + p + ": " + msg);
+  };
+  auto sub = [&](const std::string& k) { return path.empty() ? k : path + "." + k; };
+  if (!obj.is_null() && !obj.is_object())
+    fail(path, "expected an object of fields (" + join(decl.field_names()) + "), got " + obj.type_name());
+  const auto names = decl.field_names();
+  if (obj.is_object())
+    for (auto it = obj.begin(); it != obj.end(); ++it) {
+      if (std::find(names.begin(), names.end(), it.key()) != names.end()) continue;
+      std::string s = suggest(it.key(), names);
+      fail(sub(it.key()), "unknown field '" + it.key() + "' of " + decl.name +
+                              (s.empty() ? "" : " (did you mean '" + s + "'?)") +
+                              (names.empty() ? "; it has no fields" : "; known: " + join(names)));
+    }
+  json out = json::object();
+  for (auto& f : decl.fields) {
+    const std::string p = sub(f.name);
+    if (!obj.is_object() || !obj.contains(f.name)) {
+      if (f.def.is_null()) fail(p, "missing (" + f.range() + ": " + f.doc + ")");
+      out[f.name] = f.def;
+      continue;
+    }
+    const json& v = obj[f.name];
+    auto bad = [&] { fail(p, "expected " + f.range() + ", got " + v.dump()); };
+    switch (f.type) {
+      case FieldDecl::Type::Bool:
+        if (!v.is_boolean()) bad();
+        break;
+      case FieldDecl::Type::String:
+        if (!v.is_string() || std::find(f.words.begin(), f.words.end(), v.get<std::string>()) == f.words.end()) bad();
+        break;
+      case FieldDecl::Type::IntOrWord:
+        if (v.is_string()) {
+          if (std::find(f.words.begin(), f.words.end(), v.get<std::string>()) == f.words.end()) bad();
+          break;
+        }
+        [[fallthrough]];
+      case FieldDecl::Type::Int:
+      case FieldDecl::Type::Number: {
+        bool integer = f.type != FieldDecl::Type::Number;
+        if (!v.is_number() || (integer && !v.is_number_integer())) bad();
+        double d = v.get<double>();
+        if (!std::isfinite(d) || d < f.min || d > f.max || (f.min_open && d == f.min) || (f.max_open && d == f.max))
+          bad();
+        break;
+      }
+    }
+    out[f.name] = v;
+  }
+  return out;
+}
+
+}  // namespace sgdbench
