@@ -114,14 +114,17 @@ inline double dot(const ref::T& a, const ref::T& b) {
   return s;
 }
 
-// Runs one layer alone on batch x (row-major dims): parameters from ps (canonical order).
+// Runs one layer alone on batch x (row-major dims): parameters from ps (canonical order), state
+// buffers (batch norm's running statistics) from `initial_state`, one vector per StateSpec.
 struct LayerRig {
-  std::vector<std::vector<float>> params, grads;
+  std::vector<std::vector<float>> params, grads, state;
   std::unique_ptr<LayerExec> exec;
   dnnl::memory src, diff_dst;
   Rng dropout_rng{7, RngPurpose::Dropout};
 
-  LayerRig(const Layer& L, const ref::T& x, const std::vector<ref::T>& ps, bool training) {
+  LayerRig(const Layer& L, const ref::T& x, const std::vector<ref::T>& ps, bool training,
+           std::vector<std::vector<float>> initial_state = {})
+      : state(std::move(initial_state)) {
     src = to_memory(x, dnnl_ctx::activation_md(x.dims));
     BuildArgs a;
     a.batch = x.dims[0];
@@ -136,6 +139,7 @@ struct LayerRig {
       a.params.push_back(params[i].data());
       a.grads.push_back(grads[i].data());
     }
+    for (auto& st : state) a.state.push_back(st.data());
     exec = L.build(a);
     if (training) {
       diff_dst = dnnl::memory(exec->dst.get_desc(), dnnl_ctx::engine());
