@@ -3,7 +3,6 @@
 // pass of those does the forward's multiply-adds). Names: BM_Layer/<model>/<layer>/<pass>.
 #include "common.hpp"
 #include "dnnl/context.hpp"
-#include "layers/softmax_cross_entropy.hpp"
 #include "model/zoo.hpp"
 
 using namespace sgdbench;
@@ -17,10 +16,9 @@ void BM_Layer(benchmark::State& state, const bench::AnchorModel& m, size_t layer
   auto net = build_model(m.model, m.input, 10);
   initialize(*net, zoo_entry(m.model).init, 1);
   auto& plan = net->plan(batch, true);
-  auto y = bench::fill_random_batch(*net, plan);
+  bench::fill_random_batch(*net, plan);
   // One full step so every activation and gradient buffer holds real values.
-  plan.forward();
-  softmax_cross_entropy(plan.logits(), y.data(), batch, net->classes(), plan.diff_logits(), 1.0 / double(batch));
+  plan.forward_loss();
   plan.backward();
   LayerExec& e = plan.exec(layer);
   auto& s = dnnl_ctx::stream();

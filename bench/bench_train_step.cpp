@@ -7,7 +7,6 @@
 #include <cstdlib>
 
 #include "common.hpp"
-#include "layers/softmax_cross_entropy.hpp"
 #include "model/zoo.hpp"
 #include "optim/optimizer.hpp"
 
@@ -27,19 +26,17 @@ void BM_TrainStep(benchmark::State& state, const bench::AnchorModel& m) {
   auto net = build_model(m.model, m.input, 10);
   initialize(*net, zoo_entry(m.model).init, 1);
   auto& plan = net->plan(batch, true);
-  auto y = bench::fill_random_batch(*net, plan);
+  bench::fill_random_batch(*net, plan);
   OptimizerConfig oc;
   oc.momentum = 0.9;
   auto opt = make_optimizer(oc);
   const char* extra = std::getenv("SGDBENCH_BENCH_EXTRA_WORK");
   const double extra_us = extra ? std::atof(extra) : 0;
   for (auto _ : state) {
-    plan.forward();
-    auto l =
-        softmax_cross_entropy(plan.logits(), y.data(), batch, net->classes(), plan.diff_logits(), 1.0 / double(batch));
+    auto l = plan.forward_loss();
     benchmark::DoNotOptimize(l.loss);
     plan.backward();
-    opt->step(net->params(), net->grads(), net->buffer_size(), 0.01);
+    opt->step(net->params(), net->grads(), net->buffer_size(), 0.01, net->param_refs());
     busy_wait_us(extra_us);
   }
   bench::set_rates(state, batch, 3.0 * net->forward_flops() * double(batch));

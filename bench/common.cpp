@@ -25,13 +25,11 @@ const std::vector<int64_t>& batch_sizes() {
   return b;
 }
 
-std::vector<int32_t> fill_random_batch(Network& net, Plan& plan) {
+void fill_random_batch(Network& net, Plan& plan) {
   Rng rng(42);
   const int64_t n = plan.batch() * net.input_shape().numel();
   for (int64_t i = 0; i < n; ++i) plan.input()[i] = float(rng.uniform());
-  std::vector<int32_t> y(static_cast<size_t>(plan.batch()));
-  for (auto& v : y) v = int32_t(rng.below(uint64_t(net.classes())));
-  return y;
+  for (int64_t i = 0; i < plan.batch(); ++i) plan.labels()[i] = int32_t(rng.below(uint64_t(net.classes())));
 }
 
 void set_rates(benchmark::State& state, int64_t images_per_iter, double flops_per_iter) {

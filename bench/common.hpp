@@ -19,8 +19,8 @@ struct AnchorModel {
 const std::vector<AnchorModel>& anchor_models();
 const std::vector<int64_t>& batch_sizes();  // 1, 4, 32, 128, 1024
 
-// Fills the plan's input with uniform [0,1) values and returns random labels (fixed seed).
-std::vector<int32_t> fill_random_batch(Network& net, Plan& plan);
+// Fills the plan's input with uniform [0,1) values and its labels with random classes (fixed seed).
+void fill_random_batch(Network& net, Plan& plan);
 
 // items/s, images/s and GFLOP/s (flops per iteration) as rate counters.
 void set_rates(benchmark::State& state, int64_t images_per_iter, double flops_per_iter);

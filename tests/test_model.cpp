@@ -7,7 +7,6 @@
 
 #include "core/error.hpp"
 #include "helpers.hpp"
-#include "layers/softmax_cross_entropy.hpp"
 #include "model/zoo.hpp"
 #include "optim/optimizer.hpp"
 
@@ -129,9 +128,9 @@ TEST_CASE("zoo models match PyTorch goldens: logits, loss, gradients, 3 SGD-mome
   };
   auto x = g.get("input");
   auto yl = g.get("labels");
-  std::vector<int32_t> labels(yl.v.begin(), yl.v.end());
   auto& plan = net->plan(batch, true);
   for (size_t i = 0; i < x.size(); ++i) plan.input()[i] = float(x[i]);
+  for (size_t i = 0; i < yl.size(); ++i) plan.labels()[i] = int32_t(yl[i]);
 
   // Tolerance: relative error of each tensor in max-norm (largest |difference| / largest |value|).
   constexpr double kTol = 1e-4;
@@ -141,10 +140,8 @@ TEST_CASE("zoo models match PyTorch goldens: logits, loss, gradients, 3 SGD-mome
     CHECK(err <= kTol);
     return err;
   };
-  plan.forward();
+  auto loss = plan.forward_loss();
   report("logits", from_floats(plan.logits(), {batch, classes}), g.get("logits"));
-  auto loss =
-      softmax_cross_entropy(plan.logits(), labels.data(), batch, classes, plan.diff_logits(), 1.0 / double(batch));
   CHECK_THAT(loss.loss, Catch::Matchers::WithinRel(g.get("loss")[0], kTol));
   plan.backward();
   double worst_grad = 0;
@@ -156,12 +153,10 @@ TEST_CASE("zoo models match PyTorch goldens: logits, loss, gradients, 3 SGD-mome
   auto opt = make_optimizer(oc);
   auto step_losses = g.get("step_losses");
   for (int s = 0; s < int(m.at("steps")); ++s) {
-    plan.forward();
-    auto l =
-        softmax_cross_entropy(plan.logits(), labels.data(), batch, classes, plan.diff_logits(), 1.0 / double(batch));
+    auto l = plan.forward_loss();
     CHECK_THAT(l.loss, Catch::Matchers::WithinRel(step_losses[size_t(s)], kTol));
     plan.backward();
-    opt->step(net->params(), net->grads(), net->buffer_size(), m.at("lr").get<double>());
+    opt->step(net->params(), net->grads(), net->buffer_size(), m.at("lr").get<double>(), net->param_refs());
   }
   double worst_after = 0;
   for (auto& r : net->param_refs())

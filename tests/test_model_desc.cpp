@@ -72,9 +72,9 @@ TEST_CASE("a user description gets defaults, generated names, and the class coun
 }
 
 TEST_CASE("bad model descriptions name the file, the JSON path and the layer", "[model][desc][bad]") {
-  CHECK_THAT(model_error(R"({"name": "x", "layers": [{"conv": {"out": 4, "kernel": 3}}, {"rleu": {}}]})"),
-             Contains("models/x.json: layers[1]") && Contains("unknown layer 'rleu'") &&
-                 Contains("did you mean 'relu'"));
+  CHECK_THAT(
+      model_error(R"({"name": "x", "layers": [{"conv": {"out": 4, "kernel": 3}}, {"rleu": {}}]})"),
+      Contains("models/x.json: layers[1]") && Contains("unknown layer 'rleu'") && Contains("did you mean 'relu'"));
   CHECK_THAT(model_error(R"({"name": "x", "layers": [{"conv": {"out": 4}}]})"),
              Contains("models/x.json: layers[0].conv.kernel: missing"));
   CHECK_THAT(model_error(R"({"name": "x", "layers": [{"conv": {"out": -4, "kernel": 3}}]})"),
@@ -116,12 +116,14 @@ TEST_CASE("a spec's model: zoo name, inline description, or a file relative to t
   const std::string mlp = R"({"name": "tiny_mlp", "layers": [{"flatten": {}}, {"dense": {"out": 16}}, {"relu": {}},
       {"dense": {"out": "classes"}}]})";
   std::ofstream(dir / "models" / "tiny.json") << mlp;
-  const std::string data = R"("data": {"name": "synthetic", "synthetic": {"shape": [1, 8, 8], "train": 64, "test": 16}})";
+  const std::string data =
+      R"("data": {"name": "synthetic", "synthetic": {"shape": [1, 8, 8], "train": 64, "test": 16}})";
   auto write = [&](const std::string& name, const std::string& text) {
     std::ofstream(dir / name) << text;
     return (dir / name).string();
   };
-  auto file_spec = write("a.json", R"({"experiment": "a", "base": {"model": {"file": "models/tiny.json"}, )" + data + "}}");
+  auto file_spec =
+      write("a.json", R"({"experiment": "a", "base": {"model": {"file": "models/tiny.json"}, )" + data + "}}");
   auto inline_spec = write("b.json", R"({"experiment": "b", "base": {"model": )" + mlp + ", " + data + "}}");
   auto ea = load_spec(file_spec), eb = load_spec(inline_spec);
   REQUIRE(ea.runs.size() == 1);
@@ -131,7 +133,8 @@ TEST_CASE("a spec's model: zoo name, inline description, or a file relative to t
   CHECK(ea.runs[0].id == eb.runs[0].id);
   // A changed layer is another run.
   auto ec = load_spec(write("c.json", R"({"experiment": "c", "base": {"model": {"name": "tiny_mlp", "layers": [
-      {"flatten": {}}, {"dense": {"out": 17}}, {"relu": {}}, {"dense": {"out": "classes"}}]}, )" + data + "}}"));
+      {"flatten": {}}, {"dense": {"out": 17}}, {"relu": {}}, {"dense": {"out": "classes"}}]}, )" +
+                                          data + "}}"));
   CHECK(ec.runs[0].id != ea.runs[0].id);
   // Errors inside an inline description name the spec file and the path through the spec.
   try {

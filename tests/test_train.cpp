@@ -61,7 +61,7 @@ TEST_CASE("GD takes one step per epoch, SGD and mini-batch count steps and sampl
   c.batch_size = 0;
   c.chunk = 30;
   auto gd = train(c, data);
-  CHECK(gd.status == "completed");
+  CHECK(gd.status == RunStatus::Completed);
   CHECK(gd.steps == 3);
   CHECK(gd.samples == 300);
   c.batch_size = 1;
@@ -100,7 +100,7 @@ TEST_CASE("divergence: a huge learning rate ends the run with status diverged", 
   c.lr = 1e4;
   auto data = load_dataset(c.data);
   auto r = train(c, data);
-  CHECK(r.status == "diverged");
+  CHECK(r.status == RunStatus::Diverged);
   CHECK(r.steps < 2 * 19);
   CHECK_FALSE(r.stop_reason.empty());
 }
@@ -110,13 +110,13 @@ TEST_CASE("budgets and target stop rule", "[train][budget]") {
   auto data = load_dataset(c.data);
   c.max_steps = 7;
   auto r = train(c, data);
-  CHECK(r.status == "budget_exhausted");
+  CHECK(r.status == RunStatus::BudgetExhausted);
   CHECK(r.steps == 7);
   CHECK(r.history.back().step == 7);
   c.max_steps = 0;
   c.max_samples = 100;
   r = train(c, data);
-  CHECK(r.status == "budget_exhausted");
+  CHECK(r.status == RunStatus::BudgetExhausted);
   CHECK(r.samples == 128);  // stops after the step that crossed the budget
   c.max_samples = 0;
   c.epochs = 20;
@@ -124,7 +124,7 @@ TEST_CASE("budgets and target stop rule", "[train][budget]") {
   c.stop_at_target = true;
   c.log_every_steps = 2;
   r = train(c, data);
-  CHECK(r.status == "stopped_at_target");
+  CHECK(r.status == RunStatus::StoppedAtTarget);
   REQUIRE(r.target_step.has_value());
   CHECK(*r.target_step == r.steps);
   CHECK(r.history.back().test_acc >= 0.5);
@@ -164,4 +164,81 @@ TEST_CASE("behaviour: momentum reaches the target in fewer steps than plain SGD 
   INFO("plain SGD: " << (plain.target_step ? std::to_string(*plain.target_step) : "not reached")
                      << " steps; momentum: " << *mom.target_step);
   CHECK((!plain.target_step || *mom.target_step < *plain.target_step));
+}
+
+TEST_CASE("trainer seam (a): a gradient hook runs between the gradient and the update", "[train][seams]") {
+  auto data = load_dataset(synthetic(200, 50));
+  auto c = base();  // keras_mnist_mlp (with dropout), plain SGD, batch 32
+  c.lr = 0.05;
+  auto plain = train(c, data);
+  // Doubling the gradient in the hook at half the learning rate is the same update, bit for bit
+  // (scaling by 2 is exact in float), dropout masks included.
+  c.lr = 0.025;
+  Trainer t(c, data);
+  int64_t calls = 0;
+  t.set_gradient_hook([&](Network& net, float* g, size_t n, int64_t step) {
+    CHECK(g == net.grads());
+    CHECK(n == net.buffer_size());
+    CHECK(step == calls++);
+    for (size_t i = 0; i < n; ++i) g[i] *= 2;
+  });
+  auto hooked = t.run();
+  CHECK(calls == hooked.steps);
+  REQUIRE(hooked.history.size() == plain.history.size());
+  for (size_t i = 0; i < plain.history.size(); ++i) {
+    CHECK(hooked.history[i].test_loss == plain.history[i].test_loss);
+    if (i > 0) CHECK(hooked.history[i].train_loss == plain.history[i].train_loss);  // point 0: no steps yet
+  }
+  // A hook that zeroes the gradient freezes the model (plain SGD, no weight decay).
+  Trainer frozen(c, data);
+  frozen.set_gradient_hook([](Network&, float* g, size_t n, int64_t) { std::fill(g, g + n, 0.f); });
+  auto fr = frozen.run();
+  for (auto& h : fr.history) CHECK(h.test_loss == fr.history.front().test_loss);
+  // GD: the hook sees the whole accumulated gradient.
+  c.batch_size = 0;
+  c.epochs = 2;
+  Trainer gd(c, data);
+  std::vector<int64_t> steps;
+  gd.set_gradient_hook([&](Network& net, float* g, size_t n, int64_t step) {
+    CHECK(g != net.grads());
+    CHECK(n == net.buffer_size());
+    steps.push_back(step);
+  });
+  gd.run();
+  CHECK(steps == std::vector<int64_t>{0, 1});
+}
+
+TEST_CASE("trainer seam (b): the closure re-evaluates loss and gradient at the current parameters", "[train][seams]") {
+  auto data = load_dataset(synthetic(200, 50));
+  for (int64_t batch : {32, 0}) {  // mini-batch (with dropout) and GD
+    CAPTURE(batch);
+    auto c = base();
+    c.batch_size = batch;
+    c.epochs = batch == 0 ? 4 : 1;
+    Trainer t(c, data);
+    int64_t hook_calls = 0;
+    double l1 = 0, l2 = 0;
+    std::vector<float> g1;
+    // Called from inside the hook (an optimizer's view: after the step's gradient), twice.
+    t.set_gradient_hook([&](Network& net, float* g, size_t n, int64_t step) {
+      ++hook_calls;
+      if (step != 2) return;
+      l1 = t.closure();
+      g1.assign(g, g + n);
+      l2 = t.closure();
+      CHECK(l1 == l2);
+      CHECK(std::equal(g1.begin(), g1.end(), g));
+      // At other parameters the closure gives another loss.
+      std::vector<float> keep(net.params(), net.params() + n);
+      for (size_t i = 0; i < n; ++i) net.params()[i] *= 0.5f;
+      CHECK(t.closure() != l1);
+      std::copy(keep.begin(), keep.end(), net.params());
+      CHECK(t.closure() == l1);
+    });
+    auto r = t.run();
+    CHECK(hook_calls == r.steps);  // closures from inside the hook do not run it again
+    CHECK(l1 > 0);
+    // Outside the run the closure still works (the last step's batch) and is repeatable.
+    CHECK(t.closure() == t.closure());
+  }
 }

@@ -11,7 +11,9 @@
 namespace sgdbench {
 
 std::string read_text_file(const std::string& path, ErrorKind kind, const std::string& what, size_t max_bytes) {
-  auto fail = [&](const std::string& why) -> void { throw Error(kind, path + ": cannot read the " + what + ": " + why); };
+  auto fail = [&](const std::string& why) -> void {
+    throw Error(kind, path + ": cannot read the " + what + ": " + why);
+  };
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) fail(std::strerror(errno));
   if (S_ISDIR(st.st_mode)) fail("it is a directory");

@@ -57,7 +57,7 @@ nlohmann::json make_result(const Experiment& e, const RunSpec& r, const TrainRes
           {"experiment", e.name},
           {"spec_file", e.path},
           {"config", r.config},
-          {"status", t.status},
+          {"status", to_string(t.status)},
           {"provenance", prov},
           {"history", h},
           {"summary", t.summary()}};

@@ -76,7 +76,7 @@ class Reporter {
     ++done_;
     if (!enabled_) return;
     std::fprintf(stderr, "%sdone %zu/%zu %s: %s, test acc %s, %.1f s\n", tty_ ? "\r\033[K" : "", done_, total_,
-                 describe(r).c_str(), t.status.c_str(),
+                 describe(r).c_str(), to_string(t.status),
                  t.history.empty() ? "-" : fmt_pct(t.history.back().test_acc).c_str(),
                  t.train_seconds + t.eval_seconds);
   }

@@ -164,8 +164,7 @@ ModelDesc read_model(const ojson& m, const Reader& r) {
                     " (or a model description object, or {\"file\": \"models/x.json\"})");
     return zoo_model(m.get<std::string>());
   }
-  if (!m.is_object())
-    r.fail("model", "expected a zoo name, a model description or {\"file\": PATH}, got " + m.dump());
+  if (!m.is_object()) r.fail("model", "expected a zoo name, a model description or {\"file\": PATH}, got " + m.dump());
   if (m.contains("file")) {
     if (m.size() != 1 || !m["file"].is_string() || m["file"].get<std::string>().empty())
       r.fail("model", "a model file reference is {\"file\": \"path/to/model.json\"} and nothing else, got " + m.dump());
@@ -231,6 +230,7 @@ TrainConfig read_config(const ojson& j, const Reader& r) {
     r.get(o, "optimizer", "dampening", O.dampening);
     r.get(o, "optimizer", "nesterov", O.nesterov);
     r.get(o, "optimizer", "weight_decay", O.weight_decay);
+    r.get(o, "optimizer", "weight_decay_on", O.weight_decay_on);
     r.get(o, "optimizer", "alpha", O.alpha);
     r.get(o, "optimizer", "centered", O.centered);
     r.get(o, "optimizer", "beta1", O.beta1);

@@ -7,8 +7,7 @@ namespace sgdbench {
 
 class Conv2d : public Layer {
  public:
-  Conv2d(std::string name, int64_t out_channels, int64_t kernel, int64_t stride = 1, int64_t pad = 0,
-         bool bias = true)
+  Conv2d(std::string name, int64_t out_channels, int64_t kernel, int64_t stride = 1, int64_t pad = 0, bool bias = true)
       : Layer(std::move(name)), oc_(out_channels), k_(kernel), stride_(stride), pad_(pad), bias_(bias) {}
   std::string kind() const override { return "conv"; }
   std::string describe() const override;

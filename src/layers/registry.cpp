@@ -2,10 +2,13 @@
 // reference in src/reference/, one entry here, a twin in tools/torch_models.py.
 #include "layers/registry.hpp"
 
+#include "layers/avg_pool2d.hpp"
+#include "layers/batch_norm.hpp"
 #include "layers/conv2d.hpp"
 #include "layers/dense.hpp"
 #include "layers/dropout.hpp"
 #include "layers/flatten.hpp"
+#include "layers/global_avg_pool.hpp"
 #include "layers/max_pool2d.hpp"
 #include "layers/relu.hpp"
 
@@ -63,6 +66,28 @@ const std::vector<LayerKind>& layer_kinds() {
          F::integer("stride", 0, 0, kMaxKernel, "stride (0: the window size)")}},
        [](const std::string& name, const json& f, int64_t) -> std::unique_ptr<Layer> {
          return std::make_unique<MaxPool2d>(name, i64(f, "kernel"), i64(f, "stride"));
+       }},
+      {{"avg_pool",
+        "average pooling over square windows, zero padding counted (PyTorch nn.AvgPool2d default), floor "
+        "output size",
+        {F::integer("kernel", nullptr, 1, kMaxKernel, "window size (square)"),
+         F::integer("stride", 0, 0, kMaxKernel, "stride (0: the window size)"),
+         F::integer("padding", 0, 0, kMaxKernel, "zero padding on each side (at most half the window)")}},
+       [](const std::string& name, const json& f, int64_t) -> std::unique_ptr<Layer> {
+         return std::make_unique<AvgPool2d>(name, i64(f, "kernel"), i64(f, "stride"), i64(f, "padding"));
+       }},
+      {{"global_avg_pool", "mean over H and W per channel: CxHxW -> Cx1x1 (follow it by a flatten)", {}},
+       [](const std::string& name, const json&, int64_t) -> std::unique_ptr<Layer> {
+         return std::make_unique<GlobalAvgPool>(name);
+       }},
+      {{"batch_norm",
+        "batch normalisation over channels (CxHxW input, nn.BatchNorm2d) or features (vector input, "
+        "nn.BatchNorm1d): batch statistics in training, running statistics in evaluation; learnable "
+        "gamma (1) and beta (0), not weight-decayed by default",
+        {F::number("momentum", 0.1, 0, 1, "running statistics: r = (1 - momentum) r + momentum batch_stat"),
+         F::number("eps", 1e-5, 0, 1, "added to the variance", true)}},
+       [](const std::string& name, const json& f, int64_t) -> std::unique_ptr<Layer> {
+         return std::make_unique<BatchNorm>(name, f.at("momentum").get<double>(), f.at("eps").get<double>());
        }},
       {{"dropout",
         "inverted dropout: in training zeroes each element with probability rate, scales the rest by "

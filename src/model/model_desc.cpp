@@ -79,8 +79,8 @@ ModelDesc parse_model(const json& j, const std::string& where, const std::string
   const json& L = j["layers"];
   if (!L.is_array() || L.empty()) fail(at("layers"), "expected a non-empty list of layers, got " + L.dump());
   if (L.size() > kMaxModelLayers)
-    fail(at("layers"), "has " + std::to_string(L.size()) + " layers, more than the limit of " +
-                           std::to_string(kMaxModelLayers));
+    fail(at("layers"),
+         "has " + std::to_string(L.size()) + " layers, more than the limit of " + std::to_string(kMaxModelLayers));
   std::map<std::string, int> per_kind;
   std::set<std::string> names;
   for (size_t i = 0; i < L.size(); ++i) {

@@ -24,8 +24,8 @@ constexpr size_t kMaxModelLayers = 1000;
 
 struct ModelDesc {
   std::string name = "lenet";
-  std::string summary;          // one line: where it comes from (not part of the run id)
-  Shape input;                  // the input it is meant for (empty: none; not part of the run id)
+  std::string summary;  // one line: where it comes from (not part of the run id)
+  Shape input;          // the input it is meant for (empty: none; not part of the run id)
   std::string init = "pytorch_default";
   nlohmann::json layers = nlohmann::json::array();  // canonical: [{kind: {"name": ..., fields}}]
   // Where it was read from, for errors (not hashed): the file, and the JSON path in it.

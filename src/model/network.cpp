@@ -43,8 +43,8 @@ Network::Network(std::string model, Shape input, int64_t classes, std::vector<st
     if (!layers_[i]->aliases_input()) mem = out;
   }
   SGD_CHECK(!layers_.empty(), Model, "model '", model_, "' has no layers");
-  SGD_CHECK(s == Shape{classes_}, Model, where.empty() ? "" : where.back() + ": ", "model '", model_,
-            "' on input ", input_.str(), ": the last layer gives ", s.str(), ", expected ", classes_,
+  SGD_CHECK(s == Shape{classes_}, Model, where.empty() ? "" : where.back() + ": ", "model '", model_, "' on input ",
+            input_.str(), ": the last layer gives ", s.str(), ", expected ", classes_,
             " logits (one per class; a last dense layer with \"out\": \"classes\" always fits)");
   params_ = Tensor(Shape{int64_t(offset)});
   grads_ = Tensor(Shape{int64_t(offset)});
@@ -129,6 +129,8 @@ Plan& Network::plan(int64_t batch, bool training) {
   auto p = std::make_unique<Plan>();
   p->batch_ = batch;
   p->training_ = training;
+  p->classes_ = classes_;
+  p->labels_.assign(size_t(batch), 0);
   auto& eng = ctx::engine();
   std::vector<int64_t> in_dims = input_.batched(batch).dims;
   p->user_in_ = dnnl::memory(ctx::plain_md(in_dims), eng);
@@ -181,9 +183,11 @@ void Plan::forward() {
 
 const float* Plan::logits() const { return static_cast<const float*>(execs_.back()->dst.get_data_handle()); }
 
-float* Plan::diff_logits() {
-  SGD_CHECK(training_, Internal, "diff_logits() on an inference plan");
-  return static_cast<float*>(diff_logits_.get_data_handle());
+LossResult Plan::forward_loss(double grad_scale) {
+  forward();
+  float* diff = training_ ? static_cast<float*>(diff_logits_.get_data_handle()) : nullptr;
+  return softmax_cross_entropy(logits(), labels_.data(), batch_, classes_, diff,
+                               grad_scale < 0 ? 1.0 / double(batch_) : grad_scale);
 }
 
 void Plan::backward() {

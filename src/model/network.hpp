@@ -11,6 +11,7 @@
 #include "core/rng.hpp"
 #include "core/tensor.hpp"
 #include "layers/layer.hpp"
+#include "layers/softmax_cross_entropy.hpp"
 
 namespace sgdbench {
 
@@ -34,14 +35,18 @@ class Plan {
  public:
   int64_t batch() const { return batch_; }
   bool training() const { return training_; }
-  // Input batch, N x C x H x W row-major (NCHW); write it before forward().
+  // Input batch, N x C x H x W row-major (NCHW), and its labels: write both before forward_loss().
   float* input() { return static_cast<float*>(user_in_.get_data_handle()); }
-  void forward();
-  // N x classes row-major, valid after forward().
-  const float* logits() const;
-  // Write d(loss)/d(logits) here, then call backward(): it overwrites the network's gradients.
-  float* diff_logits();
+  int32_t* labels() { return labels_.data(); }
+  // The training step's first half: forward + softmax cross-entropy against labels(); returns the
+  // mean loss and the correct count. A training plan also stores d(loss)/d(logits) scaled by
+  // grad_scale (default 1/batch: the gradient of the batch mean) for backward().
+  LossResult forward_loss(double grad_scale = -1);
+  // The second half: backward through every layer; OVERWRITES the network's gradients.
   void backward();
+  // Forward only (inference, benchmarks of the forward pass); logits: N x classes row-major.
+  void forward();
+  const float* logits() const;
   // The layers' executables, for benchmarks of single layers (index = layer index).
   size_t layers() const { return execs_.size(); }
   LayerExec& exec(size_t i) { return *execs_[i]; }
@@ -55,6 +60,8 @@ class Plan {
   bool reorder_in_ = false;
   std::vector<std::unique_ptr<LayerExec>> execs_;
   dnnl::memory diff_logits_;
+  std::vector<int32_t> labels_;
+  int64_t classes_ = 0;
 };
 
 class Network {
@@ -101,6 +108,7 @@ class Network {
   Plan& plan(int64_t batch, bool training);
   void set_dropout(bool enabled);  // drops cached plans
   void reseed_dropout(uint64_t seed) { dropout_rng_ = Rng(seed, RngPurpose::Dropout); }
+  Rng& dropout_rng() { return dropout_rng_; }  // the generator dropout masks are drawn from
 
  private:
   std::string model_;

@@ -1,6 +1,7 @@
 // Optimizer: updates the network's contiguous parameter buffer from its gradient buffer, with
 // the learning rate passed in per step (schedules live in schedule.hpp). PyTorch's update rules
-// and defaults; each implementation file states its rule. Not: gradient clipping, param groups.
+// and defaults; each implementation file states its rule. Parameter groups: weight decay applies
+// to the parameters marked `decay` (weights) unless weight_decay_on = "all". Not: clipping.
 #pragma once
 #include <cstddef>
 #include <memory>
@@ -12,33 +13,46 @@
 namespace sgdbench {
 
 struct OptimizerConfig {
-  std::string name = "sgd";           // sgd | adagrad | rmsprop | adam
-  double momentum = 0.0;              // sgd, rmsprop
-  double dampening = 0.0;             // sgd
-  bool nesterov = false;              // sgd
-  double weight_decay = 0.0;          // all: L2 term added to the gradient
-  double alpha = 0.99;                // rmsprop smoothing
-  bool centered = false;              // rmsprop
-  double beta1 = 0.9, beta2 = 0.999;  // adam
-  double eps = -1;                    // <0: the optimizer's PyTorch default (adagrad 1e-10, rmsprop/adam 1e-8)
-  double lr_decay = 0.0;              // adagrad
-  double initial_accumulator = 0.0;   // adagrad
+  std::string name = "sgd";                 // sgd | adagrad | rmsprop | adam
+  double momentum = 0.0;                    // sgd, rmsprop
+  double dampening = 0.0;                   // sgd
+  bool nesterov = false;                    // sgd
+  double weight_decay = 0.0;                // all: L2 term added to the gradient
+  std::string weight_decay_on = "weights";  // all: "weights" (not biases, not batch norm) | "all"
+  double alpha = 0.99;                      // rmsprop smoothing
+  bool centered = false;                    // rmsprop
+  double beta1 = 0.9, beta2 = 0.999;        // adam
+  double eps = -1;                          // <0: the optimizer's PyTorch default (adagrad 1e-10, rmsprop/adam 1e-8)
+  double lr_decay = 0.0;                    // adagrad
+  double initial_accumulator = 0.0;         // adagrad
 
   // Fields other than name that the spec may set, per optimizer.
   static const std::vector<std::string>& fields(const std::string& name);
   nlohmann::json to_json() const;  // only the fields that apply to `name`
 };
 
+struct ParamRef;
+
 class Optimizer {
  public:
   virtual ~Optimizer() = default;
-  // One update of n parameters. The state (velocity, moments) is sized on the first call.
-  virtual void step(float* params, const float* grads, size_t n, double lr) = 0;
+  // One update of n parameters, weight decay on all of them. The state (velocity, moments) is
+  // sized on the first call.
+  void step(float* params, const float* grads, size_t n, double lr);
+  // One update of a Network's buffers (n = buffer_size()): weight decay per parameter group.
+  void step(float* params, const float* grads, size_t n, double lr, const std::vector<ParamRef>& refs);
   virtual std::string describe() const = 0;
   long steps() const { return t_; }
 
  protected:
+  friend std::unique_ptr<Optimizer> make_optimizer(const OptimizerConfig& cfg);
+  // A step is begin() once, then update() on one or more disjoint ranges [off, off + n) of the
+  // buffers (p and g already offset; state arrays are indexed from off), then t_ is incremented.
+  virtual void begin(size_t n, double lr) = 0;
+  virtual void update(float* p, const float* g, size_t off, size_t n, double lr, float weight_decay) = 0;
   long t_ = 0;  // completed steps
+  double weight_decay_ = 0;
+  bool decay_all_ = false;
 };
 
 // Throws Error(Spec) for unknown names or invalid values (e.g. negative momentum).

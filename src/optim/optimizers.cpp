@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "core/error.hpp"
+#include "model/network.hpp"
 #include "optim/optimizer.hpp"
 
 namespace sgdbench {
@@ -16,32 +17,33 @@ namespace {
 class Sgd : public Optimizer {
  public:
   explicit Sgd(const OptimizerConfig& c) : c_(c) {}
-  void step(float* p, const float* g, size_t n, double lr) override {
-    const float mu = float(c_.momentum), wd = float(c_.weight_decay), damp = float(1.0 - c_.dampening);
+  void begin(size_t n, double) override {
+    if (c_.momentum > 0 && v_.size() != n) v_.assign(n, 0.f);
+  }
+  void update(float* p, const float* g, size_t off, size_t n, double lr, float wd) override {
+    const float mu = float(c_.momentum), damp = float(1.0 - c_.dampening);
     const float flr = float(lr);
     if (mu == 0.f) {
 #pragma omp parallel for if (n >= kParallelMin)
       for (size_t i = 0; i < n; ++i) p[i] -= flr * (g[i] + wd * p[i]);
-    } else {
-      if (v_.size() != n) v_.assign(n, 0.f);
-      float* v = v_.data();
-      // One branch-free loop per case, so each vectorises.
-      if (t_ == 0) {  // PyTorch starts the buffer at the first gradient
-#pragma omp parallel for if (n >= kParallelMin)
-        for (size_t i = 0; i < n; ++i) v[i] = g[i] + wd * p[i];
-      } else {
-#pragma omp parallel for if (n >= kParallelMin)
-        for (size_t i = 0; i < n; ++i) v[i] = mu * v[i] + damp * (g[i] + wd * p[i]);
-      }
-      if (c_.nesterov) {
-#pragma omp parallel for if (n >= kParallelMin)
-        for (size_t i = 0; i < n; ++i) p[i] -= flr * (g[i] + wd * p[i] + mu * v[i]);
-      } else {
-#pragma omp parallel for if (n >= kParallelMin)
-        for (size_t i = 0; i < n; ++i) p[i] -= flr * v[i];
-      }
+      return;
     }
-    ++t_;
+    float* v = v_.data() + off;
+    // One branch-free loop per case, so each vectorises.
+    if (t_ == 0) {  // PyTorch starts the buffer at the first gradient
+#pragma omp parallel for if (n >= kParallelMin)
+      for (size_t i = 0; i < n; ++i) v[i] = g[i] + wd * p[i];
+    } else {
+#pragma omp parallel for if (n >= kParallelMin)
+      for (size_t i = 0; i < n; ++i) v[i] = mu * v[i] + damp * (g[i] + wd * p[i]);
+    }
+    if (c_.nesterov) {
+#pragma omp parallel for if (n >= kParallelMin)
+      for (size_t i = 0; i < n; ++i) p[i] -= flr * (g[i] + wd * p[i] + mu * v[i]);
+    } else {
+#pragma omp parallel for if (n >= kParallelMin)
+      for (size_t i = 0; i < n; ++i) p[i] -= flr * v[i];
+    }
   }
   std::string describe() const override { return c_.nesterov ? "sgd (nesterov)" : "sgd"; }
 
@@ -55,12 +57,13 @@ class Sgd : public Optimizer {
 class Adagrad : public Optimizer {
  public:
   explicit Adagrad(const OptimizerConfig& c) : c_(c) {}
-  void step(float* p, const float* g, size_t n, double lr) override {
+  void begin(size_t n, double lr) override {
     if (s_.size() != n) s_.assign(n, float(c_.initial_accumulator));
-    ++t_;
-    const float clr = float(lr / (1.0 + double(t_ - 1) * c_.lr_decay));
-    const float wd = float(c_.weight_decay), eps = float(c_.eps);
-    float* s = s_.data();
+    clr_ = float(lr / (1.0 + double(t_) * c_.lr_decay));
+  }
+  void update(float* p, const float* g, size_t off, size_t n, double, float wd) override {
+    const float clr = clr_, eps = float(c_.eps);
+    float* s = s_.data() + off;
 #pragma omp parallel for if (n >= kParallelMin)
     for (size_t i = 0; i < n; ++i) {
       float gi = g[i] + wd * p[i];
@@ -73,6 +76,7 @@ class Adagrad : public Optimizer {
  private:
   OptimizerConfig c_;
   std::vector<float> s_;
+  float clr_ = 0;
 };
 
 // RMSprop (torch.optim.RMSprop):  g = grad + wd*p;  sq = alpha*sq + (1-alpha)*g^2
@@ -81,16 +85,20 @@ class Adagrad : public Optimizer {
 class Rmsprop : public Optimizer {
  public:
   explicit Rmsprop(const OptimizerConfig& c) : c_(c) {}
-  void step(float* p, const float* g, size_t n, double lr) override {
+  void begin(size_t n, double) override {
     if (sq_.size() != n) {
       sq_.assign(n, 0.f);
       if (c_.centered) ga_.assign(n, 0.f);
       if (c_.momentum > 0) b_.assign(n, 0.f);
     }
-    const float a = float(c_.alpha), wd = float(c_.weight_decay), eps = float(c_.eps), mu = float(c_.momentum);
+  }
+  void update(float* p, const float* g, size_t off, size_t n, double lr, float wd) override {
+    const float a = float(c_.alpha), eps = float(c_.eps), mu = float(c_.momentum);
     const float flr = float(lr);
     const bool centered = c_.centered, mom = c_.momentum > 0;
-    float *sq = sq_.data(), *ga = ga_.data(), *b = b_.data();
+    float* sq = sq_.data() + off;
+    float* ga = centered ? ga_.data() + off : nullptr;
+    float* b = mom ? b_.data() + off : nullptr;
     if (!centered && !mom) {  // the default: a branch-free loop that vectorises
 #pragma omp parallel for if (n >= kParallelMin)
       for (size_t i = 0; i < n; ++i) {
@@ -98,7 +106,6 @@ class Rmsprop : public Optimizer {
         sq[i] = a * sq[i] + (1 - a) * gi * gi;
         p[i] -= flr * gi / (std::sqrt(sq[i]) + eps);
       }
-      ++t_;
       return;
     }
 #pragma omp parallel for if (n >= kParallelMin)
@@ -119,7 +126,6 @@ class Rmsprop : public Optimizer {
         p[i] -= flr * gi / avg;
       }
     }
-    ++t_;
   }
   std::string describe() const override { return "rmsprop"; }
 
@@ -134,16 +140,19 @@ class Rmsprop : public Optimizer {
 class Adam : public Optimizer {
  public:
   explicit Adam(const OptimizerConfig& c) : c_(c) {}
-  void step(float* p, const float* g, size_t n, double lr) override {
+  void begin(size_t n, double lr) override {
     if (m_.size() != n) {
       m_.assign(n, 0.f);
       v_.assign(n, 0.f);
     }
-    ++t_;
-    const float b1 = float(c_.beta1), b2 = float(c_.beta2), wd = float(c_.weight_decay), eps = float(c_.eps);
-    const float step_size = float(lr / (1.0 - std::pow(c_.beta1, double(t_))));
-    const float bc2_sqrt = float(std::sqrt(1.0 - std::pow(c_.beta2, double(t_))));
-    float *m = m_.data(), *v = v_.data();
+    const double t = double(t_ + 1);
+    step_size_ = float(lr / (1.0 - std::pow(c_.beta1, t)));
+    bc2_sqrt_ = float(std::sqrt(1.0 - std::pow(c_.beta2, t)));
+  }
+  void update(float* p, const float* g, size_t off, size_t n, double, float wd) override {
+    const float b1 = float(c_.beta1), b2 = float(c_.beta2), eps = float(c_.eps);
+    const float step_size = step_size_, bc2_sqrt = bc2_sqrt_;
+    float *m = m_.data() + off, *v = v_.data() + off;
 #pragma omp parallel for if (n >= kParallelMin)
     for (size_t i = 0; i < n; ++i) {
       float gi = g[i] + wd * p[i];
@@ -157,15 +166,32 @@ class Adam : public Optimizer {
  private:
   OptimizerConfig c_;
   std::vector<float> m_, v_;
+  float step_size_ = 0, bc2_sqrt_ = 0;
 };
 
 }  // namespace
 
+void Optimizer::step(float* params, const float* grads, size_t n, double lr) {
+  begin(n, lr);
+  update(params, grads, 0, n, lr, float(weight_decay_));
+  ++t_;
+}
+
+void Optimizer::step(float* params, const float* grads, size_t n, double lr, const std::vector<ParamRef>& refs) {
+  if (weight_decay_ == 0 || decay_all_) return step(params, grads, n, lr);
+  begin(n, lr);
+  for (auto& r : refs)
+    update(params + r.offset, grads + r.offset, r.offset, r.count, lr, r.spec.decay ? float(weight_decay_) : 0.f);
+  ++t_;
+}
+
 const std::vector<std::string>& OptimizerConfig::fields(const std::string& name) {
-  static const std::vector<std::string> sgd{"momentum", "dampening", "nesterov", "weight_decay"};
-  static const std::vector<std::string> adagrad{"weight_decay", "eps", "lr_decay", "initial_accumulator"};
-  static const std::vector<std::string> rmsprop{"momentum", "weight_decay", "alpha", "centered", "eps"};
-  static const std::vector<std::string> adam{"weight_decay", "beta1", "beta2", "eps"};
+  static const std::vector<std::string> sgd{"momentum", "dampening", "nesterov", "weight_decay", "weight_decay_on"};
+  static const std::vector<std::string> adagrad{"weight_decay", "weight_decay_on", "eps", "lr_decay",
+                                                "initial_accumulator"};
+  static const std::vector<std::string> rmsprop{"momentum", "weight_decay", "weight_decay_on",
+                                                "alpha",    "centered",     "eps"};
+  static const std::vector<std::string> adam{"weight_decay", "weight_decay_on", "beta1", "beta2", "eps"};
   static const std::vector<std::string> none;
   if (name == "sgd") return sgd;
   if (name == "adagrad") return adagrad;
@@ -179,6 +205,7 @@ nlohmann::json OptimizerConfig::to_json() const {
                         {"dampening", dampening},
                         {"nesterov", nesterov},
                         {"weight_decay", weight_decay},
+                        {"weight_decay_on", weight_decay_on},
                         {"alpha", alpha},
                         {"centered", centered},
                         {"beta1", beta1},
@@ -191,7 +218,8 @@ nlohmann::json OptimizerConfig::to_json() const {
   return j;
 }
 
-std::unique_ptr<Optimizer> make_optimizer(const OptimizerConfig& in) {
+namespace {
+std::unique_ptr<Optimizer> make_optimizer_impl(const OptimizerConfig& in) {
   OptimizerConfig c = in;
   auto nonneg = [&](double v, const char* f) {
     SGD_CHECK(v >= 0 && std::isfinite(v), Spec, "optimizer '", c.name, "': ", f, " must be >= 0, got ", v);
@@ -201,6 +229,9 @@ std::unique_ptr<Optimizer> make_optimizer(const OptimizerConfig& in) {
   };
   nonneg(c.momentum, "momentum");
   nonneg(c.weight_decay, "weight_decay");
+  SGD_CHECK(c.weight_decay_on == "weights" || c.weight_decay_on == "all", Spec, "optimizer '", c.name,
+            "': weight_decay_on must be \"weights\" (not biases or batch-norm parameters) or \"all\", got '",
+            c.weight_decay_on, "'");
   if (c.name == "sgd") {
     unit(c.dampening, "dampening");
     SGD_CHECK(!c.nesterov || (c.momentum > 0 && c.dampening == 0), Spec,
@@ -226,6 +257,14 @@ std::unique_ptr<Optimizer> make_optimizer(const OptimizerConfig& in) {
   }
   SGD_THROW(Spec, "unknown optimizer '", c.name,
             "' (known: sgd, adagrad, rmsprop, adam; momentum and nesterov are sgd options)");
+}
+}  // namespace
+
+std::unique_ptr<Optimizer> make_optimizer(const OptimizerConfig& in) {
+  auto o = make_optimizer_impl(in);
+  o->weight_decay_ = in.weight_decay;
+  o->decay_all_ = in.weight_decay_on == "all";
+  return o;
 }
 
 }  // namespace sgdbench

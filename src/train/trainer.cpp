@@ -7,8 +7,6 @@
 
 #include "core/error.hpp"
 #include "data/batcher.hpp"
-#include "layers/softmax_cross_entropy.hpp"
-#include "model/zoo.hpp"
 
 namespace sgdbench {
 
@@ -17,106 +15,19 @@ using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 }  // namespace
 
-std::string default_label(const TrainConfig& c) {
-  std::string s = c.batch_size == 0 ? "GD" : c.batch_size == 1 ? "SGD" : "mini-batch " + std::to_string(c.batch_size);
-  char b[64];
-  const auto& o = c.optimizer;
-  if (o.name == "sgd" && o.momentum > 0) {
-    std::snprintf(b, sizeof b, " + %s %g", o.nesterov ? "Nesterov" : "momentum", o.momentum);
-    s += b;
-  } else if (o.name == "adam")
-    s += " + Adam";
-  else if (o.name == "adagrad")
-    s += " + AdaGrad";
-  else if (o.name == "rmsprop")
-    s += " + RMSprop";
-  return s;
-}
-
-nlohmann::json TrainConfig::to_json() const {
-  nlohmann::json j = {{"label", label},
-                      {"model", model.canonical()},
-                      {"model_name", model.name},
-                      {"init", init},
-                      {"data", data.to_json()},
-                      {"optimizer", optimizer.to_json()},
-                      {"lr", lr},
-                      {"schedule", schedule.to_json()},
-                      {"seed", seed},
-                      {"epochs", epochs},
-                      {"max_steps", max_steps},
-                      {"max_samples", max_samples},
-                      {"max_seconds", max_seconds},
-                      {"target_acc", target_acc},
-                      {"stop_at_target", stop_at_target},
-                      {"divergence_loss", divergence_loss},
-                      {"log_every_steps", log_every_steps},
-                      {"log_points_per_decade", log_points_per_decade},
-                      {"eval_batch", eval_batch},
-                      {"eval_train", eval_train},
-                      {"drop_last", drop_last}};
-  if (batch_size == 0)
-    j["batch_size"] = "full", j["chunk"] = chunk;
-  else
-    j["batch_size"] = batch_size;
-  return j;
-}
-
-nlohmann::json HistoryPoint::to_json() const {
-  nlohmann::json j = {{"kind", kind},
-                      {"epoch", epoch},
-                      {"step", step},
-                      {"samples", samples},
-                      {"train_seconds", train_seconds},
-                      {"eval_seconds", eval_seconds},
-                      {"lr", lr},
-                      {"train_loss", std::isfinite(train_loss) ? nlohmann::json(train_loss) : nlohmann::json(nullptr)},
-                      {"test_loss", test_loss},
-                      {"test_acc", test_acc}};
-  if (val_loss) j["val_loss"] = *val_loss, j["val_acc"] = *val_acc;
-  if (train_full_loss) j["train_full_loss"] = *train_full_loss, j["train_full_acc"] = *train_full_acc;
-  return j;
-}
-
-nlohmann::json TrainResult::summary() const {
-  nlohmann::json s = {{"steps", steps},
-                      {"samples", samples},
-                      {"train_seconds", train_seconds},
-                      {"eval_seconds", eval_seconds},
-                      {"images_per_second", train_seconds > 0 ? double(samples) / train_seconds : 0.0},
-                      {"stop_reason", stop_reason}};
-  if (!history.empty()) {
-    s["final_test_acc"] = history.back().test_acc;
-    s["final_test_loss"] = history.back().test_loss;
-    double best_acc = -1, best_loss = INFINITY;
-    for (auto& h : history) best_acc = std::max(best_acc, h.test_acc), best_loss = std::min(best_loss, h.test_loss);
-    s["best_test_acc"] = best_acc;
-    s["best_test_loss"] = std::isfinite(best_loss) ? nlohmann::json(best_loss) : nlohmann::json(nullptr);
-  }
-  auto opt = [](const auto& o) { return o ? nlohmann::json(*o) : nlohmann::json(nullptr); };
-  s["target_reached"] = target_step.has_value();
-  s["steps_to_target"] = opt(target_step);
-  s["samples_to_target"] = opt(target_samples);
-  s["seconds_to_target"] = opt(target_seconds);
-  s["epochs_to_target"] = opt(target_epoch);
-  return s;
-}
-
 namespace {
 // Runs the whole split through the network in chunks of `chunk` samples, in file order:
-// gather + forward, then fn(plan, labels, chunk size) for the loss (and backward).
+// gather into the plan's input and labels, then fn(plan, chunk size).
 template <class F>
 void for_each_chunk(Network& net, const Split& split, const Preprocess& pre, int64_t chunk, bool training, F fn) {
   const int64_t n = split.size(), P = net.input_shape().numel();
   std::vector<int64_t> idx(static_cast<size_t>(n));
   std::iota(idx.begin(), idx.end(), 0);
-  std::vector<int32_t> y(static_cast<size_t>(std::min(chunk, n)));
   for (int64_t i = 0; i < n; i += chunk) {
     int64_t b = std::min(chunk, n - i);
     Plan& plan = net.plan(b, training);
-    Batcher::gather(split, P, pre, idx.data() + i, b, plan.input(), y.data());
-    plan.forward();
-    fn(plan, y.data(), b);
+    Batcher::gather(split, P, pre, idx.data() + i, b, plan.input(), plan.labels());
+    fn(plan, b);
   }
 }
 }  // namespace
@@ -127,8 +38,8 @@ EvalResult evaluate(Network& net, const Split& split, const Preprocess& pre, int
   if (n == 0) return r;
   double loss = 0;
   int64_t correct = 0;
-  for_each_chunk(net, split, pre, eval_batch, false, [&](Plan& plan, const int32_t* y, int64_t b) {
-    auto l = softmax_cross_entropy(plan.logits(), y, b, net.classes(), nullptr, 0);
+  for_each_chunk(net, split, pre, eval_batch, false, [&](Plan& plan, int64_t b) {
+    auto l = plan.forward_loss();
     loss += l.loss * double(b);
     correct += l.correct;
   });
@@ -142,8 +53,8 @@ double full_batch_gradient(Network& net, const Split& split, const Preprocess& p
   const size_t m = net.buffer_size();
   std::fill(out, out + m, 0.f);
   double loss = 0;
-  for_each_chunk(net, split, pre, chunk, true, [&](Plan& plan, const int32_t* y, int64_t b) {
-    auto l = softmax_cross_entropy(plan.logits(), y, b, net.classes(), plan.diff_logits(), 1.0 / double(b));
+  for_each_chunk(net, split, pre, chunk, true, [&](Plan& plan, int64_t b) {
+    auto l = plan.forward_loss();
     plan.backward();
     // Chunk means weighted by chunk size give the mean over the whole split.
     const float w = float(double(b) / double(n));
@@ -155,162 +66,188 @@ double full_batch_gradient(Network& net, const Split& split, const Preprocess& p
   return loss / double(n);
 }
 
-TrainResult train(const TrainConfig& cfg, const Dataset& data,
-                  const std::function<void(const Progress&)>& on_progress) {
-  TrainResult res;
-  auto net = build_network(cfg.model, data.shape, data.classes);
-  Init init = init_from_string(cfg.init.empty() ? cfg.model.init : cfg.init);
-  initialize(*net, init, cfg.seed);
-  net->reseed_dropout(cfg.seed);
-  auto opt = make_optimizer(cfg.optimizer);
+Trainer::Trainer(TrainConfig cfg, const Dataset& data) : cfg_(std::move(cfg)), data_(data) {
+  net_ = build_network(cfg_.model, data_.shape, data_.classes);
+  initialize(*net_, init_from_string(cfg_.init.empty() ? cfg_.model.init : cfg_.init), cfg_.seed);
+  net_->reseed_dropout(cfg_.seed);
+  opt_ = make_optimizer(cfg_.optimizer);
+  const int64_t N = data_.train.size();
+  SGD_CHECK(N > 0, Data, data_.name, ": the train split is empty");
+  full_ = cfg_.batch_size == 0;
+  batch_ = full_ ? N : std::min(cfg_.batch_size, N);
+  batcher_ = std::make_unique<Batcher>(data_.train, data_.shape, data_.pre, batch_, true, cfg_.seed, cfg_.drop_last);
+  steps_per_epoch_ = full_ ? 1 : batcher_->batches_per_epoch();
+  SGD_CHECK(steps_per_epoch_ > 0, Spec, "batch_size ", batch_, " with drop_last leaves no batch of ", N, " samples");
+  sched_ = std::make_unique<Schedule>(cfg_.schedule, cfg_.lr, double(batch_), double(cfg_.epochs));
+  if (full_) accum_ = Tensor(Shape{int64_t(net_->buffer_size())});
+}
 
-  const Split& train_split = data.train;
-  const int64_t N = train_split.size(), K = data.classes;
-  SGD_CHECK(N > 0, Data, data.name, ": the train split is empty");
-  const bool full = cfg.batch_size == 0;
-  const int64_t B = full ? N : std::min(cfg.batch_size, N);
-  Batcher batcher(train_split, data.shape, data.pre, B, true, cfg.seed, cfg.drop_last);
-  const int64_t steps_per_epoch = full ? 1 : batcher.batches_per_epoch();
-  SGD_CHECK(steps_per_epoch > 0, Spec, "batch_size ", B, " with drop_last leaves no batch of ", N, " samples");
-  Schedule sched(cfg.schedule, cfg.lr, double(B), double(cfg.epochs));
-  std::vector<int32_t> y(static_cast<size_t>(B));
-  Tensor accum;
-  if (full) accum = Tensor(Shape{int64_t(net->buffer_size())});
+Trainer::~Trainer() = default;
 
-  double train_s = 0, eval_s = 0, loss_sum = 0;
-  int64_t loss_n = 0, step = 0, samples = 0;
-  int64_t next_log = 1;  // next log-spaced step
-  int log_k = 0;
-  auto advance_log = [&] {
-    while (next_log <= step) next_log = std::llround(std::pow(10.0, double(++log_k) / cfg.log_points_per_decade));
-  };
-  bool stop = false;
+bool Trainer::load_batch() {
+  int64_t n = batcher_->next_size();
+  if (n == 0) return false;
+  plan_ = &net_->plan(n, true);
+  n_ = batcher_->next(plan_->input(), plan_->labels());
+  dropout_at_step_ = net_->dropout_rng();
+  return n_ > 0;
+}
 
-  // Progress for the CLI: at every logged point, and at least every 2 s of training in between.
-  double last_test_acc = -1, progress_at = 0;
-  int64_t last_test_step = 0;
-  auto report_progress = [&](double train_loss, double test_acc) {
-    if (!on_progress) return;
-    double frac = double(step) / double(steps_per_epoch * cfg.epochs);
-    if (cfg.max_steps > 0) frac = std::max(frac, double(step) / double(cfg.max_steps));
-    if (cfg.max_samples > 0) frac = std::max(frac, double(samples) / double(cfg.max_samples));
-    if (cfg.max_seconds > 0) frac = std::max(frac, train_s / cfg.max_seconds);
-    last_test_acc = test_acc, progress_at = train_s;
-    on_progress(
-        Progress{step / steps_per_epoch, cfg.epochs, step, train_loss, test_acc, std::min(frac, 1.0), last_test_step});
-  };
-  auto record = [&](const std::string& kind) {
-    auto t0 = Clock::now();
-    HistoryPoint h;
-    h.kind = kind;
-    h.epoch = double(step) / double(steps_per_epoch);
-    h.step = step;
-    h.samples = samples;
-    h.lr = sched.lr(h.epoch);
-    h.train_loss = loss_n > 0 ? loss_sum / double(loss_n) : NAN;
-    loss_sum = 0, loss_n = 0;
-    auto te = evaluate(*net, data.test, data.pre, cfg.eval_batch);
-    h.test_loss = te.loss, h.test_acc = te.acc;
-    if (data.validation.size() > 0) {
-      auto v = evaluate(*net, data.validation, data.pre, cfg.eval_batch);
-      h.val_loss = v.loss, h.val_acc = v.acc;
-    }
-    if (cfg.eval_train && kind == "epoch") {
-      auto t = evaluate(*net, train_split, data.pre, cfg.eval_batch);
-      h.train_full_loss = t.loss, h.train_full_acc = t.acc;
-    }
-    eval_s += seconds_since(t0);
-    h.train_seconds = train_s, h.eval_seconds = eval_s;
-    res.history.push_back(h);
-    if (cfg.target_acc > 0 && !res.target_step && h.test_acc >= cfg.target_acc) {
-      res.target_step = step, res.target_samples = samples, res.target_seconds = train_s, res.target_epoch = h.epoch;
-      if (cfg.stop_at_target)
-        stop = true, res.status = "stopped_at_target", res.stop_reason = "target accuracy reached";
-    }
-    last_test_step = step;
-    report_progress(h.train_loss, h.test_acc);
-  };
-  auto budget_hit = [&]() -> bool {
-    const char* why = nullptr;
-    if (cfg.max_steps > 0 && step >= cfg.max_steps)
-      why = "max_steps";
-    else if (cfg.max_samples > 0 && samples >= cfg.max_samples)
-      why = "max_samples";
-    else if (cfg.max_seconds > 0 && train_s >= cfg.max_seconds)
-      why = "max_seconds";
-    if (!why) return false;
-    res.status = "budget_exhausted", res.stop_reason = std::string(why) + " reached";
-    return true;
-  };
-  // One optimizer step from the current gradient (or accum); false when the loss diverged.
-  auto take_step = [&](double loss, int64_t n, const float* grad) {
-    if (!std::isfinite(loss) || loss > cfg.divergence_loss) {
-      res.status = "diverged";
-      res.stop_reason =
-          std::isfinite(loss) ? "loss " + std::to_string(loss) + " above divergence_loss" : "non-finite loss";
-      return false;
-    }
-    opt->step(net->params(), grad, net->buffer_size(), sched.lr(double(step) / double(steps_per_epoch)));
-    ++step;
-    samples += n;
-    loss_sum += loss * double(n), loss_n += n;
-    return true;
-  };
+double Trainer::compute_gradient() {
+  net_->dropout_rng() = dropout_at_step_;  // the same masks for every evaluation of this step
+  double loss;
+  if (full_) {
+    loss = full_batch_gradient(*net_, data_.train, data_.pre, cfg_.chunk, accum_.data());
+  } else {
+    loss = plan_->forward_loss().loss;
+    plan_->backward();
+  }
+  if (hook_ && !in_hook_) {
+    in_hook_ = true;  // a closure() called from inside the hook does not run the hook again
+    hook_(*net_, full_ ? accum_.data() : net_->grads(), net_->buffer_size(), step_);
+    in_hook_ = false;
+  }
+  return loss;
+}
 
+double Trainer::closure() {
+  SGD_CHECK(full_ || plan_, Internal, "Trainer::closure() before the first batch");
+  return compute_gradient();
+}
+
+// One optimizer step from the current gradient; false when the loss diverged.
+bool Trainer::take_step(double loss, int64_t n) {
+  if (!std::isfinite(loss) || loss > cfg_.divergence_loss) {
+    res_.status = RunStatus::Diverged;
+    res_.stop_reason =
+        std::isfinite(loss) ? "loss " + std::to_string(loss) + " above divergence_loss" : "non-finite loss";
+    return false;
+  }
+  const float* grad = full_ ? accum_.data() : net_->grads();
+  opt_->step(net_->params(), grad, net_->buffer_size(), sched_->lr(double(step_) / double(steps_per_epoch_)),
+             net_->param_refs());
+  ++step_;
+  samples_ += n;
+  loss_sum_ += loss * double(n), loss_n_ += n;
+  return true;
+}
+
+// Progress for the CLI: at every logged point, and at least every 2 s of training in between.
+void Trainer::report_progress(double train_loss, double test_acc) {
+  if (!on_progress_) return;
+  double frac = double(step_) / double(steps_per_epoch_ * cfg_.epochs);
+  if (cfg_.max_steps > 0) frac = std::max(frac, double(step_) / double(cfg_.max_steps));
+  if (cfg_.max_samples > 0) frac = std::max(frac, double(samples_) / double(cfg_.max_samples));
+  if (cfg_.max_seconds > 0) frac = std::max(frac, train_s_ / cfg_.max_seconds);
+  last_test_acc_ = test_acc, progress_at_ = train_s_;
+  on_progress_(Progress{step_ / steps_per_epoch_, cfg_.epochs, step_, train_loss, test_acc, std::min(frac, 1.0),
+                        last_test_step_});
+}
+
+void Trainer::record(const char* kind) {
+  auto t0 = Clock::now();
+  HistoryPoint h;
+  h.kind = kind;
+  h.epoch = double(step_) / double(steps_per_epoch_);
+  h.step = step_;
+  h.samples = samples_;
+  h.lr = sched_->lr(h.epoch);
+  h.train_loss = loss_n_ > 0 ? loss_sum_ / double(loss_n_) : NAN;
+  loss_sum_ = 0, loss_n_ = 0;
+  auto te = evaluate(*net_, data_.test, data_.pre, cfg_.eval_batch);
+  h.test_loss = te.loss, h.test_acc = te.acc;
+  if (data_.validation.size() > 0) {
+    auto v = evaluate(*net_, data_.validation, data_.pre, cfg_.eval_batch);
+    h.val_loss = v.loss, h.val_acc = v.acc;
+  }
+  if (cfg_.eval_train && h.kind == "epoch") {
+    auto t = evaluate(*net_, data_.train, data_.pre, cfg_.eval_batch);
+    h.train_full_loss = t.loss, h.train_full_acc = t.acc;
+  }
+  eval_s_ += seconds_since(t0);
+  h.train_seconds = train_s_, h.eval_seconds = eval_s_;
+  res_.history.push_back(h);
+  if (cfg_.target_acc > 0 && !res_.target_step && h.test_acc >= cfg_.target_acc) {
+    res_.target_step = step_, res_.target_samples = samples_, res_.target_seconds = train_s_;
+    res_.target_epoch = h.epoch;
+    if (cfg_.stop_at_target)
+      stop_ = true, res_.status = RunStatus::StoppedAtTarget, res_.stop_reason = "target accuracy reached";
+  }
+  last_test_step_ = step_;
+  report_progress(h.train_loss, h.test_acc);
+}
+
+bool Trainer::budget_hit() {
+  const char* why = nullptr;
+  if (cfg_.max_steps > 0 && step_ >= cfg_.max_steps)
+    why = "max_steps";
+  else if (cfg_.max_samples > 0 && samples_ >= cfg_.max_samples)
+    why = "max_samples";
+  else if (cfg_.max_seconds > 0 && train_s_ >= cfg_.max_seconds)
+    why = "max_seconds";
+  if (!why) return false;
+  res_.status = RunStatus::BudgetExhausted, res_.stop_reason = std::string(why) + " reached";
+  return true;
+}
+
+TrainResult Trainer::run() {
+  const int64_t N = data_.train.size();
   record("epoch");  // the starting point (step 0)
-  for (int64_t epoch = 0; epoch < cfg.epochs && !stop; ++epoch) {
-    if (full) {
+  for (int64_t epoch = 0; epoch < cfg_.epochs && !stop_; ++epoch) {
+    if (full_) {
       auto t0 = Clock::now();
-      double loss = full_batch_gradient(*net, train_split, data.pre, cfg.chunk, accum.data());
-      bool ok = take_step(loss, N, accum.data());
-      train_s += seconds_since(t0);
+      dropout_at_step_ = net_->dropout_rng();
+      bool ok = take_step(compute_gradient(), N);
+      train_s_ += seconds_since(t0);
       if (!ok) break;
     } else {
-      batcher.start_epoch(epoch);
-      Plan* main_plan = &net->plan(B, true);
+      batcher_->start_epoch(epoch);
       for (;;) {
         auto t0 = Clock::now();
-        int64_t n = batcher.next_size();
-        Plan& plan = n == B || n == 0 ? *main_plan : net->plan(n, true);
-        n = batcher.next(plan.input(), y.data());
-        if (n == 0) {
-          train_s += seconds_since(t0);
+        if (!load_batch()) {
+          train_s_ += seconds_since(t0);
           break;
         }
-        plan.forward();
-        auto l = softmax_cross_entropy(plan.logits(), y.data(), n, K, plan.diff_logits(), 1.0 / double(n));
-        plan.backward();
-        bool ok = take_step(l.loss, n, net->grads());
-        train_s += seconds_since(t0);
+        bool ok = take_step(compute_gradient(), n_);
+        train_s_ += seconds_since(t0);
         if (!ok) {
-          stop = true;
+          stop_ = true;
           break;
         }
-        bool log_now = (cfg.log_every_steps > 0 && step % cfg.log_every_steps == 0) ||
-                       (cfg.log_points_per_decade > 0 && step == next_log);
-        if (cfg.log_points_per_decade > 0) advance_log();
-        bool end_of_epoch = step % steps_per_epoch == 0;
+        bool log_now = (cfg_.log_every_steps > 0 && step_ % cfg_.log_every_steps == 0) ||
+                       (cfg_.log_points_per_decade > 0 && step_ == next_log_);
+        if (cfg_.log_points_per_decade > 0)
+          while (next_log_ <= step_)
+            next_log_ = std::llround(std::pow(10.0, double(++log_k_) / cfg_.log_points_per_decade));
+        bool end_of_epoch = step_ % steps_per_epoch_ == 0;
         if (log_now && !end_of_epoch)
           record("interval");
-        else if (on_progress && train_s - progress_at > 2.0 && loss_n > 0)
-          report_progress(loss_sum / double(loss_n), last_test_acc);
-        if (stop) break;
+        else if (on_progress_ && train_s_ - progress_at_ > 2.0 && loss_n_ > 0)
+          report_progress(loss_sum_ / double(loss_n_), last_test_acc_);
+        if (stop_) break;
         if (budget_hit()) {
-          stop = true;
+          stop_ = true;
           if (!end_of_epoch) record("interval");
           break;
         }
       }
     }
-    if (res.status == "diverged") break;
-    if (!stop || res.status == "budget_exhausted") {
-      if (res.history.back().step != step) record("epoch");
+    if (res_.status == RunStatus::Diverged) break;
+    if (!stop_ || res_.status == RunStatus::BudgetExhausted) {
+      if (res_.history.back().step != step_) record("epoch");
     }
-    if (!stop && budget_hit()) stop = true;
+    if (!stop_ && budget_hit()) stop_ = true;
   }
-  if (res.status.empty()) res.status = "completed", res.stop_reason = "epoch budget done";
-  res.steps = step, res.samples = samples, res.train_seconds = train_s, res.eval_seconds = eval_s;
-  return res;
+  if (res_.status == RunStatus::Running) res_.status = RunStatus::Completed, res_.stop_reason = "epoch budget done";
+  res_.steps = step_, res_.samples = samples_, res_.train_seconds = train_s_, res_.eval_seconds = eval_s_;
+  return res_;
+}
+
+TrainResult train(const TrainConfig& cfg, const Dataset& data,
+                  const std::function<void(const Progress&)>& on_progress) {
+  Trainer t(cfg, data);
+  t.set_progress(on_progress);
+  return t.run();
 }
 
 }  // namespace sgdbench

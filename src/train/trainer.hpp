@@ -1,7 +1,9 @@
 // Trainer: the one loop for GD (batch "full", gradient accumulated over chunks), SGD (batch 1)
 // and mini-batch (batch B); the optimizer decides plain/momentum/Nesterov/Adam... Budgets, stop
 // rules (target accuracy, divergence) and logging (per epoch, every N steps, log-spaced steps).
-// Training time excludes evaluation time. Not: spec parsing or result files (src/exp/).
+// Training time excludes evaluation time. Two seams: a gradient hook between the gradient and the
+// update (all-reduce, clipping, statistics) and a closure that re-evaluates loss and gradient at
+// the current parameters (L-BFGS, line searches). Not: spec parsing or result files (src/exp/).
 #pragma once
 #include <functional>
 #include <optional>
@@ -18,10 +20,13 @@
 
 namespace sgdbench {
 
+enum class RunStatus { Running, Completed, Diverged, StoppedAtTarget, BudgetExhausted };
+const char* to_string(RunStatus s);  // "completed", "diverged", ... (the result files' strings)
+
 struct TrainConfig {
-  std::string label;  // method label for plots ("SGD", "momentum 0.9", ...)
+  std::string label;                     // method label for plots ("SGD", "momentum 0.9", ...)
   ModelDesc model = ModelDesc("lenet");  // a zoo model or a user's description
-  std::string init;                       // "" = the model's own initialiser (its "init")
+  std::string init;                      // "" = the model's own initialiser (its "init")
   DataConfig data;
   OptimizerConfig optimizer;
   int64_t batch_size = 32;  // 0 = full batch (GD)
@@ -62,7 +67,7 @@ struct HistoryPoint {
 };
 
 struct TrainResult {
-  std::string status;  // completed | diverged | stopped_at_target | budget_exhausted
+  RunStatus status = RunStatus::Running;
   std::string stop_reason;
   std::vector<HistoryPoint> history;
   int64_t steps = 0, samples = 0;
@@ -82,6 +87,57 @@ struct EvalResult {
   double loss = 0, acc = 0;
 };
 EvalResult evaluate(Network& net, const Split& split, const Preprocess& pre, int64_t eval_batch);
+
+class Batcher;
+
+class Trainer {
+ public:
+  // Called once per step after the step's gradient is complete (for GD the whole chunked mean)
+  // and before the optimizer update; may read or change the gradient buffer in place.
+  using GradientHook = std::function<void(Network& net, float* grad, size_t n, int64_t step)>;
+
+  // Builds and initialises the model for `data` (which must outlive the trainer).
+  Trainer(TrainConfig cfg, const Dataset& data);
+  ~Trainer();
+  void set_gradient_hook(GradientHook hook) { hook_ = std::move(hook); }
+  void set_progress(std::function<void(const Progress&)> f) { on_progress_ = std::move(f); }
+  // Re-evaluates the loss and the gradient (into network().grads(); for GD into the accumulator) at the current
+  // parameters on the current step's batch (the whole train split for GD), then runs the gradient hook (not when called
+  // from inside it). Deterministic: dropout masks are those of the step (the dropout generator is rewound), so two
+  // calls give the same loss and gradient.
+  double closure();
+  // Trains to the end of the budget (or a stop rule); call once.
+  TrainResult run();
+  Network& network() { return *net_; }
+  RunStatus status() const { return res_.status; }
+
+ private:
+  double compute_gradient();  // loss of the current batch; gradient into net_->grads() (or accum_)
+  bool load_batch();          // next mini-batch into the plan; false at the end of the epoch
+  bool take_step(double loss, int64_t n);
+  void record(const char* kind);
+  bool budget_hit();
+  void report_progress(double train_loss, double test_acc);
+
+  TrainConfig cfg_;
+  const Dataset& data_;
+  std::unique_ptr<Network> net_;
+  std::unique_ptr<Optimizer> opt_;
+  std::unique_ptr<Batcher> batcher_;
+  std::unique_ptr<Schedule> sched_;
+  GradientHook hook_;
+  std::function<void(const Progress&)> on_progress_;
+  TrainResult res_;
+  bool full_ = false, stop_ = false, in_hook_ = false;
+  int64_t batch_ = 0, steps_per_epoch_ = 0, step_ = 0, samples_ = 0, loss_n_ = 0;
+  int64_t next_log_ = 1, last_test_step_ = 0;
+  int log_k_ = 0;
+  double train_s_ = 0, eval_s_ = 0, loss_sum_ = 0, last_test_acc_ = -1, progress_at_ = 0;
+  Plan* plan_ = nullptr;    // the plan holding the current mini-batch
+  int64_t n_ = 0;           // samples in the current batch
+  Rng dropout_at_step_{0};  // the dropout generator as it was when the current batch's step began
+  Tensor accum_;            // GD: the chunked mean gradient
+};
 
 // Trains a freshly built model on `data` per cfg. on_progress is called at every logged point.
 TrainResult train(const TrainConfig& cfg, const Dataset& data,
