@@ -106,14 +106,20 @@ struct Golden {
 
 }  // namespace
 
-TEST_CASE("zoo models match PyTorch goldens: logits, loss, gradients, 3 SGD-momentum steps", "[model][golden]") {
-  const std::string model = GENERATE("lenet", "keras_cifar_cnn", "keras_mnist_mlp", "keras_mnist_cnn");
+TEST_CASE("models match PyTorch goldens: logits, loss, gradients, 3 SGD-momentum steps, batch-norm statistics",
+          "[model][golden]") {
+  // The zoo (models/*.json) and a batch-norm net (tests/data/models); both sides built from the
+  // same description files (tools/torch_models.py reads them too).
+  const std::string model =
+      GENERATE("lenet", "keras_cifar_cnn", "keras_mnist_mlp", "keras_mnist_cnn", "fmnist_2conv", "bn_small");
   CAPTURE(model);
   Golden g(model);
   auto& m = g.manifest;
   Shape in(m.at("input_shape").get<std::vector<int64_t>>());
   const int64_t batch = m.at("batch"), classes = m.at("classes");
-  auto net = build_model(model, in, classes);
+  ModelDesc desc = model == "bn_small" ? load_model_file(std::string(SGDBENCH_TEST_DATA) + "/models/bn_small.json")
+                                       : zoo_model(model);
+  auto net = build_network(desc, in, classes);
   net->set_dropout(false);  // the goldens are made without dropout
   for (auto& r : net->param_refs()) {
     auto t = g.get("param." + r.name);
@@ -162,6 +168,21 @@ TEST_CASE("zoo models match PyTorch goldens: logits, loss, gradients, 3 SGD-mome
   for (auto& r : net->param_refs())
     worst_after =
         std::max(worst_after, report("after 3 steps " + r.name, canonical(r, false), g.get("after." + r.name)));
+  // Batch norm: running statistics after the 3 training steps, then eval-mode logits with them.
+  double worst_state = 0;
+  for (auto& s : net->state_refs()) {
+    REQUIRE(g.has("state." + s.name));
+    worst_state = std::max(worst_state, report("state " + s.name,
+                                               from_floats(net->state() + s.offset, {s.spec.count}),
+                                               g.get("state." + s.name)));
+  }
+  if (g.has("eval_logits")) {
+    REQUIRE(!net->state_refs().empty());
+    auto& eval = net->plan(batch, false);
+    for (size_t i = 0; i < x.size(); ++i) eval.input()[i] = float(x[i]);
+    eval.forward();
+    report("eval logits", from_floats(eval.logits(), {batch, classes}), g.get("eval_logits"));
+  }
   WARN(model << ": worst max-norm relative error, gradients " << worst_grad << ", parameters after 3 steps "
-             << worst_after);
+             << worst_after << ", running statistics " << worst_state);
 }

@@ -1,9 +1,12 @@
 #!/usr/bin/python3
 """Writes PyTorch goldens for sgdbench's model tests into tests/data/.
 
-For each zoo model: fixed weights (PyTorch default init from a fixed seed), a fixed batch and
-labels; the logits, the mean cross-entropy loss, every parameter gradient, and the parameters
-after 3 steps of SGD (lr 0.01, momentum 0.9) on that batch. Dropout is disabled.
+For each model (the zoo's models/*.json and tests/data/models/*.json, built by tools/torch_models.py
+from the same descriptions the C++ side reads): fixed weights (the model's init from a fixed seed),
+a fixed batch and labels; the logits, the mean cross-entropy loss, every parameter gradient, and
+the parameters after 3 steps of SGD (lr 0.01, momentum 0.9) on that batch, all in train mode;
+for models with batch norm also the running statistics after the 3 steps ("state.<layer>.<name>")
+and the eval-mode logits then ("eval_logits"). Dropout is disabled.
 Files: tests/data/golden_<model>.json (manifest: shapes and offsets) + golden_<model>.bin
 (little-endian float32, tensors back to back).
 
@@ -24,12 +27,16 @@ except ImportError:
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import torch_models  # noqa: E402
 
-# Model, input shape (smaller than the tutorial's where the weights would be large), batch.
+TESTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "data")
+# Model (zoo name or description file), input shape (smaller than the tutorial's where the
+# weights would be large), batch.
 CASES = [
     ("lenet", (3, 32, 32), 8),
     ("keras_cifar_cnn", (3, 20, 20), 8),
     ("keras_mnist_mlp", (1, 14, 14), 8),
     ("keras_mnist_cnn", (1, 10, 10), 8),
+    ("fmnist_2conv", (1, 8, 8), 8),
+    (os.path.join(TESTS, "models", "bn_small.json"), (3, 12, 12), 8),
 ]
 LR, MOMENTUM, STEPS = 0.01, 0.9, 3
 
@@ -39,9 +46,11 @@ def main():
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "tests", "data"))
     args = ap.parse_args()
     torch.set_num_threads(1)
-    for name, shape, batch in CASES:
+    for model, shape, batch in CASES:
         torch.manual_seed(1234)
-        net = torch_models.build(name, shape, dropout=False).double()
+        desc = torch_models.load(model)
+        name = desc["name"]
+        net = torch_models.build_from_desc(desc, shape, dropout=False).double()
         # Round weights and inputs to float32 so both sides start from the same numbers.
         x = torch.rand(batch, *shape, dtype=torch.float64).float().double()
         y = torch.randint(0, 10, (batch,))
@@ -69,8 +78,15 @@ def main():
         tensors["step_losses"] = torch.tensor(losses, dtype=torch.float64)
         for n, p in net.named_parameters():
             tensors["after." + n] = p.detach().clone()
+        for n, b in net.named_buffers():
+            if n.endswith("running_mean") or n.endswith("running_var"):
+                tensors["state." + n] = b.detach().clone()
+        if any(k.startswith("state.") for k in tensors):
+            with torch.no_grad():
+                tensors["eval_logits"] = net.eval()(x).detach()
 
-        manifest = {"model": name, "input_shape": list(shape), "batch": batch, "classes": 10,
+        manifest = {"model": name, "model_file": os.path.relpath(model, os.path.join(TESTS, "..", "..")) if
+                    os.sep in model else f"models/{model}.json", "input_shape": list(shape), "batch": batch, "classes": 10,
                     "lr": LR, "momentum": MOMENTUM, "steps": STEPS, "dtype": "float64 reference, stored float32",
                     "generator": "tools/gen_reference.py", "torch_version": torch.__version__,
                     "tensors": {}}
