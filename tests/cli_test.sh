@@ -29,7 +29,35 @@ expect 2 "" train --batch-size
 expect 0 "" train --model keras_mnist_mlp --data synthetic --epochs 1 --out "$tmp" --quiet --lr 1e6
 grep -q '"status": "diverged"' "$tmp"/train/runs/*.json || { echo "FAIL: huge lr gives a diverged result"; fails=$((fails+1)); }
 [ -z "$(ls "$tmp"/quickstart 2>/dev/null)" ] || { echo "FAIL: a bad spec wrote files"; fails=$((fails+1)); }
+# User models: a description file for `models`, a spec with {"file": ...} and one inline; bad
+# descriptions exit 5 naming file, path and layer, and write nothing.
+mkdir -p "$tmp/m/models"
+cat > "$tmp/m/models/tiny.json" <<'J'
+{"name": "tiny", "init": "glorot_uniform", "layers": [{"conv": {"out": 4, "kernel": 3, "padding": "same"}},
+ {"batch_norm": {}}, {"relu": {}}, {"max_pool": {"kernel": 2}}, {"flatten": {}}, {"dense": {"out": "classes"}}]}
+J
+expect 0 "" models --model "$tmp/m/models/tiny.json" --input 1x8x8
+"$bin" models --model "$tmp/m/models/tiny.json" --input 1x8x8 | grep -q "input 1x8x8, 10 classes, 698 parameters" \
+  || { echo "FAIL: models --model FILE describes a user model"; fails=$((fails+1)); }
+data='"data": {"name": "synthetic", "synthetic": {"shape": [1, 8, 8], "train": 64, "test": 32}}, "epochs": 1'
+echo "{\"experiment\": \"uf\", \"base\": {\"model\": {\"file\": \"models/tiny.json\"}, $data}}" > "$tmp/m/file.json"
+echo "{\"experiment\": \"ui\", \"base\": {\"model\": $(cat "$tmp/m/models/tiny.json"), $data}}" > "$tmp/m/inline.json"
+expect 0 "" run "$tmp/m/file.json" --out "$tmp/m/out" --quiet
+expect 0 "" run "$tmp/m/inline.json" --out "$tmp/m/out" --quiet
+grep -q '"model_name": "tiny"' "$tmp"/m/out/uf/runs/*.json || { echo "FAIL: result carries model_name"; fails=$((fails+1)); }
+bad() {  # bad 'layers json' 'stderr substring'
+  echo "{\"name\": \"b\", \"layers\": $1}" > "$tmp/m/models/bad.json"
+  echo "{\"experiment\": \"bad\", \"base\": {\"model\": {\"file\": \"models/bad.json\"}, $data}}" > "$tmp/m/bad.json"
+  expect 5 "$2" run "$tmp/m/bad.json" --out "$tmp/m/out" --quiet
+  expect 5 "$2" models --model "$tmp/m/models/bad.json" --input 1x8x8
+}
+bad '[{"conv": {"out": 4, "kernel": 3}}, {"relux": {}}]' "models/bad.json: layers[1]: unknown layer 'relux'"
+bad '[{"conv": {"out": 4}}]' "models/bad.json: layers[0].conv.kernel: missing"
+bad '[{"conv": {"out": 4, "kernel": 9}}]' "models/bad.json: layers[0].conv: model 'b' on input 1x8x8: layer 'conv1'"
+bad '[{"conv": {"out": -4, "kernel": 3}}]' "models/bad.json: layers[0].conv.out"
+bad '[{"flatten": {}}, {"dense": {"out": 3}}]' "models/bad.json: layers[1].dense: model 'b' on input 1x8x8: the last layer gives 3"
+[ -z "$(ls "$tmp"/m/out/bad 2>/dev/null)" ] || { echo "FAIL: a bad model wrote files"; fails=$((fails+1)); }
 "$bin" models --model lenet | grep -q "62006 parameters" || { echo "FAIL: lenet parameter count"; fails=$((fails+1)); }
 "$bin" --help | grep -q "models" || { echo "FAIL: --help lists commands"; fails=$((fails+1)); }
-echo "cli: $((n + 4 - fails)) passed, $fails failed"
+echo "cli: $((n + 7 - fails)) passed, $fails failed"
 [ "$fails" -eq 0 ]

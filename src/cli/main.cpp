@@ -64,7 +64,7 @@ void print_model(const Network& net, const std::string& summary) {
   for (size_t i = 0; i < net.layers().size(); ++i) {
     int64_t np = 0;
     for (; r < refs.size() && refs[r].layer == i; ++r) np += int64_t(refs[r].count);
-    std::printf("    %-8s %-18s -> %-10s %8lld params\n", net.layers()[i]->name().c_str(),
+    std::printf("    %-12s %-18s -> %-10s %8lld params\n", net.layers()[i]->name().c_str(),
                 net.layers()[i]->describe().c_str(), net.output_shapes()[i].str().c_str(), (long long)np);
   }
 }
