@@ -13,6 +13,8 @@ import tempfile
 import unittest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+import sgdresults as R  # noqa: E402
 PY = "/usr/bin/python3"
 SGDBENCH = None
 
@@ -123,6 +125,31 @@ class ToolsTest(unittest.TestCase):
         p = self.tool("plot.py", os.path.join(self.tmp, "nonexistent"))
         self.assertNotEqual(p.returncode, 0)
         self.assertIn("nonexistent", p.stderr)
+
+
+class DeclarationsTest(unittest.TestCase):
+    """results/schema.json and the Python tools must agree with the C++ declarations
+    (`sgdbench describe --json`): this fails when a name is added on one side only."""
+
+    def test_schema_enums_match_declarations(self):
+        d = json.loads(subprocess.run([SGDBENCH, "describe", "--json"], check=True, capture_output=True,
+                                      text=True).stdout)
+        with open(os.path.join(ROOT, "results", "schema.json")) as f:
+            schema = json.load(f)
+        props = schema["properties"]
+        self.assertEqual(props["schema_version"]["const"], d["result_schema_version"])
+        self.assertIn(d["result_schema_version"], R.SCHEMA_VERSIONS)
+        self.assertEqual(sorted(props["status"]["enum"]), sorted(d["statuses"]))
+        cfg = props["config"]["properties"]
+        self.assertEqual(sorted(cfg["optimizer"]["properties"]["name"]["enum"]),
+                         sorted(o["name"] for o in d["optimizers"]))
+        model = cfg["model"]["properties"]
+        self.assertEqual(sorted(model["init"]["enum"]), sorted(d["inits"]))
+        self.assertEqual(sorted(model["layers"]["items"]["propertyNames"]["enum"]),
+                         sorted(k["name"] for k in d["layers"]))
+        # The zoo the C++ side embeds is the set of files tools/torch_models.py reads.
+        files = sorted(f[:-5] for f in os.listdir(os.path.join(ROOT, "models")) if f.endswith(".json"))
+        self.assertEqual(files, sorted(m["name"] for m in d["models"]))
 
 
 if __name__ == "__main__":

@@ -7,7 +7,9 @@
 #include "data/dataset.hpp"
 #include "dnnl/context.hpp"
 #include "exp/runner.hpp"
+#include "exp/result.hpp"
 #include "exp/spec.hpp"
+#include "layers/registry.hpp"
 #include "model/zoo.hpp"
 #include "sgdbench/build_info.hpp"
 
@@ -39,6 +41,28 @@ Shape parse_shape(const std::string& s) {
 // A --model value names a file when it ends in .json or contains a '/'.
 bool is_model_file(const std::string& s) {
   return s.find('/') != std::string::npos || (s.size() > 5 && s.substr(s.size() - 5) == ".json");
+}
+
+// Everything a spec or model may name, from the declarations: tools and results/schema.json are
+// checked against it (tests/test_tools.py).
+nlohmann::json describe_all() {
+  nlohmann::json layers = nlohmann::json::array(), zoo_models = nlohmann::json::array();
+  for (auto& k : layer_kinds()) layers.push_back(k.decl.describe());
+  for (auto& e : zoo()) zoo_models.push_back(e.desc.to_json());
+  nlohmann::json opts = nlohmann::json::array();
+  for (const char* n : {"sgd", "adagrad", "rmsprop", "adam"})
+    opts.push_back({{"name", n}, {"fields", OptimizerConfig::fields(n)}});
+  nlohmann::json statuses = nlohmann::json::array();
+  for (auto s : {RunStatus::Completed, RunStatus::Diverged, RunStatus::StoppedAtTarget, RunStatus::BudgetExhausted})
+    statuses.push_back(to_string(s));
+  return {{"result_schema_version", kResultSchemaVersion},
+          {"layers", layers},
+          {"models", zoo_models},
+          {"inits", {"pytorch_default", "glorot_uniform"}},
+          {"optimizers", opts},
+          {"schedules", ScheduleConfig::fields()},
+          {"data_sets", known_datasets()},
+          {"statuses", statuses}};
 }
 
 void cmd_info() {
@@ -196,6 +220,10 @@ int main(int argc, char** argv) {
   trn->add_option("--set", t_set, "Any spec field, e.g. --set schedule.name=cosine --set target_acc=0.8");
   add_run_options(trn);
 
+  auto* describe = app.add_subcommand(
+      "describe", "Print every name a spec or model may use (layer kinds and their fields, zoo models, optimizers...)");
+  bool describe_json = false;
+  describe->add_flag("--json", describe_json, "As JSON (what tools and results/schema.json are checked against)");
   auto* data =
       app.add_subcommand("data", "List the data sets: where each is looked for, presence, shape, sizes, checksum");
   std::string d_name, d_dir;
@@ -217,6 +245,22 @@ int main(int argc, char** argv) {
     dnnl_ctx::set_threads(threads);
     ropt.threads = threads;
     if (*info) cmd_info();
+    if (*describe) {
+      auto d = describe_all();
+      if (describe_json) {
+        std::printf("%s\n", d.dump(2).c_str());
+      } else {
+        std::printf("Layer kinds (model descriptions: {\"kind\": {fields}}):\n");
+        for (auto& k : layer_kinds()) {
+          std::printf("  %-16s %s\n", k.decl.name.c_str(), k.decl.doc.c_str());
+          for (auto& f : k.decl.fields)
+            std::printf("      %-10s %s%s; %s\n", f.name.c_str(), f.range().c_str(),
+                        f.def.is_null() ? ", required" : (", default " + f.def.dump()).c_str(), f.doc.c_str());
+        }
+        std::printf("Zoo models: %s\nOptimizers: sgd, adagrad, rmsprop, adam\nData sets: %s\n",
+                    join(zoo_names()).c_str(), join(known_datasets()).c_str());
+      }
+    }
     if (*data) cmd_data(d_name, d_dir);
     if (*validate) {
       auto e = load_spec(spec_path, parse_sets(sets));
