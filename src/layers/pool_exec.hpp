@@ -1,0 +1,55 @@
+// The execution shared by the pooling layers (max_pool, avg_pool, global_avg_pool): one oneDNN
+// pooling forward and backward for a given algorithm, window, stride and padding; max pooling
+// keeps its workspace for backward. Only the window and the algorithm differ per layer.
+#pragma once
+#include <unordered_map>
+
+#include "dnnl/context.hpp"
+#include "layers/layer.hpp"
+
+namespace sgdbench {
+
+class PoolExec : public LayerExec {
+  using memory = dnnl::memory;
+
+ public:
+  // src (N,C,H,W) nhwc -> dst (N,out) nhwc; window k, stride s, padding p on each side.
+  PoolExec(const BuildArgs& a, dnnl::algorithm alg, const Shape& out, int64_t kh, int64_t kw, int64_t sh, int64_t sw,
+           int64_t p) {
+    namespace ctx = dnnl_ctx;
+    using namespace dnnl;
+    auto& eng = ctx::engine();
+    auto src_md = a.src.get_desc();
+    auto dst_md = ctx::activation_md({a.batch, out[0], out[1], out[2]});
+    memory::dims k{kh, kw}, s{sh, sw}, pad{p, p};
+    auto prop = a.training ? prop_kind::forward_training : prop_kind::forward_inference;
+    auto fwd_pd =
+        pooling_forward::primitive_desc(pooling_forward::desc(prop, alg, src_md, dst_md, s, k, pad, pad), eng);
+    fwd_ = pooling_forward(fwd_pd);
+    dst = memory(dst_md, eng);
+    fwd_args_ = {{DNNL_ARG_SRC, a.src}, {DNNL_ARG_DST, dst}};
+    if (!a.training) return;
+    if (alg == algorithm::pooling_max) {
+      ws_ = memory(fwd_pd.workspace_desc(), eng);
+      fwd_args_[DNNL_ARG_WORKSPACE] = ws_;
+    }
+    auto bwd_pd =
+        pooling_backward::primitive_desc(pooling_backward::desc(alg, src_md, dst_md, s, k, pad, pad), eng, fwd_pd);
+    bwd_ = pooling_backward(bwd_pd);
+    diff_src = memory(src_md, eng);
+  }
+  void forward() override { fwd_.execute(dnnl_ctx::stream(), fwd_args_); }
+  void bind_backward(const memory& diff_dst) override {
+    bwd_args_ = {{DNNL_ARG_DIFF_DST, diff_dst}, {DNNL_ARG_DIFF_SRC, diff_src}};
+    if (ws_) bwd_args_[DNNL_ARG_WORKSPACE] = ws_;
+  }
+  void backward_data() override { bwd_.execute(dnnl_ctx::stream(), bwd_args_); }
+
+ private:
+  memory ws_;
+  dnnl::pooling_forward fwd_;
+  dnnl::pooling_backward bwd_;
+  std::unordered_map<int, memory> fwd_args_, bwd_args_;
+};
+
+}  // namespace sgdbench
