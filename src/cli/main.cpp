@@ -50,8 +50,7 @@ nlohmann::json describe_all() {
   for (auto& k : layer_kinds()) layers.push_back(k.decl.describe());
   for (auto& e : zoo()) zoo_models.push_back(e.desc.to_json());
   nlohmann::json opts = nlohmann::json::array();
-  for (const char* n : {"sgd", "adagrad", "rmsprop", "adam"})
-    opts.push_back({{"name", n}, {"fields", OptimizerConfig::fields(n)}});
+  for (auto& n : optimizer_names()) opts.push_back({{"name", n}, {"fields", OptimizerConfig::fields(n)}});
   nlohmann::json statuses = nlohmann::json::array();
   for (auto s : {RunStatus::Completed, RunStatus::Diverged, RunStatus::StoppedAtTarget, RunStatus::BudgetExhausted})
     statuses.push_back(to_string(s));
@@ -257,8 +256,8 @@ int main(int argc, char** argv) {
             std::printf("      %-10s %s%s; %s\n", f.name.c_str(), f.range().c_str(),
                         f.def.is_null() ? ", required" : (", default " + f.def.dump()).c_str(), f.doc.c_str());
         }
-        std::printf("Zoo models: %s\nOptimizers: sgd, adagrad, rmsprop, adam\nData sets: %s\n",
-                    join(zoo_names()).c_str(), join(known_datasets()).c_str());
+        std::printf("Zoo models: %s\nOptimizers: %s\nData sets: %s\n", join(zoo_names()).c_str(),
+                    join(optimizer_names()).c_str(), join(known_datasets()).c_str());
       }
     }
     if (*data) cmd_data(d_name, d_dir);

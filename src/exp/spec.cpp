@@ -2,11 +2,8 @@
 #include "exp/spec.hpp"
 
 #include <cmath>
-#include <fstream>
-#include <map>
-#include <sstream>
-
 #include <filesystem>
+#include <map>
 
 #include "core/decl.hpp"
 #include "core/error.hpp"
@@ -112,10 +109,9 @@ struct Reader {
   void require_known(const std::string& path, const char* what, const std::string& value,
                      const std::vector<std::string>& known, const std::string& note = "") const {
     if (std::find(known.begin(), known.end(), value) != known.end()) return;
-    std::string s = suggest(value, known), list;
-    for (auto& k : known) list += (list.empty() ? "" : ", ") + k;
+    std::string s = suggest(value, known);
     fail(path, std::string("unknown ") + what + " '" + value + "'" + (s.empty() ? "" : " (did you mean '" + s + "'?)") +
-                   "; known: " + list + note);
+                   "; known: " + join(known) + note);
   }
   // Wraps a library check (which throws Error) so its message carries the field's path.
   template <class F>
@@ -221,7 +217,7 @@ TrainConfig read_config(const ojson& j, const Reader& r) {
     if (!o.is_object()) r.fail("optimizer", "expected a name or an object");
     auto& O = c.optimizer;
     r.get(o, "optimizer", "name", O.name);
-    r.require_known("optimizer.name", "optimizer", O.name, {"sgd", "adagrad", "rmsprop", "adam"},
+    r.require_known("optimizer.name", "optimizer", O.name, optimizer_names(),
                     " (momentum and nesterov are sgd options)");
     std::vector<std::string> allowed = OptimizerConfig::fields(O.name);
     allowed.push_back("name");

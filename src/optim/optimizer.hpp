@@ -55,6 +55,9 @@ class Optimizer {
   bool decay_all_ = false;
 };
 
+// The optimizer names make_optimizer knows, in the order the docs list them.
+const std::vector<std::string>& optimizer_names();
+
 // Throws Error(Spec) for unknown names or invalid values (e.g. negative momentum).
 std::unique_ptr<Optimizer> make_optimizer(const OptimizerConfig& cfg);
 

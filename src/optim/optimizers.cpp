@@ -2,6 +2,7 @@
 // element-wise, so a parameter's result does not depend on the thread count.
 #include <cmath>
 
+#include "core/decl.hpp"
 #include "core/error.hpp"
 #include "model/network.hpp"
 #include "optim/optimizer.hpp"
@@ -185,6 +186,11 @@ void Optimizer::step(float* params, const float* grads, size_t n, double lr, con
   ++t_;
 }
 
+const std::vector<std::string>& optimizer_names() {
+  static const std::vector<std::string> n{"sgd", "adagrad", "rmsprop", "adam"};
+  return n;
+}
+
 const std::vector<std::string>& OptimizerConfig::fields(const std::string& name) {
   static const std::vector<std::string> sgd{"momentum", "dampening", "nesterov", "weight_decay", "weight_decay_on"};
   static const std::vector<std::string> adagrad{"weight_decay", "weight_decay_on", "eps", "lr_decay",
@@ -255,8 +261,8 @@ std::unique_ptr<Optimizer> make_optimizer_impl(const OptimizerConfig& in) {
     unit(c.beta2, "beta2");
     return std::make_unique<Adam>(c);
   }
-  SGD_THROW(Spec, "unknown optimizer '", c.name,
-            "' (known: sgd, adagrad, rmsprop, adam; momentum and nesterov are sgd options)");
+  SGD_THROW(Spec, "unknown optimizer '", c.name, "' (known: ", join(optimizer_names()),
+            "; momentum and nesterov are sgd options)");
 }
 }  // namespace
 
