@@ -87,7 +87,7 @@ Trainer::~Trainer() = default;
 bool Trainer::load_batch() {
   int64_t n = batcher_->next_size();
   if (n == 0) return false;
-  plan_ = &net_->plan(n, true);
+  plan_ = n == batch_ ? main_plan_ : &net_->plan(n, true);  // only a last partial batch looks it up
   n_ = batcher_->next(plan_->input(), plan_->labels());
   dropout_at_step_ = net_->dropout_rng();
   return n_ > 0;
@@ -202,6 +202,7 @@ TrainResult Trainer::run() {
       if (!ok) break;
     } else {
       batcher_->start_epoch(epoch);
+      main_plan_ = &net_->plan(batch_, true);
       for (;;) {
         auto t0 = Clock::now();
         if (!load_batch()) {

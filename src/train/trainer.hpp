@@ -133,10 +133,11 @@ class Trainer {
   int64_t next_log_ = 1, last_test_step_ = 0;
   int log_k_ = 0;
   double train_s_ = 0, eval_s_ = 0, loss_sum_ = 0, last_test_acc_ = -1, progress_at_ = 0;
-  Plan* plan_ = nullptr;    // the plan holding the current mini-batch
-  int64_t n_ = 0;           // samples in the current batch
-  Rng dropout_at_step_{0};  // the dropout generator as it was when the current batch's step began
-  Tensor accum_;            // GD: the chunked mean gradient
+  Plan* plan_ = nullptr;       // the plan holding the current mini-batch
+  Plan* main_plan_ = nullptr;  // the full-batch-size plan, fetched once per epoch
+  int64_t n_ = 0;              // samples in the current batch
+  Rng dropout_at_step_{0};     // the dropout generator as it was when the current batch's step began
+  Tensor accum_;               // GD: the chunked mean gradient
 };
 
 // Trains a freshly built model on `data` per cfg. on_progress is called at every logged point.
