@@ -95,7 +95,7 @@ TEST_CASE("optimizer configuration errors are spec errors", "[optim]") {
   CHECK_THAT(bad(oc("sgdd")), Catch::Matchers::Contains("unknown optimizer 'sgdd'"));
   auto c = oc("sgd");
   c.momentum = -0.5;
-  CHECK_THAT(bad(c), Catch::Matchers::Contains("momentum must be >= 0"));
+  CHECK_THAT(bad(c), Catch::Matchers::Contains("momentum: expected number >= 0"));
   c.momentum = 0;
   c.nesterov = true;
   CHECK_THAT(bad(c), Catch::Matchers::Contains("nesterov needs momentum"));

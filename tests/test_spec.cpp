@@ -8,6 +8,11 @@
 #include "exp/result.hpp"
 #include "exp/runner.hpp"
 #include "exp/spec.hpp"
+#include "core/decl.hpp"
+#include "data/dataset.hpp"
+#include "optim/optimizer.hpp"
+#include "optim/schedule.hpp"
+#include "train/trainer.hpp"
 #include "helpers.hpp"
 
 using namespace sgdbench;
@@ -84,10 +89,10 @@ TEST_CASE("bad specs name the file and the JSON path", "[spec][bad]") {
   CHECK_THAT(spec_error(R"({"experiment": "x", "base": {"lr": 0.1, "epoch": 3}})"),
              Contains("base.epoch") && Contains("unknown field 'epoch'") && Contains("did you mean 'epochs'"));
   CHECK_THAT(spec_error(R"({"experiment": "x", "base": {"epochs": "three"}})"),
-             Contains("base.epochs") && Contains("expected an integer"));
+             Contains("base.epochs") && Contains("expected integer in [1, 1000000]"));
   CHECK_THAT(spec_error(R"({"experiment": "x", "grid": {"lr": []}})"), Contains("grid.lr") && Contains("empty axis"));
   CHECK_THAT(spec_error(R"({"experiment": "x", "grid": {"lr": [0.1, -0.01]}})"),
-             Contains("grid.lr[1]") && Contains("learning rate must be > 0"));
+             Contains("grid.lr[1]") && Contains("expected number in (0, 1000000]"));
   CHECK_THAT(
       spec_error(R"({"experiment": "x", "grid": {"variants": [{"model": "lenet5"}]}})"),
       Contains("grid.variants[0].model") && Contains("unknown model 'lenet5'") && Contains("did you mean 'lenet'"));
@@ -109,9 +114,24 @@ TEST_CASE("bad specs name the file and the JSON path", "[spec][bad]") {
           ErrorKind::Model),
       Contains("base.model") && Contains("layer 'conv1'"));
   CHECK_THAT(spec_error(R"({"experiment": "x", "base": {"optimizer": {"name": "sgd", "momentum": -0.5}}})"),
-             Contains("momentum must be >= 0"));
+             Contains("base.optimizer.momentum: expected number >= 0"));
+  // Declared ranges: a value outside its field's range names the field and the range.
+  CHECK_THAT(spec_error(R"({"experiment": "x", "base": {"epochs": 99999999999999999999}})"),
+             Contains("base.epochs: expected integer in [1, 1000000]"));
+  CHECK_THAT(spec_error(R"({"experiment": "x", "base": {"schedule": {"name": "cosine", "horizon": -1}}})"),
+             Contains("base.schedule.horizon: expected number in [0, 1000000]"));
+  CHECK_THAT(spec_error(R"({"experiment": "x", "base": {"optimizer": {"name": "adam", "eps": -1e-8}}})"),
+             Contains("base.optimizer.eps: expected number in (0, 1]"));
+  CHECK_THAT(spec_error(R"({"experiment": "x", "base": {"data": {"name": "synthetic", "synthetic": {"shape": [1, 2.5, 8]}}}})"),
+             Contains("base.data.synthetic.shape: expected a list of 3 integers, each in [1, 4096]"));
+  CHECK_THAT(spec_error(R"({"experiment": "x", "base": {"data": {"name": "mnist", "synthetic": {"train": 5}}}})"),
+             Contains("base.data.synthetic: unknown field 'synthetic' of mnist"));
+  CHECK_THAT(spec_error(R"({"experiment": "x", "base": {"log_points_per_decade": 2147483647}})"),
+             Contains("base.log_points_per_decade: expected integer in [0, 100]"));
+  CHECK_THAT(spec_error(R"({"experiment": "x", "grid": {"schedule": ["cosine", "cosin"]}})"),
+             Contains("grid.schedule[1]") && Contains("unknown schedule 'cosin'") && Contains("did you mean 'cosine'"));
   CHECK_THAT(spec_error(R"({"experiment": "x", "grid": {"variants": [{"grid": {"lr": [0.1, 0]}}]}})"),
-             Contains("grid.variants[0].grid.lr[1]") && Contains("must be > 0"));
+             Contains("grid.variants[0].grid.lr[1]") && Contains("expected number in (0, "));
   CHECK_THAT(spec_error(R"({"experiment": "x", "grid": {"lr": 0.1}})"), Contains("grid.lr") && Contains("list"));
   CHECK_THAT(spec_error(R"({"experiment": "x", "grid": {"learning_rate": [0.1]}})"), Contains("grid.learning_rate"));
   CHECK_THAT(spec_error(R"({"base": {}})"), Contains("experiment") && Contains("missing"));
@@ -172,4 +192,83 @@ TEST_CASE("runner: results written atomically, finished runs skipped, diverged r
   CHECK(fs::exists(dir + "/" + e.runs[1].id + ".json"));
   fs::remove_all(o.out_dir);
   fs::remove(path);
+}
+
+// The structs' member defaults and the declarations' defaults are written in two places (the
+// struct for configs built in code, the declaration for specs): they must agree.
+TEST_CASE("declared defaults equal the config structs' defaults", "[spec][decl]") {
+  auto fields_of = [](nlohmann::json j) {
+    j.erase("name");
+    return j;
+  };
+  for (auto& d : optimizer_decls()) {
+    OptimizerConfig c;
+    c.name = d.name;
+    INFO("optimizer " << d.name);
+    CHECK(fields_of(c.to_json()) == resolve_fields(d, nullptr, "t", "", ErrorKind::Spec));
+  }
+  for (auto& d : schedule_decls()) {
+    ScheduleConfig c;
+    c.name = d.name;
+    INFO("schedule " << d.name);
+    CHECK(fields_of(c.to_json()) == resolve_fields(d, nullptr, "t", "", ErrorKind::Spec));
+  }
+  for (auto& d : dataset_decls()) {
+    DataConfig c;
+    c.name = d.name;
+    INFO("data set " << d.name);
+    auto resolved = resolve_fields(d, nullptr, "t", "", ErrorKind::Spec);
+    if (resolved.contains("dir")) resolved["dir"] = default_data_dir(d.name);  // to_json names the place read
+    CHECK(fields_of(c.to_json()) == resolved);
+  }
+  TrainConfig t;
+  auto canon = t.to_json();
+  auto resolved = resolve_fields(config_decl(), nullptr, "t", "", ErrorKind::Spec);
+  for (auto& [k, v] : resolved.items()) {
+    INFO("config field " << k);
+    CHECK(canon.at(k) == v);
+  }
+  // Every field a config may have is declared somewhere and is in the canonical config.
+  for (auto& f : config_field_names()) CHECK(canon.contains(f));
+}
+
+TEST_CASE("the data set's shape comes from its files", "[spec][data]") {
+  // A directory of IDX files holding 20x12 images: a model for 28x28 inputs must be refused.
+  auto dir = fs::temp_directory_path() / ("sgdbench_idx_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  auto idx = [&](const std::string& name, std::vector<int> dims) {
+    std::ofstream f(dir / name, std::ios::binary);
+    unsigned char magic[4] = {0, 0, 8, (unsigned char)dims.size()};
+    f.write((char*)magic, 4);
+    size_t n = 1;
+    for (int d : dims) {
+      unsigned char b[4] = {0, 0, (unsigned char)(d >> 8), (unsigned char)d};
+      f.write((char*)b, 4);
+      n *= size_t(d);
+    }
+    std::vector<char> zeros(n, 0);
+    f.write(zeros.data(), std::streamsize(n));
+  };
+  idx("train-images-idx3-ubyte", {4, 20, 12});
+  idx("train-labels-idx1-ubyte", {4});
+  idx("t10k-images-idx3-ubyte", {2, 20, 12});
+  idx("t10k-labels-idx1-ubyte", {2});
+  DataConfig d;
+  d.name = "mnist";
+  d.dir = dir.string();
+  auto info = probe_dataset(d);
+  REQUIRE(info.has_value());
+  CHECK(info->shape == Shape{1, 20, 12});
+  const std::string data = R"("data": {"name": "mnist", "dir": ")" + dir.string() + R"("})";
+  // the MLP fits any image; a 13x13 kernel does not fit 12 columns.
+  CHECK_THAT(spec_error(R"({"experiment": "x", "base": {)" + data +
+                            R"(, "model": {"name": "wide", "layers": [{"conv": {"out": 2, "kernel": 13}}, {"flatten": {}}, {"dense": {"out": "classes"}}]}}})",
+                        ErrorKind::Model),
+             Contains("base.model") && Contains("12"));
+  CHECK_THAT(spec_error(R"({"experiment": "x", "base": {)" + data + R"(, "model": "keras_mnist_mlp"}})"),
+             Contains("no error"));
+  // Files that cannot be read yet: validation defers to loading (which names the file).
+  d.dir = (dir / "missing").string();
+  CHECK_FALSE(probe_dataset(d).has_value());
+  fs::remove_all(dir);
 }

@@ -143,6 +143,12 @@ class DeclarationsTest(unittest.TestCase):
         cfg = props["config"]["properties"]
         self.assertEqual(sorted(cfg["optimizer"]["properties"]["name"]["enum"]),
                          sorted(o["name"] for o in d["optimizers"]))
+        self.assertEqual(sorted(cfg["data"]["properties"]["name"]["enum"]), sorted(x["name"] for x in d["data_sets"]))
+        self.assertEqual(sorted(cfg["schedule"]["properties"]["name"]["enum"]),
+                         sorted(x["name"] for x in d["schedules"]))
+        # Display names and the canonical config's fields come from the same declarations.
+        self.assertEqual(R.OPTIMIZER_DISPLAY, {o["name"]: o["display"] for o in d["optimizers"]})
+        self.assertTrue(set(cfg) - {"model_name"} <= set(d["config_fields"]), set(cfg) - set(d["config_fields"]))
         model = cfg["model"]["properties"]
         self.assertEqual(sorted(model["init"]["enum"]), sorted(d["inits"]))
         self.assertEqual(sorted(model["layers"]["items"]["propertyNames"]["enum"]),

@@ -103,6 +103,11 @@ def method(run):
     return run["config"].get("label") or run["config"]["optimizer"]["name"]
 
 
+# The optimizers' display names: `sgdbench describe --json` declares them; tests/test_tools.py
+# fails when this copy drifts from it.
+OPTIMIZER_DISPLAY = {"sgd": "SGD", "adagrad": "AdaGrad", "rmsprop": "RMSprop", "adam": "Adam"}
+
+
 def optimizer_family(cfg):
     """The optimizer without the batch size: 'SGD', 'momentum 0.9', 'Nesterov 0.9', 'Adam', ..."""
     o = cfg["optimizer"]
@@ -111,7 +116,7 @@ def optimizer_family(cfg):
         if m:
             return f"{'Nesterov' if o.get('nesterov') else 'momentum'} {m:g}"
         return "plain SGD"
-    return {"adam": "Adam", "adagrad": "AdaGrad", "rmsprop": "RMSprop"}.get(o["name"], o["name"])
+    return OPTIMIZER_DISPLAY.get(o["name"], o["name"])
 
 
 def group(runs, key):

@@ -49,8 +49,11 @@ nlohmann::json describe_all() {
   nlohmann::json layers = nlohmann::json::array(), zoo_models = nlohmann::json::array();
   for (auto& k : layer_kinds()) layers.push_back(k.decl.describe());
   for (auto& e : zoo()) zoo_models.push_back(e.desc.to_json());
-  nlohmann::json opts = nlohmann::json::array();
-  for (auto& n : optimizer_names()) opts.push_back({{"name", n}, {"fields", OptimizerConfig::fields(n)}});
+  auto all = [](const std::vector<KindDecl>& v) {
+    nlohmann::json a = nlohmann::json::array();
+    for (auto& k : v) a.push_back(k.describe());
+    return a;
+  };
   nlohmann::json statuses = nlohmann::json::array();
   for (auto s : {RunStatus::Completed, RunStatus::Diverged, RunStatus::StoppedAtTarget, RunStatus::BudgetExhausted})
     statuses.push_back(to_string(s));
@@ -58,10 +61,29 @@ nlohmann::json describe_all() {
           {"layers", layers},
           {"models", zoo_models},
           {"inits", {"pytorch_default", "glorot_uniform"}},
-          {"optimizers", opts},
-          {"schedules", ScheduleConfig::fields()},
-          {"data_sets", known_datasets()},
+          {"config", config_decl().describe()},
+          {"config_fields", config_field_names()},
+          {"optimizers", all(optimizer_decls())},
+          {"schedules", all(schedule_decls())},
+          {"data_sets", all(dataset_decls())},
           {"statuses", statuses}};
+}
+
+void print_fields(const std::vector<FieldDecl>& fields, int indent) {
+  for (auto& f : fields) {
+    std::string def = f.def.is_null() ? ", required" : f.object ? "" : ", default " + f.def.dump();
+    std::printf("%*s%-20s %s%s; %s\n", indent, "", f.name.c_str(),
+                f.object ? "an object" : f.range().c_str(), def.c_str(), f.doc.c_str());
+    if (f.object) print_fields(f.object->fields, indent + 4);
+  }
+}
+
+void print_decls(const char* title, const std::vector<KindDecl>& decls) {
+  std::printf("%s:\n", title);
+  for (auto& k : decls) {
+    if (decls.size() > 1) std::printf("  %-16s %s\n", k.name.c_str(), k.doc.c_str());
+    print_fields(k.fields, decls.size() > 1 ? 6 : 2);
+  }
 }
 
 void cmd_info() {
@@ -204,9 +226,9 @@ int main(int argc, char** argv) {
   bool t_nesterov = false;
   std::vector<std::string> t_set;
   trn->add_option("--model", t_model, "Zoo model (sgdbench models)")->capture_default_str();
-  trn->add_option("--data", t_data, "fashion-mnist | mnist | cifar10 | synthetic")->capture_default_str();
+  trn->add_option("--data", t_data, join(known_datasets(), " | "))->capture_default_str();
   trn->add_option("--data-dir", t_dir, "Directory of the data files (mnist, cifar10)");
-  trn->add_option("--optimizer", t_opt, "sgd | adagrad | rmsprop | adam")->capture_default_str();
+  trn->add_option("--optimizer", t_opt, join(optimizer_names(), " | "))->capture_default_str();
   trn->add_option("--momentum", t_mom, "SGD/RMSprop momentum")->capture_default_str();
   trn->add_flag("--nesterov", t_nesterov, "Nesterov momentum (sgd)");
   trn->add_option("--batch-size", t_batch, "1 (SGD), B (mini-batch) or full (GD)")->capture_default_str();
@@ -231,7 +253,7 @@ int main(int argc, char** argv) {
 
   app.footer(
       "Exit codes: 0 ok (a diverged run is a result), 1 internal error, 2 usage, 3 spec, 4 data, 5 model,\n"
-      "6 numeric, 7 i/o. Run 'sgdbench COMMAND --help' for the options of each command.");
+      "7 i/o. Run 'sgdbench COMMAND --help' for the options of each command.");
 
   try {
     app.parse(argc, argv);
@@ -249,15 +271,14 @@ int main(int argc, char** argv) {
       if (describe_json) {
         std::printf("%s\n", d.dump(2).c_str());
       } else {
-        std::printf("Layer kinds (model descriptions: {\"kind\": {fields}}):\n");
-        for (auto& k : layer_kinds()) {
-          std::printf("  %-16s %s\n", k.decl.name.c_str(), k.decl.doc.c_str());
-          for (auto& f : k.decl.fields)
-            std::printf("      %-10s %s%s; %s\n", f.name.c_str(), f.range().c_str(),
-                        f.def.is_null() ? ", required" : (", default " + f.def.dump()).c_str(), f.doc.c_str());
-        }
-        std::printf("Zoo models: %s\nOptimizers: %s\nData sets: %s\n", join(zoo_names()).c_str(),
-                    join(optimizer_names()).c_str(), join(known_datasets()).c_str());
+        std::vector<KindDecl> layers;
+        for (auto& k : layer_kinds()) layers.push_back(k.decl);
+        print_decls("Run config fields (spec \"base\", grid axes, variants, --set)", {config_decl()});
+        print_decls("Layer kinds (model descriptions: {\"kind\": {fields}})", layers);
+        print_decls("Optimizers (\"optimizer\": {\"name\": ..., fields})", optimizer_decls());
+        print_decls("Schedules (\"schedule\": {\"name\": ..., fields})", schedule_decls());
+        print_decls("Data sets (\"data\": {\"name\": ..., fields})", dataset_decls());
+        std::printf("Zoo models: %s\n", join(zoo_names()).c_str());
       }
     }
     if (*data) cmd_data(d_name, d_dir);

@@ -62,21 +62,51 @@ FieldDecl FieldDecl::int_or_word(std::string name, json def, double min, double 
   return f;
 }
 
+FieldDecl FieldDecl::text(std::string name, json def, std::string doc) {
+  FieldDecl f;
+  f.name = std::move(name), f.type = Type::String, f.def = std::move(def), f.doc = std::move(doc);
+  return f;
+}
+FieldDecl FieldDecl::list(std::string name, json def, bool integers, size_t length, double min, double max,
+                          std::string doc) {
+  FieldDecl f = number(std::move(name), std::move(def), min, max, std::move(doc));
+  f.type = integers ? Type::IntList : Type::NumberList, f.length = length;
+  return f;
+}
+FieldDecl FieldDecl::nested(std::string name, std::shared_ptr<const KindDecl> object, std::string doc) {
+  FieldDecl f;
+  f.name = std::move(name), f.type = Type::Object, f.def = json::object(), f.object = std::move(object);
+  f.doc = std::move(doc);
+  return f;
+}
+
 namespace {
 std::string num(double v) {
   if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
   char b[32];
-  std::snprintf(b, sizeof b, "%.10g", v);
+  if (v == std::floor(v) && std::fabs(v) < 1e16)
+    std::snprintf(b, sizeof b, "%.0f", v);  // integers in full: 9007199254740991, not 9.007e+15
+  else
+    std::snprintf(b, sizeof b, "%.10g", v);
   return b;
 }
 }  // namespace
 
 std::string FieldDecl::range() const {
-  std::string what = type == Type::Int || type == Type::IntOrWord ? "integer" : "number";
+  const bool ints = type == Type::Int || type == Type::IntOrWord || type == Type::IntList;
+  std::string what = ints ? "integer" : "number";
   std::string r;
   bool lo = std::isfinite(min), hi = std::isfinite(max);
   if (type == Type::Bool) return "true or false";
-  if (type == Type::String) return "one of " + join(words);
+  if (type == Type::String) return words.empty() ? "a string" : "one of " + join(words);
+  if (type == Type::Object) return "an object with fields " + join(object->field_names());
+  if (type == Type::IntList || type == Type::NumberList) {
+    FieldDecl e = *this;
+    e.type = ints ? Type::Int : Type::Number;
+    const std::string each = e.range().substr(what.size());  // " in [1, 4096]", " >= 0" or ""
+    return "a list of " + (length ? std::to_string(length) + " " : std::string()) + what + "s" +
+           (each.empty() ? "" : "," + each.substr(0, 1) + "each" + each);
+  }
   if (lo && hi)
     r = what + " in " + (min_open ? "(" : "[") + num(min) + ", " + num(max) + (max_open ? ")" : "]");
   else if (lo)
@@ -90,9 +120,12 @@ std::string FieldDecl::range() const {
 }
 
 json FieldDecl::describe() const {
-  static const char* types[] = {"integer", "number", "boolean", "string", "integer_or_string"};
+  static const char* types[] = {"integer",        "number",         "boolean", "string",
+                                "integer_or_string", "integer_list", "number_list", "object"};
   json j = {{"name", name}, {"type", types[int(type)]}, {"required", def.is_null()}, {"range", range()}, {"doc", doc}};
-  if (!def.is_null()) j["default"] = def;
+  if (!def.is_null() && type != Type::Object) j["default"] = def;
+  if (length) j["length"] = length;
+  if (object) j["fields"] = object->describe()["fields"];
   if (std::isfinite(min)) j["min"] = min, j["min_exclusive"] = min_open;
   if (std::isfinite(max)) j["max"] = max, j["max_exclusive"] = max_open;
   if (!words.empty()) j["words"] = words;
@@ -102,7 +135,7 @@ json FieldDecl::describe() const {
 json KindDecl::describe() const {
   json f = json::array();
   for (auto& x : fields) f.push_back(x.describe());
-  return {{"name", name}, {"doc", doc}, {"fields", f}};
+  return {{"name", name}, {"display", display.empty() ? name : display}, {"doc", doc}, {"fields", f}};
 }
 
 std::vector<std::string> KindDecl::field_names() const {
@@ -112,9 +145,9 @@ std::vector<std::string> KindDecl::field_names() const {
 }
 
 json resolve_fields(const KindDecl& decl, const json& obj, const std::string& where, const std::string& path,
-                    ErrorKind kind) {
+                    ErrorKind kind, const PathNamer& shown) {
   auto fail = [&](const std::string& p, const std::string& msg) -> void {
-    throw Error(kind, where + ": " + p + ": " + msg);
+    throw Error(kind, where + ": " + (shown ? shown(p) : p) + ": " + msg);
   };
   auto sub = [&](const std::string& k) { return path.empty() ? k : path + "." + k; };
   if (!obj.is_null() && !obj.is_object())
@@ -133,17 +166,37 @@ json resolve_fields(const KindDecl& decl, const json& obj, const std::string& wh
     const std::string p = sub(f.name);
     if (!obj.is_object() || !obj.contains(f.name)) {
       if (f.def.is_null()) fail(p, "missing (" + f.range() + ": " + f.doc + ")");
-      out[f.name] = f.def;
+      out[f.name] = f.type == FieldDecl::Type::Object ? resolve_fields(*f.object, json(), where, p, kind, shown) : f.def;
       continue;
     }
     const json& v = obj[f.name];
-    auto bad = [&] { fail(p, "expected " + f.range() + ", got " + v.dump()); };
+    auto bad = [&] {
+      std::string got = v.dump();
+      if (got.size() > 60) got = got.substr(0, 57) + "...";
+      fail(p, "expected " + f.range() + ", got " + got);
+    };
+    auto in_range = [&](const json& x, bool integer) {
+      if (!x.is_number() || (integer && !x.is_number_integer())) return false;
+      double d = x.get<double>();
+      return std::isfinite(d) && d >= f.min && d <= f.max && !(f.min_open && d == f.min) && !(f.max_open && d == f.max);
+    };
     switch (f.type) {
+      case FieldDecl::Type::Object:
+        out[f.name] = resolve_fields(*f.object, v, where, p, kind, shown);
+        continue;
+      case FieldDecl::Type::IntList:
+      case FieldDecl::Type::NumberList:
+        if (!v.is_array() || (f.length && v.size() != f.length)) bad();
+        for (auto& e : v)
+          if (!in_range(e, f.type == FieldDecl::Type::IntList)) bad();
+        break;
       case FieldDecl::Type::Bool:
         if (!v.is_boolean()) bad();
         break;
       case FieldDecl::Type::String:
-        if (!v.is_string() || std::find(f.words.begin(), f.words.end(), v.get<std::string>()) == f.words.end()) bad();
+        if (!v.is_string() ||
+            (!f.words.empty() && std::find(f.words.begin(), f.words.end(), v.get<std::string>()) == f.words.end()))
+          bad();
         break;
       case FieldDecl::Type::IntOrWord:
         if (v.is_string()) {
@@ -152,18 +205,29 @@ json resolve_fields(const KindDecl& decl, const json& obj, const std::string& wh
         }
         [[fallthrough]];
       case FieldDecl::Type::Int:
-      case FieldDecl::Type::Number: {
-        bool integer = f.type != FieldDecl::Type::Number;
-        if (!v.is_number() || (integer && !v.is_number_integer())) bad();
-        double d = v.get<double>();
-        if (!std::isfinite(d) || d < f.min || d > f.max || (f.min_open && d == f.min) || (f.max_open && d == f.max))
-          bad();
+      case FieldDecl::Type::Number:
+        if (!in_range(v, f.type != FieldDecl::Type::Number)) bad();
         break;
-      }
     }
     out[f.name] = v;
   }
   return out;
+}
+
+std::vector<std::string> kind_names(const std::vector<KindDecl>& decls) {
+  std::vector<std::string> n;
+  for (auto& d : decls) n.push_back(d.name);
+  return n;
+}
+
+const KindDecl& find_kind(const std::vector<KindDecl>& decls, const std::string& name, const std::string& what,
+                          const std::string& where, const std::string& path, ErrorKind kind, const std::string& note) {
+  for (auto& d : decls)
+    if (d.name == name) return d;
+  const auto names = kind_names(decls);
+  std::string s = suggest(name, names);
+  throw Error(kind, where + ": " + path + ": unknown " + what + " '" + name + "'" +
+                        (s.empty() ? "" : " (did you mean '" + s + "'?)") + "; known: " + join(names) + note);
 }
 
 }  // namespace sgdbench

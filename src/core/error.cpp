@@ -15,8 +15,6 @@ const char* to_string(ErrorKind k) {
       return "data error";
     case ErrorKind::Model:
       return "model error";
-    case ErrorKind::Numeric:
-      return "numeric error";
     case ErrorKind::Io:
       return "i/o error";
   }

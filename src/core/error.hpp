@@ -13,9 +13,8 @@ enum class ErrorKind {
   Usage = 2,     // bad command line
   Spec = 3,      // malformed or invalid experiment spec
   Data = 4,      // missing, truncated or corrupt data file
-  Model = 5,     // unknown model, impossible shape
-  Numeric = 6,   // non-finite values where they cannot be a result
-  Io = 7,        // cannot write results
+  Model = 5,     // malformed model description, impossible shape
+  Io = 7,        // cannot write results (6 is unused: it was a numeric error nothing raised)
 };
 
 const char* to_string(ErrorKind k);

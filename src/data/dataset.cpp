@@ -12,26 +12,6 @@
 
 namespace sgdbench {
 
-const std::vector<std::string>& known_datasets() {
-  static const std::vector<std::string> k{"fashion-mnist", "mnist", "cifar10", "synthetic"};
-  return k;
-}
-
-std::string default_data_dir(const std::string& name) {
-  if (name == "fashion-mnist") return "/usr/share/datasets/fashion-mnist";  // Debian's dataset-fashion-mnist
-  return "";
-}
-
-nlohmann::json DataConfig::to_json() const {
-  nlohmann::json j = {{"name", name},   {"preprocess", preprocess}, {"validation", validation},
-                      {"limit", limit}, {"test_limit", test_limit}, {"limit_mode", limit_mode}};
-  if (name != "synthetic") j["dir"] = dir.empty() ? default_data_dir(name) : dir;
-  if (name == "synthetic")
-    j["synthetic"] = {{"train", synthetic_train},      {"test", synthetic_test},   {"classes", synthetic_classes},
-                      {"shape", synthetic_shape.dims}, {"noise", synthetic_noise}, {"seed", synthetic_seed}};
-  return j;
-}
-
 namespace {
 
 uint64_t fnv1a(uint64_t h, const void* p, size_t n) {

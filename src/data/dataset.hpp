@@ -3,10 +3,13 @@
 // is in batcher.hpp. Not: augmentation, streaming from disk.
 #pragma once
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
+
+#include "core/decl.hpp"
 
 #include "core/shape.hpp"
 
@@ -40,8 +43,24 @@ struct DataConfig {
   double synthetic_noise = 0.5;  // noise std relative to the class pattern's contrast
   uint64_t synthetic_seed = 1;   // fixes the data itself (independent of the run seed)
 
-  nlohmann::json to_json() const;
+  // From a spec's {"name": ..., fields}, checked against the data set's declaration.
+  static DataConfig from_json(const nlohmann::json& j, const std::string& where, const std::string& path,
+                              const PathNamer& shown = {});
+  nlohmann::json to_json() const;  // name + the declared fields of `name`, defaults filled
 };
+
+// One declaration per data set (name, display name, doc, fields), in the order the docs list them.
+const std::vector<KindDecl>& dataset_decls();
+const std::vector<std::string>& known_datasets();
+
+// The image shape and class count of the data `cfg` names, from the data itself (the IDX
+// header, the CIFAR-10 record format, the synthetic config) without loading it; nullopt when
+// the files cannot be read yet (load_dataset reports that).
+struct DataInfo {
+  Shape shape;
+  int64_t classes = 10;
+};
+std::optional<DataInfo> probe_dataset(const DataConfig& cfg);
 
 struct Dataset {
   std::string name;
@@ -59,7 +78,6 @@ Dataset load_dataset(const DataConfig& cfg);
 
 // Default directory searched for a data set ("" if it has none).
 std::string default_data_dir(const std::string& name);
-const std::vector<std::string>& known_datasets();
 
 // Readers (exposed for tests). IDX: MNIST/Fashion-MNIST format, gzip or raw.
 struct IdxArray {
@@ -67,6 +85,9 @@ struct IdxArray {
   std::vector<uint8_t> data;
 };
 IdxArray read_idx(const std::string& path, int expected_rank);
+std::vector<int64_t> read_idx_dims(const std::string& path, int expected_rank);  // the header only
+// The path of an MNIST-format file (stem + ".gz" or raw) in dir; Error(Data) when absent.
+std::string mnist_file(const std::string& dir, const std::string& stem);
 // Reads the four IDX files of an MNIST-format directory into train/test.
 void read_mnist_dir(const std::string& dir, Dataset& ds);
 // Reads CIFAR-10 binary batches from dir.

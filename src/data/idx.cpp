@@ -49,7 +49,9 @@ void require_regular_file(const std::string& path, const std::string& what) {
   if (st.st_size == 0) SGD_THROW(Data, path, ": empty file (expected the ", what, ")");
 }
 
-IdxArray read_idx(const std::string& path, int expected_rank) {
+namespace {
+// Opens an IDX file and reads its magic and dimensions (checked for plausibility).
+std::unique_ptr<gzFile_s, GzCloser> open_idx(const std::string& path, int expected_rank, IdxArray& a, int64_t& total) {
   require_regular_file(path, "IDX file");
   std::unique_ptr<gzFile_s, GzCloser> f(gzopen(path.c_str(), "rb"));
   if (!f) SGD_THROW(Data, path, ": cannot open (", std::strerror(errno), ")");
@@ -61,8 +63,7 @@ IdxArray read_idx(const std::string& path, int expected_rank) {
     SGD_THROW(Data, path, ": wrong magic number ", b, ", expected 0x000008", expected_rank == 1 ? "01" : "03",
               " (IDX unsigned byte, ", expected_rank, " dims)");
   }
-  IdxArray a;
-  int64_t total = 1;
+  total = 1;
   for (int i = 0; i < expected_rank; ++i) {
     uint8_t d[4];
     if (gz_read(f.get(), d, 4, path) != 4) SGD_THROW(Data, path, ": truncated inside the header");
@@ -73,6 +74,21 @@ IdxArray read_idx(const std::string& path, int expected_rank) {
     total *= v;
     if (total > (int64_t(1) << 33)) SGD_THROW(Data, path, ": header dimensions describe more than 8 GiB");
   }
+  return f;
+}
+}  // namespace
+
+std::vector<int64_t> read_idx_dims(const std::string& path, int expected_rank) {
+  IdxArray a;
+  int64_t total = 0;
+  open_idx(path, expected_rank, a, total);
+  return a.dims;
+}
+
+IdxArray read_idx(const std::string& path, int expected_rank) {
+  IdxArray a;
+  int64_t total = 0;
+  auto f = open_idx(path, expected_rank, a, total);
   // Grow as data arrives, so a lying header on a short file does not allocate gigabytes.
   size_t got = 0;
   while (got < size_t(total)) {
@@ -90,17 +106,19 @@ IdxArray read_idx(const std::string& path, int expected_rank) {
   return a;
 }
 
+std::string mnist_file(const std::string& dir, const std::string& stem) {
+  for (const char* ext : {".gz", ""}) {
+    std::string p = dir + "/" + stem + ext;
+    struct stat st {};
+    if (stat(p.c_str(), &st) == 0) return p;
+  }
+  SGD_THROW(Data, dir, "/", stem,
+            "[.gz]: not found; an MNIST-format directory holds train-images-idx3-ubyte, "
+            "train-labels-idx1-ubyte, t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte (.gz or raw)");
+}
+
 void read_mnist_dir(const std::string& dir, Dataset& ds) {
-  auto find = [&](const std::string& stem) {
-    for (const char* ext : {".gz", ""}) {
-      std::string p = dir + "/" + stem + ext;
-      struct stat st {};
-      if (stat(p.c_str(), &st) == 0) return p;
-    }
-    SGD_THROW(Data, dir, "/", stem,
-              "[.gz]: not found; an MNIST-format directory holds train-images-idx3-ubyte, "
-              "train-labels-idx1-ubyte, t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte (.gz or raw)");
-  };
+  auto find = [&](const std::string& stem) { return mnist_file(dir, stem); };
   struct stat st {};
   if (stat(dir.c_str(), &st) != 0) SGD_THROW(Data, dir, ": data directory not found");
   if (!S_ISDIR(st.st_mode)) SGD_THROW(Data, dir, ": is a file, expected a directory with the IDX files");

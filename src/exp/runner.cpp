@@ -195,10 +195,8 @@ int run_experiment(const Experiment& e, const RunOptions& opt) {
             it = data_cache.emplace(key, std::make_shared<Dataset>(load_dataset(r.cfg.data))).first;
           data = it->second;
         }
-        TrainConfig cfg = r.cfg;
-        cfg.threads = per_job;
         std::string started = utc_now();
-        auto t = train(cfg, *data, [&](const Progress& p) { rep.progress(k, r, p); });
+        auto t = train(r.cfg, *data, [&](const Progress& p) { rep.progress(k, r, p); });
         auto doc = make_result(e, r, t, provenance(per_job, started, utc_now()));
         doc["data"] = {{"source", data->source},      {"checksum", data->checksum},
                        {"train", data->train.size()}, {"validation", data->validation.size()},

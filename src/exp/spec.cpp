@@ -13,6 +13,7 @@
 namespace sgdbench {
 
 using ojson = nlohmann::ordered_json;
+constexpr int64_t kMaxBatch = 100000000;
 
 std::string run_id(const nlohmann::json& c) {
   std::string s = c.dump();
@@ -60,9 +61,14 @@ void set_path(ojson& j, const std::string& path, const ojson& v) {
 struct Reader {
   const std::string& file;
   const Origins& origins;
+  // Where the value at `path` came from: its own origin, else its nearest parent's plus the rest.
   std::string origin(const std::string& path) const {
-    auto it = origins.find(path);
-    return it != origins.end() ? it->second : path;
+    for (size_t end = path.size(); end != std::string::npos && end > 0; end = path.rfind('.', end - 1)) {
+      auto it = origins.find(path.substr(0, end));
+      if (it != origins.end()) return it->second + path.substr(end);
+      if (end == 0) break;
+    }
+    return path;
   }
   std::string where(const std::string& path) const { return file + ": " + origin(path); }
   [[noreturn]] void fail(const std::string& path, const std::string& msg) const {
@@ -77,33 +83,10 @@ struct Reader {
       fail(p, "unknown field '" + it.key() + "'" + (s.empty() ? "" : " (did you mean '" + s + "'?)"));
     }
   }
-  template <class T>
-  void get(const ojson& obj, const std::string& path, const char* key, T& out) const {
+  void get_string(const ojson& obj, const std::string& key, std::string& out) const {
     if (!obj.contains(key)) return;
-    const ojson& v = obj[key];
-    std::string p = path.empty() ? key : path + "." + key;
-    if constexpr (std::is_same_v<T, bool>) {
-      if (!v.is_boolean()) fail(p, std::string("expected true or false, got ") + v.type_name());
-      out = v.get<bool>();
-    } else if constexpr (std::is_integral_v<T>) {
-      if (!v.is_number_integer()) fail(p, std::string("expected an integer, got ") + v.dump());
-      if (v.get<int64_t>() < 0) fail(p, "must be >= 0, got " + v.dump());
-      out = static_cast<T>(v.get<int64_t>());
-    } else if constexpr (std::is_floating_point_v<T>) {
-      if (!v.is_number()) fail(p, std::string("expected a number, got ") + v.dump());
-      out = v.get<double>();
-      if (!std::isfinite(out)) fail(p, "must be finite");
-    } else if constexpr (std::is_same_v<T, std::string>) {
-      if (!v.is_string()) fail(p, std::string("expected a string, got ") + v.dump());
-      out = v.get<std::string>();
-    } else {
-      if (!v.is_array()) fail(p, std::string("expected a list of numbers, got ") + v.dump());
-      out.clear();
-      for (auto& e : v) {
-        if (!e.is_number()) fail(p, "expected a list of numbers, got " + v.dump());
-        out.push_back(e.get<double>());
-      }
-    }
+    if (!obj[key].is_string()) fail(key, std::string("expected a string, got ") + obj[key].dump());
+    out = obj[key].get<std::string>();
   }
   // Fails unless value is one of known, suggesting the closest name.
   void require_known(const std::string& path, const char* what, const std::string& value,
@@ -124,32 +107,6 @@ struct Reader {
     }
   }
 };
-
-const std::vector<std::string> kConfigFields{"label",
-                                             "model",
-                                             "init",
-                                             "data",
-                                             "optimizer",
-                                             "batch_size",
-                                             "chunk",
-                                             "drop_last",
-                                             "lr",
-                                             "schedule",
-                                             "seed",
-                                             "epochs",
-                                             "max_steps",
-                                             "max_samples",
-                                             "max_seconds",
-                                             "target_acc",
-                                             "stop_at_target",
-                                             "divergence_loss",
-                                             "log_every_steps",
-                                             "log_points_per_decade",
-                                             "eval_batch",
-                                             "eval_train"};
-const std::vector<std::string> kDataFields{"name",       "dir",        "preprocess", "validation", "limit",
-                                           "test_limit", "limit_mode", "seed",       "synthetic"};
-const std::vector<std::string> kSyntheticFields{"train", "test", "classes", "shape", "noise", "seed"};
 
 // The spec's "model": a zoo name, a description object (with "layers"), or {"file": PATH} with
 // PATH relative to the spec file. Problems inside a description are Error(Model) (exit 5) naming
@@ -172,130 +129,50 @@ ModelDesc read_model(const ojson& m, const Reader& r) {
   return parse_model(nlohmann::json(m), r.file, r.origin("model"));
 }
 
+// A name or an object ("optimizer": "adam" is {"name": "adam"}), as the declarations read it.
+nlohmann::json named_object(const ojson& v) {
+  return v.is_string() ? nlohmann::json{{"name", v.get<std::string>()}} : nlohmann::json(v);
+}
+
 TrainConfig read_config(const ojson& j, const Reader& r) {
   TrainConfig c;
-  r.check_fields(j, "", kConfigFields);
-  r.get(j, "", "label", c.label);
+  r.check_fields(j, "", config_field_names());
+  const PathNamer shown = [&](const std::string& p) { return r.origin(p); };
+  nlohmann::json plain = nlohmann::json::object();
+  for (auto& f : config_decl().fields)
+    if (j.contains(f.name)) plain[f.name] = nlohmann::json(j[f.name]);
+  c.read_fields(resolve_fields(config_decl(), plain, r.file, "", ErrorKind::Spec, shown));
   if (j.contains("model")) c.model = read_model(j["model"], r);
-  r.get(j, "", "init", c.init);
+  r.get_string(j, "init", c.init);
   if (!c.init.empty()) r.with_path("init", [&] { init_from_string(c.init); });
-  if (j.contains("data")) {
-    ojson d = j["data"].is_string() ? ojson{{"name", j["data"]}} : j["data"];
-    r.check_fields(d, "data", kDataFields);
-    auto& D = c.data;
-    r.get(d, "data", "name", D.name);
-    r.require_known("data.name", "data set", D.name, known_datasets());
-    r.get(d, "data", "dir", D.dir);
-    r.get(d, "data", "preprocess", D.preprocess);
-    if (D.preprocess != "scale" && D.preprocess != "standardize")
-      r.fail("data.preprocess", "unknown preprocess '" + D.preprocess + "' (known: scale, standardize)");
-    r.get(d, "data", "validation", D.validation);
-    r.get(d, "data", "limit", D.limit);
-    r.get(d, "data", "test_limit", D.test_limit);
-    r.get(d, "data", "limit_mode", D.limit_mode);
-    if (D.limit_mode != "first" && D.limit_mode != "stratified")
-      r.fail("data.limit_mode", "unknown limit_mode '" + D.limit_mode + "' (known: first, stratified)");
-    r.get(d, "data", "seed", D.seed);
-    if (d.contains("synthetic")) {
-      const ojson& s = d["synthetic"];
-      r.check_fields(s, "data.synthetic", kSyntheticFields);
-      r.get(s, "data.synthetic", "train", D.synthetic_train);
-      r.get(s, "data.synthetic", "test", D.synthetic_test);
-      r.get(s, "data.synthetic", "classes", D.synthetic_classes);
-      r.get(s, "data.synthetic", "noise", D.synthetic_noise);
-      r.get(s, "data.synthetic", "seed", D.synthetic_seed);
-      if (s.contains("shape")) {
-        std::vector<double> sh;
-        r.get(s, "data.synthetic", "shape", sh);
-        if (sh.size() != 3) r.fail("data.synthetic.shape", "expected [C, H, W]");
-        D.synthetic_shape = Shape{int64_t(sh[0]), int64_t(sh[1]), int64_t(sh[2])};
-      }
-    }
-  }
+  if (j.contains("data")) c.data = DataConfig::from_json(named_object(j["data"]), r.file, "data", shown);
   if (j.contains("optimizer")) {
-    ojson o = j["optimizer"].is_string() ? ojson{{"name", j["optimizer"]}} : j["optimizer"];
-    if (!o.is_object()) r.fail("optimizer", "expected a name or an object");
-    auto& O = c.optimizer;
-    r.get(o, "optimizer", "name", O.name);
-    r.require_known("optimizer.name", "optimizer", O.name, optimizer_names(),
-                    " (momentum and nesterov are sgd options)");
-    std::vector<std::string> allowed = OptimizerConfig::fields(O.name);
-    allowed.push_back("name");
-    r.check_fields(o, "optimizer", allowed);
-    r.get(o, "optimizer", "momentum", O.momentum);
-    r.get(o, "optimizer", "dampening", O.dampening);
-    r.get(o, "optimizer", "nesterov", O.nesterov);
-    r.get(o, "optimizer", "weight_decay", O.weight_decay);
-    r.get(o, "optimizer", "weight_decay_on", O.weight_decay_on);
-    r.get(o, "optimizer", "alpha", O.alpha);
-    r.get(o, "optimizer", "centered", O.centered);
-    r.get(o, "optimizer", "beta1", O.beta1);
-    r.get(o, "optimizer", "beta2", O.beta2);
-    r.get(o, "optimizer", "eps", O.eps);
-    r.get(o, "optimizer", "lr_decay", O.lr_decay);
-    r.get(o, "optimizer", "initial_accumulator", O.initial_accumulator);
-    r.with_path("optimizer", [&] { make_optimizer(O); });
+    c.optimizer = OptimizerConfig::from_json(named_object(j["optimizer"]), r.file, "optimizer", shown);
+    r.with_path("optimizer", [&] { make_optimizer(c.optimizer); });  // checks spanning fields
   }
   if (j.contains("batch_size")) {
     const ojson& b = j["batch_size"];
     if (b.is_string() && b.get<std::string>() == "full")
       c.batch_size = 0;
-    else if (b.is_number_integer() && b.get<int64_t>() >= 1)
+    else if (b.is_number_integer() && b.get<int64_t>() >= 1 && b.get<int64_t>() <= kMaxBatch)
       c.batch_size = b.get<int64_t>();
     else
-      r.fail("batch_size", "expected a positive integer or \"full\", got " + b.dump());
+      r.fail("batch_size", "expected an integer in [1, " + std::to_string(kMaxBatch) + "] or \"full\", got " + b.dump());
   }
-  r.get(j, "", "chunk", c.chunk);
-  if (c.chunk < 1) r.fail("chunk", "must be >= 1");
-  r.get(j, "", "drop_last", c.drop_last);
-  r.get(j, "", "lr", c.lr);
-  if (!(c.lr > 0)) r.fail("lr", "learning rate must be > 0, got " + j["lr"].dump());
-  if (j.contains("schedule")) {
-    ojson s = j["schedule"].is_string() ? ojson{{"name", j["schedule"]}} : j["schedule"];
-    r.check_fields(s, "schedule", ScheduleConfig::fields());
-    auto& S = c.schedule;
-    r.get(s, "schedule", "name", S.name);
-    r.get(s, "schedule", "gamma", S.gamma);
-    r.get(s, "schedule", "step_size", S.step_size);
-    r.get(s, "schedule", "milestones", S.milestones);
-    r.get(s, "schedule", "decay", S.decay);
-    r.get(s, "schedule", "power", S.power);
-    r.get(s, "schedule", "lr_min", S.lr_min);
-    r.get(s, "schedule", "horizon", S.horizon);
-    r.get(s, "schedule", "warmup_epochs", S.warmup_epochs);
-    r.get(s, "schedule", "warmup_start", S.warmup_start);
-    r.get(s, "schedule", "scaling", S.scaling);
-    r.get(s, "schedule", "base_batch", S.base_batch);
-  }
-  r.get(j, "", "seed", c.seed);
-  r.get(j, "", "epochs", c.epochs);
-  if (c.epochs < 1) r.fail("epochs", "must be >= 1");
-  r.get(j, "", "max_steps", c.max_steps);
-  r.get(j, "", "max_samples", c.max_samples);
-  r.get(j, "", "max_seconds", c.max_seconds);
-  if (c.max_seconds < 0) r.fail("max_seconds", "must be >= 0");
-  r.get(j, "", "target_acc", c.target_acc);
-  if (c.target_acc < 0 || c.target_acc > 1) r.fail("target_acc", "must be in [0, 1] (0 = none)");
-  r.get(j, "", "stop_at_target", c.stop_at_target);
-  r.get(j, "", "divergence_loss", c.divergence_loss);
-  if (!(c.divergence_loss > 0)) r.fail("divergence_loss", "must be > 0");
-  r.get(j, "", "log_every_steps", c.log_every_steps);
-  r.get(j, "", "log_points_per_decade", c.log_points_per_decade);
-  r.get(j, "", "eval_batch", c.eval_batch);
-  if (c.eval_batch < 1) r.fail("eval_batch", "must be >= 1");
-  r.get(j, "", "eval_train", c.eval_train);
+  if (j.contains("schedule")) c.schedule = ScheduleConfig::from_json(named_object(j["schedule"]), r.file, "schedule", shown);
   r.with_path("schedule", [&] { c.schedule.validate(double(c.epochs)); });
   if (c.label.empty()) c.label = default_label(c);
-  // The model must fit the data's images.
-  int64_t classes = 10;
-  Shape shape = data_shape(c.data, &classes);
-  // A model that cannot take the data's images is a model error (exit 5) naming the spec field,
-  // the model's file and the layer.
-  try {
-    build_network(c.model, shape, classes);
-  } catch (const Error& e) {
-    if (e.kind() != ErrorKind::Model) throw;
-    throw Error(ErrorKind::Model, r.where("model") + ": " + e.what());
+  // The model must fit the data's images: the shape read from the data (IDX header, CIFAR-10
+  // format, synthetic config). When the files cannot be read yet, loading reports it at run start.
+  // A model that cannot take them is a model error (exit 5) naming the spec field, the model's
+  // file and the layer.
+  if (auto info = probe_dataset(c.data)) {
+    try {
+      build_network(c.model, info->shape, info->classes);
+    } catch (const Error& e) {
+      if (e.kind() != ErrorKind::Model) throw;
+      throw Error(ErrorKind::Model, r.where("model") + ": " + e.what());
+    }
   }
   return c;
 }
@@ -310,15 +187,15 @@ struct Axis {
 std::vector<Axis> parse_axes(const ojson& g, const std::string& path, const Reader& r) {
   if (!g.is_object()) r.fail(path, "expected an object of axes (field name -> list of values)");
   std::vector<Axis> axes;
-  std::vector<std::string> variant_fields = kConfigFields;
+  std::vector<std::string> variant_fields = config_field_names();
   variant_fields.push_back("grid");
   for (auto it = g.begin(); it != g.end(); ++it) {
     std::string p = path + "." + it.key();
     if (!it.value().is_array()) r.fail(p, "an axis is a list of values, got " + it.value().dump());
     if (it.value().empty()) r.fail(p, "empty axis: give at least one value");
     std::string head = it.key().substr(0, it.key().find('.'));
-    if (it.key() != "variants" && std::find(kConfigFields.begin(), kConfigFields.end(), head) == kConfigFields.end()) {
-      std::string s = suggest(head, kConfigFields);
+    if (it.key() != "variants" && std::find(config_field_names().begin(), config_field_names().end(), head) == config_field_names().end()) {
+      std::string s = suggest(head, config_field_names());
       r.fail(p, "unknown axis '" + it.key() + "'" + (s.empty() ? "" : " (did you mean '" + s + "'?)") +
                     "; an axis is 'variants' or a config field");
     }
@@ -367,13 +244,6 @@ void expand(const ojson& cfg, const Origins& o, const std::vector<Axis>& axes, s
 
 }  // namespace
 
-Shape data_shape(const DataConfig& d, int64_t* classes) {
-  if (classes) *classes = d.name == "synthetic" ? d.synthetic_classes : 10;
-  if (d.name == "cifar10") return Shape{3, 32, 32};
-  if (d.name == "synthetic") return d.synthetic_shape;
-  return Shape{1, 28, 28};
-}
-
 TrainConfig config_from_json(const ojson& j, const std::string& where) {
   Origins none;
   return read_config(j, Reader{where, none});
@@ -387,13 +257,13 @@ Experiment parse_spec(const ojson& spec, const std::string& path, const Override
   Reader top{path, origins};
   top.check_fields(spec, "", {"schema_version", "experiment", "description", "base", "grid"});
   if (!spec.contains("experiment")) top.fail("experiment", "missing: every spec names its experiment");
-  top.get(spec, "", "experiment", e.name);
+  top.get_string(spec, "experiment", e.name);
   if (e.name.empty() || e.name.find_first_of("/\\ ") != std::string::npos || e.name[0] == '.')
     top.fail("experiment", "must be a non-empty name without '/', '\\', spaces or a leading '.'");
-  top.get(spec, "", "description", e.description);
+  top.get_string(spec, "description", e.description);
   ojson base = ojson::object();
   if (spec.contains("base")) {
-    top.check_fields(spec["base"], "base", kConfigFields);
+    top.check_fields(spec["base"], "base", config_field_names());
     merge_into(base, spec["base"], "", "base", origins);
   }
 
@@ -405,8 +275,8 @@ Experiment parse_spec(const ojson& spec, const std::string& path, const Override
   for (auto& [cfg, o] : configs) {
     for (auto& [field, value] : overrides) {
       std::string head = field.substr(0, field.find('.'));
-      if (std::find(kConfigFields.begin(), kConfigFields.end(), head) == kConfigFields.end()) {
-        std::string s = suggest(head, kConfigFields);
+      if (std::find(config_field_names().begin(), config_field_names().end(), head) == config_field_names().end()) {
+        std::string s = suggest(head, config_field_names());
         SGD_THROW(Spec, "--set ", field, ": unknown field '", head, "'",
                   s.empty() ? "" : " (did you mean '" + s + "'?)");
       }

@@ -40,9 +40,6 @@ Experiment parse_spec(const nlohmann::ordered_json& spec, const std::string& pat
 // the source for errors. Field names are the spec's.
 TrainConfig config_from_json(const nlohmann::ordered_json& j, const std::string& where);
 
-// The shape a data config yields (without reading the images) and its class count.
-Shape data_shape(const DataConfig& d, int64_t* classes = nullptr);
-
 std::string run_id(const nlohmann::json& canonical_config);
 
 }  // namespace sgdbench

@@ -10,6 +10,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/decl.hpp"
+
 namespace sgdbench {
 
 struct OptimizerConfig {
@@ -26,9 +28,11 @@ struct OptimizerConfig {
   double lr_decay = 0.0;                    // adagrad
   double initial_accumulator = 0.0;         // adagrad
 
-  // Fields other than name that the spec may set, per optimizer.
-  static const std::vector<std::string>& fields(const std::string& name);
-  nlohmann::json to_json() const;  // only the fields that apply to `name`
+  // From a spec's {"name": ..., fields}: checked against the optimizer's declaration (unknown
+  // names and fields, types, ranges), Error(Spec) "<where>: <path>.field: ...".
+  static OptimizerConfig from_json(const nlohmann::json& j, const std::string& where, const std::string& path,
+                                   const PathNamer& shown = {});
+  nlohmann::json to_json() const;  // name + the declared fields of `name`, defaults filled
 };
 
 struct ParamRef;
@@ -55,7 +59,8 @@ class Optimizer {
   bool decay_all_ = false;
 };
 
-// The optimizer names make_optimizer knows, in the order the docs list them.
+// One declaration per optimizer (name, display name, doc, fields), in the order the docs list them.
+const std::vector<KindDecl>& optimizer_decls();
 const std::vector<std::string>& optimizer_names();
 
 // Throws Error(Spec) for unknown names or invalid values (e.g. negative momentum).

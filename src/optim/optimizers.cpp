@@ -2,7 +2,9 @@
 // element-wise, so a parameter's result does not depend on the thread count.
 #include <cmath>
 
-#include "core/decl.hpp"
+#include <limits>
+
+#include "core/bind.hpp"
 #include "core/error.hpp"
 #include "model/network.hpp"
 #include "optim/optimizer.hpp"
@@ -186,90 +188,149 @@ void Optimizer::step(float* params, const float* grads, size_t n, double lr, con
   ++t_;
 }
 
+namespace {
+
+using B = Bound<OptimizerConfig>;
+using C = OptimizerConfig;
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+// The fields several optimizers share, declared once.
+B momentum() { return {FieldDecl::number("momentum", 0.0, 0, kInf, "momentum factor (0 = none)"), &C::momentum}; }
+B weight_decay() {
+  return {FieldDecl::number("weight_decay", 0.0, 0, kInf, "L2 penalty added to the gradient"), &C::weight_decay};
+}
+B weight_decay_on() {
+  return {FieldDecl::word("weight_decay_on", "weights", {"weights", "all"},
+                          "weights: weight decay skips biases and batch-norm parameters; all: every parameter"),
+          &C::weight_decay_on};
+}
+B eps(double def) {
+  return {FieldDecl::number("eps", def, 0, 1, "term added to the denominator", true), &C::eps};
+}
+
+// An optimizer: its declaration, where its fields live, and how to make it.
+struct OptDecl {
+  KindDecl decl;
+  Bindings<C> fields;
+  std::unique_ptr<Optimizer> (*make)(const C&);
+};
+
+template <class O>
+std::unique_ptr<Optimizer> make_one(const C& c) {
+  return std::make_unique<O>(c);
+}
+
+const std::vector<OptDecl>& optimizer_table() {
+  auto make = [](std::string name, std::string display, std::string doc, Bindings<C> f,
+                 std::unique_ptr<Optimizer> (*factory)(const C&)) {
+    KindDecl k = kind_decl<C>(std::move(name), std::move(display), std::move(doc), f);
+    return OptDecl{std::move(k), std::move(f), factory};
+  };
+  static const std::vector<OptDecl> t{
+      make("sgd", "SGD", "stochastic gradient descent (torch.optim.SGD): plain, momentum or Nesterov",
+           {momentum(),
+            {FieldDecl::number("dampening", 0.0, 0, 1, "dampening of the momentum's gradient term", false, true),
+             &C::dampening},
+            {FieldDecl::boolean("nesterov", false, "Nesterov momentum (needs momentum > 0, dampening 0)"),
+             &C::nesterov},
+            weight_decay(), weight_decay_on()},
+           make_one<Sgd>),
+      make("adagrad", "AdaGrad", "AdaGrad (torch.optim.Adagrad)",
+           {weight_decay(), weight_decay_on(), eps(1e-10),
+            {FieldDecl::number("lr_decay", 0.0, 0, kInf, "lr / (1 + (t-1) * lr_decay)"), &C::lr_decay},
+            {FieldDecl::number("initial_accumulator", 0.0, 0, kInf, "initial sum of squared gradients"),
+             &C::initial_accumulator}},
+           make_one<Adagrad>),
+      make("rmsprop", "RMSprop", "RMSprop (torch.optim.RMSprop)",
+           {momentum(), weight_decay(), weight_decay_on(),
+            {FieldDecl::number("alpha", 0.99, 0, 1, "smoothing constant of the squared-gradient average", false,
+                               true),
+             &C::alpha},
+            {FieldDecl::boolean("centered", false, "normalise by the gradient's estimated variance"), &C::centered},
+            eps(1e-8)},
+           make_one<Rmsprop>),
+      make("adam", "Adam", "Adam (torch.optim.Adam)",
+           {weight_decay(), weight_decay_on(),
+            {FieldDecl::number("beta1", 0.9, 0, 1, "decay of the first-moment average", false, true), &C::beta1},
+            {FieldDecl::number("beta2", 0.999, 0, 1, "decay of the second-moment average", false, true), &C::beta2},
+            eps(1e-8)},
+           make_one<Adam>),
+  };
+  return t;
+}
+
+const OptDecl* find_optimizer(const std::string& name) {
+  for (auto& o : optimizer_table())
+    if (o.decl.name == name) return &o;
+  return nullptr;
+}
+
+// The declared eps default of `o` (configs built in code leave eps < 0 for "the default").
+double default_eps(const OptDecl& o) {
+  for (auto& f : o.decl.fields)
+    if (f.name == "eps") return f.def.get<double>();
+  return 0;
+}
+
+}  // namespace
+
+const std::vector<KindDecl>& optimizer_decls() {
+  static const std::vector<KindDecl> d = [] {
+    std::vector<KindDecl> v;
+    for (auto& o : optimizer_table()) v.push_back(o.decl);
+    return v;
+  }();
+  return d;
+}
+
 const std::vector<std::string>& optimizer_names() {
-  static const std::vector<std::string> n{"sgd", "adagrad", "rmsprop", "adam"};
+  static const std::vector<std::string> n = kind_names(optimizer_decls());
   return n;
 }
 
-const std::vector<std::string>& OptimizerConfig::fields(const std::string& name) {
-  static const std::vector<std::string> sgd{"momentum", "dampening", "nesterov", "weight_decay", "weight_decay_on"};
-  static const std::vector<std::string> adagrad{"weight_decay", "weight_decay_on", "eps", "lr_decay",
-                                                "initial_accumulator"};
-  static const std::vector<std::string> rmsprop{"momentum", "weight_decay", "weight_decay_on",
-                                                "alpha",    "centered",     "eps"};
-  static const std::vector<std::string> adam{"weight_decay", "weight_decay_on", "beta1", "beta2", "eps"};
-  static const std::vector<std::string> none;
-  if (name == "sgd") return sgd;
-  if (name == "adagrad") return adagrad;
-  if (name == "rmsprop") return rmsprop;
-  if (name == "adam") return adam;
-  return none;
+OptimizerConfig OptimizerConfig::from_json(const nlohmann::json& j, const std::string& where, const std::string& path,
+                                           const PathNamer& shown) {
+  OptimizerConfig c;
+  auto name_of = [&](const std::string& p) { return shown ? shown(p) : p; };
+  if (!j.is_object()) throw Error(ErrorKind::Spec, where + ": " + name_of(path) + ": expected an optimizer name or object");
+  if (j.contains("name")) {
+    if (!j["name"].is_string())
+      throw Error(ErrorKind::Spec, where + ": " + name_of(path + ".name") + ": expected one of " + join(optimizer_names()));
+    c.name = j["name"].get<std::string>();
+  }
+  const OptDecl* o = find_optimizer(c.name);
+  if (!o)
+    find_kind(optimizer_decls(), c.name, "optimizer", where, name_of(path + ".name"),
+              ErrorKind::Spec, " (momentum and nesterov are sgd options)");
+  nlohmann::json fields = j;
+  fields.erase("name");
+  read_bound(c, o->fields, resolve_fields(o->decl, fields, where, path, ErrorKind::Spec, shown));
+  return c;
 }
 
 nlohmann::json OptimizerConfig::to_json() const {
-  nlohmann::json all = {{"momentum", momentum},
-                        {"dampening", dampening},
-                        {"nesterov", nesterov},
-                        {"weight_decay", weight_decay},
-                        {"weight_decay_on", weight_decay_on},
-                        {"alpha", alpha},
-                        {"centered", centered},
-                        {"beta1", beta1},
-                        {"beta2", beta2},
-                        {"eps", eps},
-                        {"lr_decay", lr_decay},
-                        {"initial_accumulator", initial_accumulator}};
   nlohmann::json j = {{"name", name}};
-  for (auto& f : fields(name)) j[f] = all[f];
+  const OptDecl* o = find_optimizer(name);
+  if (!o) return j;
+  j.update(write_bound(*this, o->fields));
+  if (j.contains("eps") && eps < 0) j["eps"] = default_eps(*o);
   return j;
 }
 
-namespace {
-std::unique_ptr<Optimizer> make_optimizer_impl(const OptimizerConfig& in) {
-  OptimizerConfig c = in;
-  auto nonneg = [&](double v, const char* f) {
-    SGD_CHECK(v >= 0 && std::isfinite(v), Spec, "optimizer '", c.name, "': ", f, " must be >= 0, got ", v);
-  };
-  auto unit = [&](double v, const char* f) {
-    SGD_CHECK(v >= 0 && v < 1, Spec, "optimizer '", c.name, "': ", f, " must be in [0, 1), got ", v);
-  };
-  nonneg(c.momentum, "momentum");
-  nonneg(c.weight_decay, "weight_decay");
-  SGD_CHECK(c.weight_decay_on == "weights" || c.weight_decay_on == "all", Spec, "optimizer '", c.name,
-            "': weight_decay_on must be \"weights\" (not biases or batch-norm parameters) or \"all\", got '",
-            c.weight_decay_on, "'");
-  if (c.name == "sgd") {
-    unit(c.dampening, "dampening");
-    SGD_CHECK(!c.nesterov || (c.momentum > 0 && c.dampening == 0), Spec,
-              "optimizer 'sgd': nesterov needs momentum > 0 and dampening 0");
-    return std::make_unique<Sgd>(c);
-  }
-  if (c.name == "adagrad") {
-    if (c.eps < 0) c.eps = 1e-10;
-    nonneg(c.lr_decay, "lr_decay");
-    nonneg(c.initial_accumulator, "initial_accumulator");
-    return std::make_unique<Adagrad>(c);
-  }
-  if (c.name == "rmsprop") {
-    if (c.eps < 0) c.eps = 1e-8;
-    unit(c.alpha, "alpha");
-    return std::make_unique<Rmsprop>(c);
-  }
-  if (c.name == "adam") {
-    if (c.eps < 0) c.eps = 1e-8;
-    unit(c.beta1, "beta1");
-    unit(c.beta2, "beta2");
-    return std::make_unique<Adam>(c);
-  }
-  SGD_THROW(Spec, "unknown optimizer '", c.name, "' (known: ", join(optimizer_names()),
-            "; momentum and nesterov are sgd options)");
-}
-}  // namespace
-
 std::unique_ptr<Optimizer> make_optimizer(const OptimizerConfig& in) {
-  auto o = make_optimizer_impl(in);
-  o->weight_decay_ = in.weight_decay;
-  o->decay_all_ = in.weight_decay_on == "all";
+  const OptDecl* d = find_optimizer(in.name);
+  if (!d) find_kind(optimizer_decls(), in.name, "optimizer", "optimizer", "name", ErrorKind::Spec);
+  OptimizerConfig c = in;
+  if (c.eps < 0) c.eps = default_eps(*d);
+  // The same checks as a spec's fields get (configs built in code skip the spec parser).
+  nlohmann::json fields = c.to_json();
+  fields.erase("name");
+  resolve_fields(d->decl, fields, "optimizer '" + c.name + "'", "", ErrorKind::Spec);
+  SGD_CHECK(!c.nesterov || (c.momentum > 0 && c.dampening == 0), Spec,
+            "optimizer 'sgd': nesterov needs momentum > 0 and dampening 0");
+  auto o = d->make(c);
+  o->weight_decay_ = c.weight_decay;
+  o->decay_all_ = c.weight_decay_on == "all";
   return o;
 }
 

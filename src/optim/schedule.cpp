@@ -8,47 +8,113 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/bind.hpp"
 #include "core/error.hpp"
 
 namespace sgdbench {
 
-const std::vector<std::string>& ScheduleConfig::fields() {
-  static const std::vector<std::string> f{"name",          "gamma",        "step_size", "milestones",
-                                          "decay",         "power",        "lr_min",    "horizon",
-                                          "warmup_epochs", "warmup_start", "scaling",   "base_batch"};
-  return f;
+namespace {
+
+using B = Bound<ScheduleConfig>;
+using C = ScheduleConfig;
+constexpr double kMaxEpochs = 1e6;
+
+B gamma(const char* doc) { return {FieldDecl::number("gamma", 0.1, 0, 1, doc, true), &C::gamma}; }
+B lr_min() { return {FieldDecl::number("lr_min", 0.0, 0, 1e6, "the rate's floor"), &C::lr_min}; }
+B horizon() {
+  return {FieldDecl::number("horizon", 0.0, 0, kMaxEpochs, "epochs to reach lr_min (0 = the run's epoch budget)"),
+          &C::horizon};
+}
+
+struct SchedDecl {
+  KindDecl decl;
+  Bindings<C> fields;
+};
+
+// Every schedule also takes the warm-up and batch-size scaling fields (common()).
+const std::vector<SchedDecl>& schedule_table() {
+  static const Bindings<C> common{
+      {FieldDecl::number("warmup_epochs", 0.0, 0, kMaxEpochs, "linear warm-up length in epochs (0 = none)"),
+       &C::warmup_epochs},
+      {FieldDecl::number("warmup_start", 0.0, 0, 1, "the warm-up starts at lr * warmup_start"), &C::warmup_start},
+      {FieldDecl::word("scaling", "none", {"none", "linear", "sqrt"},
+                       "batch-size scaling of the base lr: lr * (batch/base_batch) or its square root"),
+       &C::scaling},
+      {FieldDecl::number("base_batch", 32.0, 0, 1e9, "the batch size the base lr is for (scaling)", true),
+       &C::base_batch}};
+  auto make = [&](std::string name, std::string doc, Bindings<C> f) {
+    f.insert(f.end(), common.begin(), common.end());
+    KindDecl k = kind_decl<C>(std::move(name), "", std::move(doc), f);
+    return SchedDecl{std::move(k), std::move(f)};
+  };
+  static const std::vector<SchedDecl> t{
+      make("constant", "lr0", {}),
+      make("step", "lr0 * gamma^floor(epoch / step_size)",
+           {gamma("factor per decay"),
+            {FieldDecl::number("step_size", 1.0, 0, kMaxEpochs, "epochs between decays", true), &C::step_size}}),
+      make("multistep", "lr0 * gamma^(milestones passed)",
+           {gamma("factor per milestone"),
+            {FieldDecl::list("milestones", nlohmann::json::array(), false, 0, 0, kMaxEpochs,
+                             "epochs at which lr *= gamma"),
+             &C::milestones}}),
+      make("exponential", "lr0 * gamma^epoch", {gamma("factor per epoch")}),
+      make("inverse_time", "lr0 / (1 + decay * epoch)",
+           {{FieldDecl::number("decay", 1.0, 0, 1e6, "decay per epoch"), &C::decay}}),
+      make("cosine", "lr_min + (lr0 - lr_min) * (1 + cos(pi * min(epoch, T) / T)) / 2", {lr_min(), horizon()}),
+      make("polynomial", "lr_min + (lr0 - lr_min) * (1 - min(epoch, T) / T)^power",
+           {lr_min(), horizon(), {FieldDecl::number("power", 1.0, 0, 1e3, "exponent", true), &C::power}}),
+  };
+  return t;
+}
+
+const SchedDecl* find_schedule(const std::string& name) {
+  for (auto& d : schedule_table())
+    if (d.decl.name == name) return &d;
+  return nullptr;
+}
+
+}  // namespace
+
+const std::vector<KindDecl>& schedule_decls() {
+  static const std::vector<KindDecl> d = [] {
+    std::vector<KindDecl> v;
+    for (auto& s : schedule_table()) v.push_back(s.decl);
+    return v;
+  }();
+  return d;
+}
+
+ScheduleConfig ScheduleConfig::from_json(const nlohmann::json& j, const std::string& where, const std::string& path,
+                                         const PathNamer& shown) {
+  ScheduleConfig c;
+  auto name_of = [&](const std::string& p) { return shown ? shown(p) : p; };
+  if (!j.is_object()) throw Error(ErrorKind::Spec, where + ": " + name_of(path) + ": expected a schedule name or object");
+  if (j.contains("name")) {
+    if (!j["name"].is_string())
+      throw Error(ErrorKind::Spec, where + ": " + name_of(path + ".name") + ": expected one of " +
+                                       join(kind_names(schedule_decls())));
+    c.name = j["name"].get<std::string>();
+  }
+  const SchedDecl* d = find_schedule(c.name);
+  if (!d) find_kind(schedule_decls(), c.name, "schedule", where, name_of(path + ".name"), ErrorKind::Spec);
+  nlohmann::json fields = j;
+  fields.erase("name");
+  read_bound(c, d->fields, resolve_fields(d->decl, fields, where, path, ErrorKind::Spec, shown));
+  return c;
 }
 
 nlohmann::json ScheduleConfig::to_json() const {
   nlohmann::json j = {{"name", name}};
-  if (name == "step") j["gamma"] = gamma, j["step_size"] = step_size;
-  if (name == "multistep") j["gamma"] = gamma, j["milestones"] = milestones;
-  if (name == "exponential") j["gamma"] = gamma;
-  if (name == "inverse_time") j["decay"] = decay;
-  if (name == "cosine" || name == "polynomial") j["lr_min"] = lr_min, j["horizon"] = horizon;
-  if (name == "polynomial") j["power"] = power;
-  if (warmup_epochs > 0) j["warmup_epochs"] = warmup_epochs, j["warmup_start"] = warmup_start;
-  j["scaling"] = scaling;
-  if (scaling != "none") j["base_batch"] = base_batch;
+  if (const SchedDecl* d = find_schedule(name)) j.update(write_bound(*this, d->fields));
   return j;
 }
 
 void ScheduleConfig::validate(double epochs_budget) const {
-  static const std::vector<std::string> names{"constant",     "step",   "multistep", "exponential",
-                                              "inverse_time", "cosine", "polynomial"};
-  SGD_CHECK(std::find(names.begin(), names.end(), name) != names.end(), Spec, "schedule.name: unknown schedule '", name,
-            "' (known: constant, step, multistep, exponential, inverse_time, cosine, polynomial)");
-  SGD_CHECK(gamma > 0 && gamma <= 1, Spec, "schedule.gamma: must be in (0, 1], got ", gamma);
-  SGD_CHECK(step_size > 0, Spec, "schedule.step_size: must be > 0, got ", step_size);
-  SGD_CHECK(decay >= 0, Spec, "schedule.decay: must be >= 0, got ", decay);
-  SGD_CHECK(power > 0, Spec, "schedule.power: must be > 0, got ", power);
-  SGD_CHECK(lr_min >= 0, Spec, "schedule.lr_min: must be >= 0, got ", lr_min);
-  SGD_CHECK(warmup_epochs >= 0, Spec, "schedule.warmup_epochs: must be >= 0, got ", warmup_epochs);
-  SGD_CHECK(warmup_start >= 0 && warmup_start <= 1, Spec, "schedule.warmup_start: must be in [0, 1], got ",
-            warmup_start);
-  SGD_CHECK(scaling == "none" || scaling == "linear" || scaling == "sqrt", Spec, "schedule.scaling: unknown rule '",
-            scaling, "' (known: none, linear, sqrt)");
-  SGD_CHECK(base_batch > 0, Spec, "schedule.base_batch: must be > 0, got ", base_batch);
+  const SchedDecl* d = find_schedule(name);
+  if (!d) find_kind(schedule_decls(), name, "schedule", "schedule", "name", ErrorKind::Spec);
+  nlohmann::json fields = to_json();
+  fields.erase("name");
+  resolve_fields(d->decl, fields, "schedule", "", ErrorKind::Spec);  // configs built in code
   if (name == "cosine" || name == "polynomial")
     SGD_CHECK(horizon > 0 || epochs_budget > 0, Spec, "schedule.horizon: ", name,
               " needs a horizon in epochs (or an epoch budget)");

@@ -7,6 +7,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/decl.hpp"
+
 namespace sgdbench {
 
 struct ScheduleConfig {
@@ -24,10 +26,15 @@ struct ScheduleConfig {
   std::string scaling = "none";
   double base_batch = 32;
 
-  static const std::vector<std::string>& fields();
-  nlohmann::json to_json() const;
+  // From a spec's {"name": ..., fields}, checked against the schedule's declaration.
+  static ScheduleConfig from_json(const nlohmann::json& j, const std::string& where, const std::string& path,
+                                  const PathNamer& shown = {});
+  nlohmann::json to_json() const;             // name + the declared fields of `name`, defaults filled
   void validate(double epochs_budget) const;  // throws Error(Spec)
 };
+
+// One declaration per schedule (name, formula, fields), in the order the docs list them.
+const std::vector<KindDecl>& schedule_decls();
 
 class Schedule {
  public:

@@ -2,6 +2,7 @@
 // the JSON boundary of src/train (statuses become strings only here).
 #include <cmath>
 
+#include "core/bind.hpp"
 #include "train/trainer.hpp"
 
 namespace sgdbench {
@@ -29,39 +30,78 @@ std::string default_label(const TrainConfig& c) {
   if (o.name == "sgd" && o.momentum > 0) {
     std::snprintf(b, sizeof b, " + %s %g", o.nesterov ? "Nesterov" : "momentum", o.momentum);
     s += b;
-  } else if (o.name == "adam")
-    s += " + Adam";
-  else if (o.name == "adagrad")
-    s += " + AdaGrad";
-  else if (o.name == "rmsprop")
-    s += " + RMSprop";
+  } else if (o.name != "sgd") {
+    for (auto& d : optimizer_decls())
+      if (d.name == o.name) s += " + " + d.display;
+  }
   return s;
 }
 
+namespace {
+
+using B = Bound<TrainConfig>;
+using C = TrainConfig;
+constexpr double kMaxCount = 1e15;
+
+// The run-config fields that are plain values; model, init, data, optimizer, schedule and
+// batch_size have declarations of their own (see config_field_names()).
+const Bindings<C>& config_bindings() {
+  static const Bindings<C> b{
+      {FieldDecl::text("label", "", "the method's name in plots and reports (\"\" = made from the optimizer)"),
+       &C::label},
+      {FieldDecl::integer("chunk", 1000, 1, 1e7, "full batch: samples per gradient-accumulation chunk"), &C::chunk},
+      {FieldDecl::boolean("drop_last", false, "drop the last incomplete batch of an epoch"), &C::drop_last},
+      {FieldDecl::number("lr", 0.01, 0, 1e6, "base learning rate", true), &C::lr},
+      {FieldDecl::integer("seed", 1, 0, 9007199254740991.0, "run seed: initialisation, shuffling, dropout"),
+       &C::seed},
+      {FieldDecl::integer("epochs", 1, 1, 1e6, "epoch budget"), &C::epochs},
+      {FieldDecl::integer("max_steps", 0, 0, kMaxCount, "step budget (0 = none)"), &C::max_steps},
+      {FieldDecl::integer("max_samples", 0, 0, kMaxCount, "sample budget (0 = none)"), &C::max_samples},
+      {FieldDecl::number("max_seconds", 0.0, 0, 1e9, "training-time budget in seconds (0 = none)"),
+       &C::max_seconds},
+      {FieldDecl::number("target_acc", 0.0, 0, 1, "test accuracy counted as reaching the target (0 = none)"),
+       &C::target_acc},
+      {FieldDecl::boolean("stop_at_target", false, "stop when the target is reached"), &C::stop_at_target},
+      {FieldDecl::number("divergence_loss", 1e3, 0, 1e30, "a mini-batch loss above this (or non-finite) = diverged",
+                         true),
+       &C::divergence_loss},
+      {FieldDecl::integer("log_every_steps", 0, 0, kMaxCount, "also evaluate every N steps (0 = per epoch only)"),
+       &C::log_every_steps},
+      {FieldDecl::integer("log_points_per_decade", 0, 0, 100, "also evaluate at steps 10^(k/n) (0 = off)"),
+       &C::log_points_per_decade},
+      {FieldDecl::integer("eval_batch", 1000, 1, 1e6, "evaluation batch size"), &C::eval_batch},
+      {FieldDecl::boolean("eval_train", false, "also evaluate the full train split each epoch"), &C::eval_train}};
+  return b;
+}
+
+}  // namespace
+
+const KindDecl& config_decl() {
+  static const KindDecl k = kind_decl<C>("config", "", "one training run", config_bindings());
+  return k;
+}
+
+const std::vector<std::string>& config_field_names() {
+  static const std::vector<std::string> n = [] {
+    std::vector<std::string> v{"model", "init", "data", "optimizer", "batch_size", "schedule"};
+    for (auto& f : config_decl().fields) v.push_back(f.name);
+    return v;
+  }();
+  return n;
+}
+
+void TrainConfig::read_fields(const nlohmann::json& resolved) { read_bound(*this, config_bindings(), resolved); }
+
 nlohmann::json TrainConfig::to_json() const {
-  nlohmann::json j = {{"label", label},
-                      {"model", model.canonical()},
-                      {"model_name", model.name},
-                      {"init", init},
-                      {"data", data.to_json()},
-                      {"optimizer", optimizer.to_json()},
-                      {"lr", lr},
-                      {"schedule", schedule.to_json()},
-                      {"seed", seed},
-                      {"epochs", epochs},
-                      {"max_steps", max_steps},
-                      {"max_samples", max_samples},
-                      {"max_seconds", max_seconds},
-                      {"target_acc", target_acc},
-                      {"stop_at_target", stop_at_target},
-                      {"divergence_loss", divergence_loss},
-                      {"log_every_steps", log_every_steps},
-                      {"log_points_per_decade", log_points_per_decade},
-                      {"eval_batch", eval_batch},
-                      {"eval_train", eval_train},
-                      {"drop_last", drop_last}};
+  nlohmann::json j = write_bound(*this, config_bindings());
+  j["model"] = model.canonical();
+  j["model_name"] = model.name;
+  j["init"] = init;
+  j["data"] = data.to_json();
+  j["optimizer"] = optimizer.to_json();
+  j["schedule"] = schedule.to_json();
   if (batch_size == 0)
-    j["batch_size"] = "full", j["chunk"] = chunk;
+    j["batch_size"] = "full";
   else
     j["batch_size"] = batch_size;
   return j;

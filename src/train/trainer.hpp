@@ -47,10 +47,17 @@ struct TrainConfig {
   int log_points_per_decade = 0;  // log-spaced points at steps 10^(k/n)
   int64_t eval_batch = 1000;
   bool eval_train = false;  // also the loss/accuracy on the full train split each epoch
-  int threads = 0;          // recorded; set by the runner
 
+  // The plain-valued fields from a resolve_fields(config_decl(), ...) result.
+  void read_fields(const nlohmann::json& resolved);
   nlohmann::json to_json() const;  // the canonical, fully resolved config (hashed into the run id)
 };
+
+// The declaration of a run config's plain-valued fields (label, lr, seed, budgets, logging...).
+const KindDecl& config_decl();
+// Every field a run config may have: model, init, data, optimizer, batch_size, schedule and
+// config_decl()'s fields.
+const std::vector<std::string>& config_field_names();
 
 // "GD", "SGD", "mini-batch 32", with " + momentum 0.9", " + Nesterov 0.9", " + Adam" etc.
 std::string default_label(const TrainConfig& c);
