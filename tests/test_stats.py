@@ -217,7 +217,8 @@ class TuningCurveTest(unittest.TestCase):
 
 def run(lr, seed, status="completed", final=0.8, best=None, steps=None, label="m", batch=32, momentum=0.0,
         seconds=None):
-    """A minimal result dict with what the tools read."""
+    """A minimal result dict with what the tools read. Like real files, a diverged run keeps the
+    accuracies of its last logged point (and may have reached the target before diverging)."""
     reached = steps is not None
     return {
         "schema_version": 2, "run_id": "0" * 16, "experiment": "fx",
@@ -226,8 +227,7 @@ def run(lr, seed, status="completed", final=0.8, best=None, steps=None, label="m
                    "seed": seed, "target_acc": 0.8, "optimizer": {"name": "sgd", "momentum": momentum}},
         "provenance": {"threads": 1}, "data": {"train": 1000},
         "history": [{"step": 0, "epoch": 0, "test_acc": 0.1}],
-        "summary": {"final_test_acc": None if status == "diverged" else final,
-                    "best_test_acc": None if status == "diverged" else (best or final),
+        "summary": {"final_test_acc": final, "best_test_acc": best or final,
                     "target_reached": reached, "steps_to_target": steps,
                     "samples_to_target": steps * batch if reached else None,
                     "seconds_to_target": (seconds or 0.001 * steps) if reached else None,
@@ -239,7 +239,7 @@ def run(lr, seed, status="completed", final=0.8, best=None, steps=None, label="m
 class BestLrRuleTest(unittest.TestCase):
     def test_a_diverged_seed_disqualifies_the_rate(self):
         rs = [run(0.1, s, final=0.80) for s in (1, 2, 3)]
-        rs += [run(0.3, 1, final=0.95), run(0.3, 2, final=0.95), run(0.3, 3, status="diverged")]
+        rs += [run(0.3, 1, final=0.95), run(0.3, 2, final=0.95), run(0.3, 3, status="diverged", final=0.95)]
         self.assertEqual(R.select_best_lr(rs, "final")[0], 0.1)
         self.assertEqual(R.select_best_lr(rs[:3] + rs[3:5] + [run(0.3, 3, final=0.9)], "final")[0], 0.3)
 
@@ -249,6 +249,8 @@ class BestLrRuleTest(unittest.TestCase):
         lr, chosen = R.select_best_lr(rs, "steps_to_target")
         self.assertEqual(lr, 0.1)
         self.assertEqual(sorted(r["config"]["seed"] for r in chosen), [1, 2, 3])
+        rs[5] = run(0.3, 3, steps=90, status="diverged")  # reached the target, then diverged
+        self.assertEqual(R.select_best_lr(rs, "steps_to_target")[0], 0.1)
         rs[5] = run(0.3, 3, steps=120, status="stopped_at_target")
         self.assertEqual(R.select_best_lr(rs, "steps_to_target")[0], 0.3)
 
@@ -262,7 +264,7 @@ class BestLrRuleTest(unittest.TestCase):
         self.assertEqual(R.select_best_lr(rs, "best")[0], 0.1)
         budget = [run(0.1, 1, status="budget_exhausted", final=0.5)]
         self.assertEqual(R.select_best_lr(budget, "final")[0], 0.1)
-        self.assertEqual(R.select_best_lr([run(0.1, 1, status="diverged")], "final"), (None, []))
+        self.assertEqual(R.select_best_lr([run(0.1, 1, status="diverged", final=0.3)], "final"), (None, []))
         with self.assertRaises(ValueError):
             R.select_best_lr(rs, "fastest")
 
@@ -278,7 +280,7 @@ class ReportSectionsTest(unittest.TestCase):
         for s in range(5):
             runs += [run(0.1, s, steps=sgd[s], label="mini-batch 32"), run(0.01, s, final=0.6, label="mini-batch 32"),
                      run(0.1, s, steps=mom[s], label="mini-batch 32 + momentum 0.9", momentum=0.9),
-                     run(1.0, s, status="diverged", label="mini-batch 32 + momentum 0.9", momentum=0.9)]
+                     run(1.0, s, status="diverged", final=0.1, label="mini-batch 32 + momentum 0.9", momentum=0.9)]
         for b, S_b in ((128, 140 * (1 + 64 / 128)), (512, 140 * (1 + 64 / 512))):  # S_min 140, B_crit 64
             runs += [run(0.1, s, steps=round(S_b), label=f"mini-batch {b}", batch=b) for s in range(5)]
         cls.runs_dir = os.path.join(cls.tmp, "fx", "runs")
