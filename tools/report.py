@@ -132,7 +132,8 @@ def comparison_sentence(c, criterion, target):
     (w, l), (mw, ml) = (names, (c["mean_a"], c["mean_b"])) if a_first else (names[::-1], (c["mean_b"], c["mean_a"]))
     share = c["cles"] if a_first == hib else 1 - c["cles"]
     if criterion == "steps_to_target":
-        what, nums = f"reaches {100 * target:g}% in fewer steps than", f"{mw:.0f} vs {ml:.0f}"
+        d = 0 if min(mw, ml) >= 100 else 1
+        what, nums = f"reaches {100 * target:g}% in fewer steps than", f"{mw:.{d}f} vs {ml:.{d}f}"
     else:
         what = "ends at a higher test accuracy than" if criterion == "final" else "reaches a higher best test accuracy than"
         nums = f"{100 * mw:.2f}% vs {100 * ml:.2f}%"
@@ -201,10 +202,10 @@ def scaling_section(runs):
                 fit_s = f"{float(S.scaling_curve([p['B']], f['s_min'], f['b_crit'])[0]):.0f}"
                 lo, hi = S.regime_bounds(f["b_crit"])
                 regime = "perfect scaling" if p["B"] < lo else "max. parallelism" if p["B"] > hi else "diminishing"
-            ms = f"{1000 * p['t']:.3f}" if p["t"] else "–"
-            tf = f"{p['T_fit']:.3f}" if "T_fit" in p else "–"
+            ms = f"{1000 * p['t']:.3g}" if p["t"] else "–"
+            tf = f"{p['T_fit']:.3g}" if "T_fit" in p else "–"
             out.append(f"| {b} | {p['lr']:g} | {len(p['steps'])} | {sum(p['steps']) / len(p['steps']):.0f} | {fit_s} | "
-                       f"{regime} | {ms} | {tf} | {p['seconds_to_target']:.3f} |")
+                       f"{regime} | {ms} | {tf} | {p['seconds_to_target']:.3g} |")
         out.append("")
     return out
 
