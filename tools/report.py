@@ -216,7 +216,7 @@ def stats_sections(runs, criterion):
     out = [f"### Each method at its best learning rate (by {criterion})", "",
            f"Best learning rate: the {CRITERION_TEXT[criterion]} among the rates where every seed finished "
            "(not diverged)" + (" and reached the target" if criterion == "steps_to_target" else "")
-           + f". Mean [95% percentile bootstrap interval, 10,000 resamples] over seeds; to-target columns "
+           + ". Mean [95% percentile bootstrap interval, 10,000 resamples] over seeds; to-target columns "
            "over the seeds that reached it ((k/n) when not all did).", "", best_table(runs, criterion), ""]
     pairs = A.pairwise(runs, criterion)
     if pairs:
@@ -298,7 +298,7 @@ def write_report(runs, exp_dir, plots, criterion="final"):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("results", nargs="+")
-    ap.add_argument("--no-plots", action="store_true", help="only the tables (no matplotlib needed)")
+    ap.add_argument("--no-plots", action="store_true", help="only the tables (no matplotlib needed; numpy and scipy are)")
     ap.add_argument("--select", choices=R.SELECT_CRITERIA, default="final", help=R.SELECT_HELP + " (default final)")
     a = ap.parse_args()
     runs = R.load_runs_or_exit(a.results, "report.py")
