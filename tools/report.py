@@ -1,8 +1,11 @@
 #!/usr/bin/python3
 """Writes results/<experiment>/REPORT.md: what was run (spec, provenance, data), a table per model
-of every method and learning rate (mean ± std over seeds), and the plots (made by plot.py).
+of every method and learning rate (mean ± std over seeds), each method at its best learning rate
+with 95% bootstrap intervals, pairwise tests, tuning budget, the batch-size fit, and the plots
+(made by plot.py). The numbers come from sgdanalysis.py; this file only formats them.
 
 Usage: /usr/bin/python3 tools/report.py RESULTS [RESULTS ...] [--no-plots]
+                                        [--select final|best|steps_to_target]
 
 RESULTS: a results root, an experiment directory or a runs directory. One REPORT.md per
 experiment, next to its runs/ directory. Malformed result files are reported and skipped.
@@ -14,7 +17,9 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import sgdanalysis as A  # noqa: E402
 import sgdresults as R  # noqa: E402
+import sgdstats as S  # noqa: E402
 
 
 def _repo_commit():
@@ -84,7 +89,158 @@ def table(runs):
     return "\n".join(lines)
 
 
-def write_report(runs, exp_dir, plots):
+CRITERION_TEXT = {"final": "highest mean final test accuracy", "best": "highest mean best test accuracy",
+                  "steps_to_target": "fewest mean steps to target"}
+
+
+def _target(runs):
+    return max((r["config"].get("target_acc", 0) for r in runs), default=0)
+
+
+def best_table(runs, criterion):
+    """Each method at its best learning rate: mean [95% bootstrap CI] over seeds."""
+    t = f"{100 * _target(runs):g}%"
+    head = ["method", "batch", "seeds", "best lr", "final test acc (%)", "best test acc (%)"]
+    if _target(runs):
+        head += [f"steps to {t}", f"samples to {t}", f"train s to {t}"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    methods = R.group(runs, R.method)
+    for label in sorted(methods, key=lambda l: (R.batch_value(methods[l][0]["config"], methods[l][0]), l)):
+        b = A.best_runs(methods[label], criterion)
+        cells = [label, str(methods[label][0]["config"]["batch_size"]),
+                 str(len({r["config"]["seed"] for r in methods[label]}))]
+        if b["lr"] is None:
+            lines.append("| " + " | ".join(cells + ["no rate qualifies"] + [""] * (len(head) - 4)) + " |")
+            continue
+        cells += [f"{b['lr']:g}", A.fmt_ci(*b["final"][:2], pct=True),
+                  A.fmt_ci(*b["best"][:2], pct=True)]
+        if _target(runs):
+            for k, digits in zip(A.TO_TARGET, (0, 0, 2)):
+                m, ci, n = b[k]
+                cells.append("not reached" if n == 0 else A.fmt_ci(m, ci, digits=digits)
+                             + ("" if n == b["seeds"] else f" ({n}/{b['seeds']})"))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def comparison_sentence(c, criterion, target):
+    """'momentum 0.9 reaches 85% in fewer steps than plain SGD at batch 32: 178 vs 316, p = ...'."""
+    a, b = c["a"], c["b"]
+    names = (a["family"], b["family"]) if a["family"] != b["family"] else (a["label"], b["label"])
+    hib = R.higher_is_better(criterion)
+    a_first = (c["mean_a"] >= c["mean_b"]) if hib else (c["mean_a"] <= c["mean_b"])
+    (w, l), (mw, ml) = (names, (c["mean_a"], c["mean_b"])) if a_first else (names[::-1], (c["mean_b"], c["mean_a"]))
+    share = c["cles"] if a_first == hib else 1 - c["cles"]
+    if criterion == "steps_to_target":
+        d = 0 if min(mw, ml) >= 100 else 1
+        what, nums = f"reaches {100 * target:g}% in fewer steps than", f"{mw:.{d}f} vs {ml:.{d}f}"
+    else:
+        what = "ends at a higher test accuracy than" if criterion == "final" else "reaches a higher best test accuracy than"
+        nums = f"{100 * mw:.2f}% vs {100 * ml:.2f}%"
+    if mw == ml:
+        what = "is level with"
+    n = (f"{c['n_a']} seed{'s' if c['n_a'] > 1 else ''} each" if c["n_a"] == c["n_b"]
+         else f"{c['n_a']} and {c['n_b']} seeds")
+    if min(c["n_a"], c["n_b"]) < 2:
+        return f"{w} {what} {l} at {c['batch']}: {nums}, {n} (too few seeds for a test)."
+    welch = "" if c["p_welch"] is None else f", Welch p = {c['p_welch']:.2g}"
+    return (f"{w} {what} {l} at {c['batch']}: {nums}, p = {c['p_mw']:.2g}, {n} "
+            f"(better in {100 * share:.0f}% of seed pairs, rank-biserial {abs(c['rank_biserial']):.2f}{welch}).")
+
+
+def tuning_table(runs, criterion, key):
+    methods = R.group(runs, R.method)
+    curves = {label: A.tuning(rs, criterion) for label, rs in methods.items()}
+    K = max(len(c["acc"]) for c in curves.values())
+    head = ["method", "grid", "seeds"] + [f"k={k}" for k in range(1, K + 1)]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for label in sorted(methods, key=lambda l: (R.batch_value(methods[l][0]["config"], methods[l][0]), l)):
+        c = curves[label]
+        vals = [f"{100 * v:.1f}" for v in c.get(key, [])]
+        lines.append("| " + " | ".join([label, str(c["grid"]), str(c["seeds"])] + vals + [""] * (K - len(vals))) + " |")
+    return "\n".join(lines)
+
+
+def scaling_section(runs):
+    """The batch-size fit per optimizer family; [] when no family has two usable batch sizes."""
+    data = {f: d for f, d in A.batch_scaling(runs).items() if len([p for p in d["points"] if p["steps"]]) >= 2}
+    if not data:
+        return []
+    t = f"{100 * next(iter(data.values()))['target']:g}%"
+    out = ["### Batch-size scaling fit", "",
+           f"S(B) = S_min (1 + B_crit / B) fitted by least squares (relative residuals) to the steps to {t} "
+           "at each batch size's best learning rate by steps_to_target (seed means; only batch sizes where "
+           "every seed reached the target). Intervals: 95% bootstrap over seeds resampled within each "
+           "batch size (learning rates fixed). E_min = S_min B_crit samples. Regimes: perfect scaling "
+           "below 0.1 B_crit (S within 10% of S_min B_crit / B), maximal data parallelism above 10 B_crit "
+           "(S within 10% of S_min), diminishing returns between. Time to target T(B) = S(B) t(B), t(B) = "
+           "measured training seconds per step at B (all finished runs); its minimiser is taken over the "
+           "measured batch sizes.", "",
+           "| optimizer | S_min [95% CI] | B_crit [95% CI] | E_min (samples) | time-optimal B (fit / measured) |",
+           "|---|---|---|---|---|"]
+    for fam, d in data.items():
+        f = d["fit"]
+        if not f:
+            out.append(f"| {fam} | no fit: steps do not fall with the batch size | | | |")
+            continue
+        opt = f"{d['b_opt']:g} / {d['b_opt_measured']:g}" if d.get("b_opt") else "–"
+        none = "" if f["b_crit_ci"] else " (one seed: no interval)"
+        out.append(f"| {fam} | {A.fmt_ci(f['s_min'], f['s_min_ci'], digits=1)}{none} | "
+                   f"{A.fmt_ci(f['b_crit'], f['b_crit_ci'], digits=1)}{none} | {f['s_min'] * f['b_crit']:.0f} | {opt} |")
+    out.append("")
+    for fam, d in data.items():
+        f = d["fit"]
+        out += [f"{fam}:", "", f"| batch | best lr | seeds | steps to {t} | fit S(B) | regime | ms/step | "
+                f"T(B) from fit (s) | measured s to {t} |", "|---|---|---|---|---|---|---|---|---|"]
+        for p in d["points"]:
+            b = "full" if p["full"] else f"{p['B']:g}"
+            if not p["steps"]:
+                out.append(f"| {b} | no rate qualifies | | | | | | | |")
+                continue
+            fit_s, regime = "–", "–"
+            if f:
+                fit_s = f"{float(S.scaling_curve([p['B']], f['s_min'], f['b_crit'])[0]):.0f}"
+                lo, hi = S.regime_bounds(f["b_crit"])
+                regime = "perfect scaling" if p["B"] < lo else "max. parallelism" if p["B"] > hi else "diminishing"
+            ms = f"{1000 * p['t']:.3g}" if p["t"] else "–"
+            tf = f"{p['T_fit']:.3g}" if "T_fit" in p else "–"
+            out.append(f"| {b} | {p['lr']:g} | {len(p['steps'])} | {sum(p['steps']) / len(p['steps']):.0f} | {fit_s} | "
+                       f"{regime} | {ms} | {tf} | {p['seconds_to_target']:.3g} |")
+        out.append("")
+    return out
+
+
+def stats_sections(runs, criterion):
+    """Markdown lines: best-lr table with CIs, pairwise comparisons, tuning budget, batch-size fit."""
+    target = _target(runs)
+    out = [f"### Each method at its best learning rate (by {criterion})", "",
+           f"Best learning rate: the {CRITERION_TEXT[criterion]} among the rates where every seed finished "
+           "(not diverged)" + (" and reached the target" if criterion == "steps_to_target" else "")
+           + ". Mean [95% percentile bootstrap interval, 10,000 resamples] over seeds; to-target columns "
+           "over the seeds that reached it ((k/n) when not all did).", "", best_table(runs, criterion), ""]
+    pairs = A.pairwise(runs, criterion)
+    if pairs:
+        out += ["### Comparisons at the same batch size", "",
+                "Each pair of methods run at the same batch size, each at its best learning rate, compared on "
+                f"the selection criterion ({criterion}) over seeds: p is the two-sided Mann-Whitney U test "
+                "(with 3 seeds each it cannot go below 0.1, with 5 each 0.008); the effect size is the share of "
+                "(seed, seed) pairs in which the first-named method is better (common-language effect size, "
+                "ties half) and the rank-biserial correlation (2 share - 1); Welch's t-test p is a second "
+                "opinion that assumes normality.", ""]
+        out += [f"- {comparison_sentence(c, criterion, target)}" for c in pairs] + [""]
+    if any(len({r["config"]["lr"] for r in rs}) > 1 for rs in R.group(runs, R.method).values()):
+        acc = "best" if criterion == "best" else "final"
+        out += ["### Tuning budget", "",
+                f"Expected best {acc} test accuracy (%) after k learning rates drawn at random (uniform, with "
+                "replacement) from each method's grid: exact order statistics on each seed's grid, mean over "
+                "seeds; a diverged run scores 0.", "", tuning_table(runs, criterion, "acc"), ""]
+        if target:
+            out += [f"Chance (%) that at least one of k random draws reaches {100 * target:g}%:", "",
+                    tuning_table(runs, criterion, "reach"), ""]
+    return out + scaling_section(runs)
+
+
+def write_report(runs, exp_dir, plots, criterion="final"):
     exp = runs[0]["experiment"]
     prov = [r.get("provenance", {}) for r in runs]
     data = [r.get("data", {}) for r in runs]
@@ -123,7 +279,7 @@ def write_report(runs, exp_dir, plots):
         "steps), so they are upper bounds at that resolution; (k/n) means only k of n seeds reached it. "
         "images/s is training throughput including batching and the update, excluding evaluation.", ""]
     for model, rs in sorted(R.group(runs, R.model_name).items()):
-        out += [f"## {model}", "", table(rs), ""]
+        out += [f"## {model}", "", table(rs), ""] + stats_sections(rs, criterion)
         for p in plots:
             name = os.path.basename(p)
             if p.endswith(".png") and model in name:
@@ -142,7 +298,8 @@ def write_report(runs, exp_dir, plots):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("results", nargs="+")
-    ap.add_argument("--no-plots", action="store_true", help="only the tables (no matplotlib needed)")
+    ap.add_argument("--no-plots", action="store_true", help="only the tables (no matplotlib needed; numpy and scipy are)")
+    ap.add_argument("--select", choices=R.SELECT_CRITERIA, default="final", help=R.SELECT_HELP + " (default final)")
     a = ap.parse_args()
     runs = R.load_runs_or_exit(a.results, "report.py")
     for exp, rs in sorted(R.group(runs, lambda r: r["experiment"]).items()):
@@ -150,8 +307,8 @@ def main():
         plots = []
         if not a.no_plots:
             import plot
-            plots = plot.plot_experiment(rs, os.path.join(exp_dir, "plots"))
-        print(write_report(rs, exp_dir, plots))
+            plots = plot.plot_experiment(rs, os.path.join(exp_dir, "plots"), select=a.select)
+        print(write_report(rs, exp_dir, plots, a.select))
 
 
 if __name__ == "__main__":

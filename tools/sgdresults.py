@@ -140,15 +140,47 @@ def final_acc(run):
     return run["summary"].get("final_test_acc")
 
 
-def best_lr_runs(runs_of_method, score=lambda rs: mean_std([final_acc(r) for r in rs])[0]):
-    """Of one method's runs, the runs (all seeds) of the learning rate with the best mean score."""
-    by_lr = group(runs_of_method, lambda r: r["config"]["lr"])
-    best, best_score = None, -math.inf
-    for lr, rs in sorted(by_lr.items()):
-        s = score(rs)
-        if s is not None and s > best_score:
-            best, best_score = lr, s
-    return (best, by_lr[best]) if best is not None else (None, [])
+SELECT_CRITERIA = ("final", "best", "steps_to_target")
+SELECT_HELP = (
+    "which learning rate is a method's best: 'final' = highest mean final test accuracy, 'best' = highest "
+    "mean best test accuracy over the history, 'steps_to_target' = fewest mean steps to target_acc. A rate "
+    "counts only when every seed the method was run with has a finished run at that rate (status completed, "
+    "stopped_at_target or budget_exhausted; diverged does not count) and, for steps_to_target, every seed "
+    "reached the target. Ties go to the smaller rate. The batch-size analysis always uses steps_to_target.")
+FINISHED = ("completed", "stopped_at_target", "budget_exhausted")
+
+
+def run_score(run, criterion):
+    """One run's number under a selection criterion (None: the run does not qualify)."""
+    if run["status"] not in FINISHED:
+        return None
+    s = run["summary"]
+    if criterion == "final":
+        return s.get("final_test_acc")
+    if criterion == "best":
+        return s.get("best_test_acc")
+    if criterion == "steps_to_target":
+        return s.get("steps_to_target") if s.get("target_reached") else None
+    raise ValueError(f"unknown selection criterion {criterion!r} (one of {', '.join(SELECT_CRITERIA)})")
+
+
+def higher_is_better(criterion):
+    return criterion != "steps_to_target"
+
+
+def select_best_lr(runs_of_method, criterion="final"):
+    """The one rule for a method's best learning rate (see SELECT_HELP). Returns (lr, runs of all
+    seeds at that lr), or (None, []) when no rate qualifies."""
+    seeds = {r["config"]["seed"] for r in runs_of_method}
+    best, best_score = None, None
+    for lr, rs in sorted(group(runs_of_method, lambda r: r["config"]["lr"]).items()):
+        scores = [run_score(r, criterion) for r in rs]
+        if {r["config"]["seed"] for r in rs} != seeds or any(v is None for v in scores):
+            continue
+        m = statistics.fmean(scores)
+        if best_score is None or (m > best_score if higher_is_better(criterion) else m < best_score):
+            best, best_score = (lr, rs), m
+    return best if best else (None, [])
 
 
 def fmt_pm(m, s, pct=False, digits=2):
