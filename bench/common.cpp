@@ -46,6 +46,8 @@ int run_main(int argc, char** argv) {
   for (int i = 0; i < argc; ++i) {
     if (std::strncmp(argv[i], "--threads=", 10) == 0)
       threads = std::atoi(argv[i] + 10);
+    else if (std::strcmp(argv[i], "--keep-denormals") == 0)
+      dnnl_ctx::set_flush_denormals(false);
     else
       args.push_back(argv[i]);
   }
@@ -58,6 +60,7 @@ int run_main(int argc, char** argv) {
   benchmark::AddCustomContext("onednn_version", dnnl_ctx::version());
   benchmark::AddCustomContext("onednn_isa", dnnl_ctx::isa());
   benchmark::AddCustomContext("sgdbench_threads", std::to_string(dnnl_ctx::threads()));
+  benchmark::AddCustomContext("flush_denormals", dnnl_ctx::flush_denormals() ? "true" : "false");
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   return 0;

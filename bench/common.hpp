@@ -25,7 +25,8 @@ void fill_random_batch(Network& net, Plan& plan);
 // items/s, images/s and GFLOP/s (flops per iteration) as rate counters.
 void set_rates(benchmark::State& state, int64_t images_per_iter, double flops_per_iter);
 
-// Strips --threads=N from argv (sets oneDNN/OpenMP threads; default all cores), initialises
+// Strips --threads=N (oneDNN/OpenMP threads; default all cores) and --keep-denormals (compute
+// with IEEE denormals; default flush-to-zero as the CLI) from argv, initialises
 // Google Benchmark, adds the sgdbench/oneDNN/thread context, runs the registered benchmarks.
 int run_main(int argc, char** argv);
 

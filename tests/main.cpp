@@ -1,3 +1,11 @@
-// Catch2 main for the sgdbench test suite.
-#define CATCH_CONFIG_MAIN
+// Catch2 main for the sgdbench test suite: the process's threads compute as the CLI's do
+// (flush-to-zero + denormals-are-zero, all cores), so goldens are checked in the mode users run.
+#define CATCH_CONFIG_RUNNER
 #include <catch2/catch.hpp>
+
+#include "dnnl/context.hpp"
+
+int main(int argc, char** argv) {
+  sgdbench::dnnl_ctx::set_threads(0);
+  return Catch::Session().run(argc, argv);
+}

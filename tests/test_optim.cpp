@@ -1,6 +1,7 @@
 // Optimizers against PyTorch (torch.optim, float64) on a 4-element vector for 3 steps with
 // gradients g_t = [0.3, -0.2 + 0.1 t, 0.05 t, -1]; schedules against hand-computed values.
 #include "core/error.hpp"
+#include "dnnl/context.hpp"
 #include "helpers.hpp"
 #include "optim/optimizer.hpp"
 #include "optim/schedule.hpp"
@@ -150,4 +151,42 @@ TEST_CASE("learning-rate schedules, warm-up and batch-size scaling", "[optim][sc
   CHECK_THROWS_AS(c.validate(0), Error);  // no horizon and no epoch budget
   c.name = "linear";
   CHECK_THROWS_WITH(c.validate(10), Catch::Matchers::Contains("unknown schedule 'linear'"));
+}
+
+// Issue 11: denormals. With flush-to-zero + denormals-are-zero (the default) every thread that
+// computes (the caller and each OpenMP worker) has MXCSR FTZ|DAZ set, and an update whose result
+// would be denormal gives exactly zero; --keep-denormals gives the IEEE result.
+TEST_CASE("denormals are flushed to zero in every computing thread, unless asked not to", "[optim][denormal]") {
+  auto all_threads_flush = [] {
+    int ok = 1;
+#pragma omp parallel reduction(&& : ok)
+    ok = dnnl_ctx::thread_flushes_denormals() ? 1 : 0;
+    return ok == 1 && dnnl_ctx::thread_flushes_denormals();
+  };
+  // SGD with momentum 0.5, lr 1, on n equal parameters (n large enough for the parallel loop):
+  // step 1, g = 2e-38 (normal): v = 2e-38, p = -2e-38. Step 2, g = 0: v = 1e-38 is below
+  // FLT_MIN (1.18e-38), a denormal: flushed, v = 0 and p stays -2e-38; kept, p = -3e-38.
+  auto two_steps = [] {
+    const size_t n = kParallelMin * 2;
+    std::vector<float> p(n, 0.f), g(n, 2e-38f);
+    OptimizerConfig c;
+    c.momentum = 0.5;
+    auto opt = make_optimizer(c);
+    opt->step(p.data(), g.data(), n, 1.0);
+    std::fill(g.begin(), g.end(), 0.f);
+    opt->step(p.data(), g.data(), n, 1.0);
+    return p;
+  };
+  dnnl_ctx::set_threads(2);
+  REQUIRE(dnnl_ctx::flush_denormals());
+  CHECK(all_threads_flush());
+  for (float v : two_steps()) REQUIRE(v == -2e-38f);
+
+  dnnl_ctx::set_flush_denormals(false);
+  CHECK_FALSE(dnnl_ctx::thread_flushes_denormals());
+  auto kept = two_steps();
+  dnnl_ctx::set_flush_denormals(true);
+  for (float v : kept) REQUIRE(v == Approx(-3e-38f).epsilon(1e-5));
+  CHECK(all_threads_flush());
+  dnnl_ctx::set_threads(0);
 }

@@ -1,18 +1,31 @@
 #!/usr/bin/python3
 """sgdbench vs PyTorch, side by side: the same models' training steps (zero_grad, forward,
-cross-entropy, backward, SGD lr 0.01 momentum 0.9 on one fixed random batch, fp32, NCHW, train
-mode; as ../shared/anchors/README.md) timed in PyTorch and with bench_train_step, interleaved
-in one invocation. Prints images/s for both and the ratio sgdbench / PyTorch per model, batch
-size and thread count.
+cross-entropy, backward, SGD lr 0.01 momentum 0.9, fp32, NCHW, train mode; as
+../shared/anchors/README.md) timed in PyTorch and with bench_train_step, interleaved in one
+invocation. Prints images/s for both and the ratio sgdbench / PyTorch per model, batch size and
+thread count, and with --json FILE writes them with the machine and library context.
+
+Both sides train on one random input batch with fresh random labels every step (64 pre-drawn
+label sets, cycled), so neither can memorise its batch and drift into denormal arithmetic: the
+figures measure training, not memorisation, and do not depend on how long a measurement runs.
+
+Denormals: --flush-denormal (the default) turns on flush-to-zero on both sides (PyTorch:
+torch.set_flush_denormal(True); sgdbench's default); --no-flush-denormal turns it off on both
+(PyTorch's default; sgdbench --keep-denormals).
+
+Best-effort PyTorch (--best-effort, what the anchor figures used): OpenBLAS's OpenMP build for
+Linear layers and glibc malloc told to keep its memory. The tool does not touch the machine's
+BLAS: it downloads Debian's libopenblas0-openmp package (apt-get download, no root) into a scratch
+directory (--scratch, default /tmp/sgdbench-openblas), unpacks it there (dpkg -x) and puts its
+libblas.so.3 first on LD_LIBRARY_PATH of the PyTorch worker process only; it also sets
+GLIBC_TUNABLES=glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=68719476736 for that process.
+With Debian's default reference BLAS, PyTorch's Linear layers are 2-20x slower.
 
 Usage: /usr/bin/python3 tools/compare_pytorch.py [--bench build/bench/bench_train_step]
-          [--models lenet_cifar,keras_mnist_mlp] [--batches 1,32,128,1024] [--threads 1,2] [--rounds 2]
+          [--models lenet_cifar,keras_mnist_mlp] [--batches 1,4,32,128,1024] [--threads 1,2]
+          [--rounds 2] [--best-effort] [--no-flush-denormal] [--json FILE]
 
-Needs Debian's python3-torch (tools/setup.sh --with-torch). The anchor figures were taken with
-PyTorch using OpenBLAS's OpenMP build for Linear layers and glibc malloc told to keep its memory:
-  apt-get install libopenblas0-openmp      (becomes the system libblas.so.3 via alternatives)
-  --tuned   runs the PyTorch side with GLIBC_TUNABLES=glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=68719476736
-With Debian's default reference BLAS, PyTorch's Linear layers are 2-20x slower.
+Needs Debian's python3-torch (tools/setup.sh --with-torch).
 """
 import argparse
 import json
@@ -31,6 +44,23 @@ MODELS = {  # anchor name -> (zoo model, input shape)
     "keras_mnist_cnn": ("keras_mnist_cnn", (1, 28, 28)),
 }
 TUNABLES = "glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=68719476736"
+LABEL_SETS = 64  # as bench_train_step's kLabelSets
+
+
+def openblas_openmp(scratch):
+    """The directory holding libblas.so.3 of Debian's libopenblas0-openmp, unpacked in scratch."""
+    libdir = os.path.join(scratch, "root", "usr", "lib", "x86_64-linux-gnu", "openblas-openmp")
+    if os.path.exists(os.path.join(libdir, "libblas.so.3")):
+        return libdir
+    os.makedirs(scratch, exist_ok=True)
+    r = subprocess.run(["apt-get", "download", "libopenblas0-openmp"], cwd=scratch, capture_output=True, text=True)
+    debs = [f for f in os.listdir(scratch) if f.startswith("libopenblas0-openmp") and f.endswith(".deb")]
+    if not debs:
+        sys.exit(f"compare_pytorch.py: apt-get download libopenblas0-openmp failed: {r.stderr.strip()}")
+    subprocess.run(["dpkg", "-x", os.path.join(scratch, debs[0]), os.path.join(scratch, "root")], check=True)
+    if not os.path.exists(os.path.join(libdir, "libblas.so.3")):
+        sys.exit(f"compare_pytorch.py: {debs[0]} has no openblas-openmp/libblas.so.3")
+    return libdir
 
 
 def worker():
@@ -41,15 +71,19 @@ def worker():
     for line in sys.stdin:
         req = json.loads(line)
         torch.set_num_threads(req["threads"])
+        torch.set_flush_denormal(req["flush_denormal"])
         zoo, shape = MODELS[req["model"]]
         torch.manual_seed(0)
         net = torch_models.build(zoo, shape).train()
         x = torch.rand(req["batch"], *shape)
-        y = torch.randint(0, 10, (req["batch"],))
+        labels = [torch.randint(0, 10, (req["batch"],)) for _ in range(LABEL_SETS)]
         opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
         loss_fn = torch.nn.CrossEntropyLoss()
+        k = [0]
 
         def step():
+            y = labels[k[0]]
+            k[0] = (k[0] + 1) % LABEL_SETS
             opt.zero_grad()
             loss_fn(net(x), y).backward()
             opt.step()
@@ -64,14 +98,17 @@ def worker():
         print(json.dumps({"images_per_second": req["batch"] / statistics.median(times)}), flush=True)
 
 
-def sgdbench_ips(binary, model, batch, threads, seconds):
+def sgdbench_run(binary, model, batch, threads, seconds, flush):
+    """(images/s, GFLOP/s, the benchmark JSON's context) of one bench_train_step measurement."""
     out = subprocess.run([binary, f"--threads={threads}", f"--benchmark_filter=^BM_TrainStep/{model}/batch:{batch}/real_time$",
-                          f"--benchmark_min_time={seconds}", "--benchmark_format=json"],
+                          f"--benchmark_min_time={seconds}", "--benchmark_format=json"] +
+                         ([] if flush else ["--keep-denormals"]),
                          check=True, capture_output=True, text=True).stdout
-    b = [x for x in json.loads(out)["benchmarks"] if x.get("run_type") == "iteration"]
+    doc = json.loads(out)
+    b = [x for x in doc["benchmarks"] if x.get("run_type") == "iteration"]
     if not b:
         sys.exit(f"compare_pytorch.py: {binary} has no benchmark {model}/batch:{batch}")
-    return b[0]["images/s"]
+    return b[0]["images/s"], b[0].get("GFLOP/s"), doc["context"]
 
 
 def main():
@@ -80,11 +117,17 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bench", default=os.path.join(ROOT, "build", "bench", "bench_train_step"))
     ap.add_argument("--models", default=",".join(MODELS))
-    ap.add_argument("--batches", default="1,32,128,1024")
+    ap.add_argument("--batches", default="1,4,32,128,1024")
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--rounds", type=int, default=2, help="interleaved measurements per cell (the best is kept)")
     ap.add_argument("--seconds", type=float, default=0.5, help="measuring time per measurement")
     ap.add_argument("--tuned", action="store_true", help="PyTorch with the anchor's malloc tuning (GLIBC_TUNABLES)")
+    ap.add_argument("--best-effort", action="store_true",
+                    help="PyTorch with OpenBLAS-OpenMP (unpacked in --scratch, LD_LIBRARY_PATH) and malloc tuning")
+    ap.add_argument("--scratch", default="/tmp/sgdbench-openblas", help="where --best-effort unpacks OpenBLAS")
+    ap.add_argument("--flush-denormal", action=argparse.BooleanOptionalAction, default=True,
+                    help="flush denormals to zero on both sides (default on)")
+    ap.add_argument("--json", help="also write the table with machine and library context to this file")
     a = ap.parse_args()
     try:
         import torch  # noqa: F401
@@ -94,34 +137,56 @@ def main():
     if not os.path.exists(a.bench):
         sys.exit(f"compare_pytorch.py: {a.bench} not found; build first (cmake --build build)")
     env = dict(os.environ)
-    if a.tuned:
+    if a.tuned or a.best_effort:
         env["GLIBC_TUNABLES"] = TUNABLES
-    blas = subprocess.run(["update-alternatives", "--query", "libblas.so.3-x86_64-linux-gnu"], capture_output=True,
-                          text=True).stdout
-    blas_line = next((l for l in blas.splitlines() if l.startswith("Value:")), "Value: unknown")
-    print(f"PyTorch {__import__('torch').__version__}; BLAS {blas_line[7:]}; malloc tuning {'on' if a.tuned else 'off'}")
+    if a.best_effort:
+        libdir = openblas_openmp(a.scratch)
+        env["LD_LIBRARY_PATH"] = libdir + (":" + env["LD_LIBRARY_PATH"] if env.get("LD_LIBRARY_PATH") else "")
+        blas_name = os.path.join(libdir, "libblas.so.3")
+    else:
+        blas = subprocess.run(["update-alternatives", "--query", "libblas.so.3-x86_64-linux-gnu"], capture_output=True,
+                              text=True).stdout
+        blas_name = next((l for l in blas.splitlines() if l.startswith("Value:")), "Value: unknown")[7:]
+    setup = {"pytorch": __import__("torch").__version__, "blas": blas_name, "malloc_tuning": "GLIBC_TUNABLES" in env,
+             "flush_denormal": a.flush_denormal, "label_sets": LABEL_SETS, "seconds": a.seconds, "rounds": a.rounds}
+    print(f"PyTorch {setup['pytorch']}; BLAS {blas_name}; malloc tuning {'on' if setup['malloc_tuning'] else 'off'}; "
+          f"flush denormals {'on' if a.flush_denormal else 'off'} (both sides)")
     w = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--worker"], stdin=subprocess.PIPE,
                          stdout=subprocess.PIPE, text=True, env=env)
 
     def torch_ips(model, batch, threads):
-        w.stdin.write(json.dumps({"model": model, "batch": batch, "threads": threads, "seconds": a.seconds}) + "\n")
+        w.stdin.write(json.dumps({"model": model, "batch": batch, "threads": threads, "seconds": a.seconds,
+                                  "flush_denormal": a.flush_denormal}) + "\n")
         w.stdin.flush()
         return json.loads(w.stdout.readline())["images_per_second"]
 
-    print(f"{'model':<17} {'threads':>7} {'batch':>6} {'sgdbench img/s':>15} {'PyTorch img/s':>14} {'ratio':>7}")
+    print(f"{'model':<17} {'threads':>7} {'batch':>6} {'sgdbench img/s':>15} {'GFLOP/s':>8} {'PyTorch img/s':>14} "
+          f"{'ratio':>7}")
+    rows, context = [], {}
     for threads in [int(t) for t in a.threads.split(",")]:
         for model in a.models.split(","):
             if model not in MODELS:
                 sys.exit(f"compare_pytorch.py: unknown model {model} (known: {', '.join(MODELS)})")
             for batch in [int(b) for b in a.batches.split(",")]:
-                s, t = 0.0, 0.0
+                s, t, gf = 0.0, 0.0, 0.0
                 for _ in range(a.rounds):
                     t = max(t, torch_ips(model, batch, threads))
                     time.sleep(0.3)  # let PyTorch's OpenMP threads stop spinning before we measure
-                    s = max(s, sgdbench_ips(a.bench, model, batch, threads, a.seconds))
-                print(f"{model:<17} {threads:>7} {batch:>6} {s:>15,.0f} {t:>14,.0f} {s / t:>7.2f}", flush=True)
+                    ips, g, context = sgdbench_run(a.bench, model, batch, threads, a.seconds, a.flush_denormal)
+                    if ips > s:
+                        s, gf = ips, g or 0.0
+                print(f"{model:<17} {threads:>7} {batch:>6} {s:>15,.0f} {gf:>8.1f} {t:>14,.0f} {s / t:>7.2f}", flush=True)
+                rows.append({"model": model, "threads": threads, "batch": batch, "sgdbench_images_per_second": s,
+                             "sgdbench_gflops": gf, "pytorch_images_per_second": t, "ratio": s / t})
     w.stdin.close()
     w.wait()
+    ratios = [r["ratio"] for r in rows]
+    if ratios:
+        print(f"geometric mean ratio {statistics.geometric_mean(ratios):.2f} over {len(ratios)} cells")
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump({"command": " ".join(sys.argv), "setup": setup, "sgdbench_context": context, "rows": rows}, f,
+                      indent=1)
 
 
 if __name__ == "__main__":

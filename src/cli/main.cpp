@@ -182,6 +182,10 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   int threads = 0;
   app.add_option("--threads", threads, "oneDNN/OpenMP threads (default: all cores)")->check(CLI::NonNegativeNumber);
+  bool keep_denormals = false;
+  app.add_flag("--keep-denormals", keep_denormals,
+               "Compute with IEEE denormals (slow; default: flush them to zero, FTZ+DAZ, in every thread; "
+               "recorded in results as provenance.flush_denormals)");
 
   auto* info = app.add_subcommand("info", "Print sgdbench and oneDNN versions, ISA, threads and CPU");
   auto* models = app.add_subcommand(
@@ -263,6 +267,7 @@ int main(int argc, char** argv) {
   }
 
   try {
+    dnnl_ctx::set_flush_denormals(!keep_denormals);
     dnnl_ctx::set_threads(threads);
     ropt.threads = threads;
     if (*info) cmd_info();

@@ -2,7 +2,9 @@
 #include "dnnl/context.hpp"
 
 #include <omp.h>
+#include <xmmintrin.h>
 
+#include <atomic>
 #include <fstream>
 #include <thread>
 
@@ -21,9 +23,38 @@ int hardware_threads() {
   unsigned n = std::thread::hardware_concurrency();
   return n ? static_cast<int>(n) : 1;
 }
+namespace {
+std::atomic<bool> g_flush{true};
+constexpr unsigned kFtzDaz = 0x8040;  // MXCSR bit 15 flush-to-zero, bit 6 denormals-are-zero
+
+void apply_here() {
+  const unsigned m = _mm_getcsr();
+  _mm_setcsr(g_flush ? (m | kFtzDaz) : (m & ~kFtzDaz));
+}
+}  // namespace
+
 // Per calling thread (OpenMP's nthreads-var is per thread), so runs side by side can each use a share.
-void set_threads(int n) { omp_set_num_threads(n > 0 ? n : hardware_threads()); }
+void set_threads(int n) {
+  omp_set_num_threads(n > 0 ? n : hardware_threads());
+  apply_denormal_mode();
+}
 int threads() { return omp_get_max_threads(); }
+
+void set_flush_denormals(bool on) {
+  g_flush = on;
+  apply_denormal_mode();
+}
+bool flush_denormals() { return g_flush; }
+
+void apply_denormal_mode() {
+  apply_here();
+  // Every worker of this thread's pool (libgomp keeps them for later regions of the same size;
+  // threads it creates later inherit the creator's MXCSR).
+#pragma omp parallel
+  apply_here();
+}
+
+bool thread_flushes_denormals() { return (_mm_getcsr() & kFtzDaz) == kFtzDaz; }
 
 std::string version() {
   const dnnl_version_t* v = dnnl_version();

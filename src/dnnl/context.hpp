@@ -16,10 +16,22 @@ dnnl::engine& engine();
 dnnl::stream& stream();
 
 // Threads used by oneDNN's OpenMP runtime (and our own loops) for primitives executed by the
-// calling thread. n <= 0 means all cores.
+// calling thread. n <= 0 means all cores. Also applies the denormal setting to the calling
+// thread and to every worker of its OpenMP pool.
 void set_threads(int n);
 int threads();
 int hardware_threads();
+
+// Denormals: flush-to-zero + denormals-are-zero (x86 MXCSR FTZ|DAZ) on, by default, in every
+// thread that computes. Without it a model that fits its batch drives gradients and momentum
+// into the denormal range, where each float operation costs ~100 cycles (issue 11: 4-6x slower
+// batch-1 steps). set_flush_denormals sets the process-wide choice and applies it to the calling
+// thread and its OpenMP workers; threads started later call apply_denormal_mode() (set_threads
+// does). thread_flushes_denormals() reads the calling thread's MXCSR.
+void set_flush_denormals(bool on);
+bool flush_denormals();
+void apply_denormal_mode();
+bool thread_flushes_denormals();
 
 std::string version();    // "2.6.3 (OMP)"
 std::string isa();        // e.g. "avx512_core"

@@ -42,6 +42,7 @@ nlohmann::json provenance(int threads, const std::string& started, const std::st
           {"onednn_isa", dnnl_ctx::isa()},
           {"compiler", compiler},
           {"threads", threads},
+          {"flush_denormals", dnnl_ctx::flush_denormals()},
           {"cpu_model", dnnl_ctx::cpu_model()},
           {"hardware_threads", dnnl_ctx::hardware_threads()},
           {"host", host},
