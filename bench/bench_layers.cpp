@@ -15,7 +15,7 @@ void BM_Layer(benchmark::State& state, const bench::AnchorModel& m, size_t layer
   const int64_t batch = state.range(0);
   auto net = build_model(m.model, m.input, 10);
   initialize(*net, zoo_entry(m.model).init, 1);
-  auto& plan = net->plan(batch, true);
+  auto& plan = net->plan(batch, true, /*whole=*/true);
   bench::fill_random_batch(*net, plan);
   // One full step so every activation and gradient buffer holds real values.
   plan.forward_loss();

@@ -186,3 +186,53 @@ TEST_CASE("models match PyTorch goldens: logits, loss, gradients, 3 SGD-momentum
   WARN(model << ": worst max-norm relative error, gradients " << worst_grad << ", parameters after 3 steps "
              << worst_after << ", running statistics " << worst_state);
 }
+
+// Issue 11: a large training batch runs as sub-batches that accumulate the gradient. Oracle: the
+// same batch run whole (one plan, every primitive at the full batch): same loss, correct count,
+// logits and gradients up to summation order; models with batch statistics never split.
+TEST_CASE("a large training batch split into sub-batches gives the whole batch's loss and gradient",
+          "[model][split]") {
+  auto desc = parse_model(nlohmann::json::parse(R"({"name": "splitnet", "layers": [
+      {"conv": {"out": 16, "kernel": 3, "padding": "same"}}, {"relu": {}}, {"max_pool": {"kernel": 2}},
+      {"flatten": {}}, {"dense": {"out": "classes"}}]})"),
+                          "(test)", "model");
+  auto net = build_network(desc, Shape{3, 32, 32}, 10);
+  initialize(*net, Init::PytorchDefault, 3);
+  const int64_t max_sub = std::max(Network::kMinSubBatch,
+                                   Network::kActivationBudget / net->activation_bytes_per_sample());
+  const int64_t batch = 2 * max_sub + 7;  // three sub-batches, the last one smaller
+  Plan& split = net->plan(batch, true);
+  Plan& whole = net->plan(batch, true, true);
+  REQUIRE(split.split() > 0);
+  REQUIRE(split.split() <= max_sub);
+  REQUIRE(whole.split() == 0);
+  Rng rng(5);
+  const int64_t P = net->input_shape().numel();
+  for (int64_t i = 0; i < batch * P; ++i) split.input()[i] = whole.input()[i] = float(rng.uniform());
+  for (int64_t i = 0; i < batch; ++i) split.labels()[i] = whole.labels()[i] = int32_t(rng.below(10));
+
+  auto lw = whole.forward_loss();
+  whole.backward();
+  std::vector<float> gw(net->grads(), net->grads() + net->buffer_size());
+  std::vector<float> logits_w(whole.logits(), whole.logits() + batch * 10);
+  auto ls = split.forward_loss();
+  split.backward();
+  CHECK(ls.loss == Approx(lw.loss).epsilon(1e-5));
+  CHECK(ls.correct == lw.correct);
+  for (int64_t i = 0; i < batch * 10; ++i) REQUIRE(split.logits()[i] == Approx(logits_w[size_t(i)]).margin(1e-4));
+  double worst = 0, norm = 0;
+  for (size_t j = 0; j < gw.size(); ++j) {
+    worst = std::max(worst, double(std::fabs(net->grads()[j] - gw[j])));
+    norm = std::max(norm, double(std::fabs(gw[j])));
+  }
+  CHECK(norm > 0);
+  CHECK(worst <= 1e-4 * norm);
+
+  // Batch norm's statistics are per batch: such a model runs every batch whole.
+  auto bn = parse_model(nlohmann::json::parse(R"({"name": "bn", "layers": [
+      {"conv": {"out": 16, "kernel": 3, "padding": "same"}}, {"batch_norm": {}}, {"relu": {}},
+      {"flatten": {}}, {"dense": {"out": "classes"}}]})"),
+                        "(test)", "model");
+  auto bnet = build_network(bn, Shape{3, 32, 32}, 10);
+  CHECK(bnet->plan(batch, true).split() == 0);
+}

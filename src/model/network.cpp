@@ -120,9 +120,19 @@ void Network::set_dropout(bool enabled) {
   dropout_ = enabled;
 }
 
-Plan& Network::plan(int64_t batch, bool training) {
+int64_t Network::activation_bytes_per_sample() const {
+  int64_t floats = input_.numel();
+  for (auto& s : shapes_) floats += s.numel();
+  return 2 * int64_t(sizeof(float)) * floats;  // values and their gradients
+}
+
+Plan& Network::plan(int64_t batch, bool training, bool whole) {
   SGD_CHECK(batch > 0, Internal, "batch size must be positive, got ", batch);
-  auto key = std::make_pair(batch, training);
+  // Split into k equal sub-batches of at most max_sub samples (k = 1: whole). Batch norm's
+  // statistics are per batch, so a model with state never splits.
+  const int64_t max_sub = std::max(kMinSubBatch, kActivationBudget / activation_bytes_per_sample());
+  const bool split = training && !whole && state_refs_.empty() && batch > max_sub;
+  auto key = std::make_tuple(batch, training, whole || !split);
   auto it = plans_.find(key);
   if (it != plans_.end()) return *it->second;
 
@@ -134,6 +144,19 @@ Plan& Network::plan(int64_t batch, bool training) {
   auto& eng = ctx::engine();
   std::vector<int64_t> in_dims = input_.batched(batch).dims;
   p->user_in_ = dnnl::memory(ctx::plain_md(in_dims), eng);
+  if (split) {
+    const int64_t k = (batch + max_sub - 1) / max_sub;
+    p->net_ = this;
+    p->sub_batch_ = (batch + k - 1) / k;
+    p->sub_ = &plan(p->sub_batch_, true, true);
+    const int64_t last = batch - (k - 1) * p->sub_batch_;
+    p->sub_last_ = last == p->sub_batch_ ? p->sub_ : &plan(last, true, true);
+    p->acc_.assign(buffer_size(), 0.f);
+    p->logits_all_.assign(size_t(batch * classes_), 0.f);
+    auto& ref = *p;
+    plans_.emplace(key, std::move(p));
+    return ref;
+  }
   auto act_md = ctx::activation_md(in_dims);
   if (act_md == p->user_in_.get_desc() || (in_dims.size() == 4 && in_dims[1] == 1)) {
     // Same bytes (vectors, or single-channel images where NCHW == NHWC): alias, no copy.
@@ -175,23 +198,66 @@ Plan& Network::plan(int64_t batch, bool training) {
   return ref;
 }
 
+// Split plans: f(sub-plan, offset, size) for each sub-batch in order, after copying its input
+// and labels into the sub-plan.
+template <class F>
+void Plan::for_each_sub(F f) {
+  const int64_t P = net_->input_shape().numel();
+  const float* in = input();
+  for (int64_t off = 0; off < batch_; off += sub_batch_) {
+    const int64_t b = std::min(sub_batch_, batch_ - off);
+    Plan& q = b == sub_batch_ ? *sub_ : *sub_last_;
+    std::copy_n(in + off * P, b * P, q.input());
+    std::copy_n(labels_.data() + off, b, q.labels());
+    f(q, off, b);
+    std::copy_n(q.logits(), b * classes_, logits_all_.data() + off * classes_);
+  }
+}
+
 void Plan::forward() {
+  if (sub_batch_) return for_each_sub([](Plan& q, int64_t, int64_t) { q.forward(); });
   if (reorder_in_) in_reorder_.execute(ctx::stream(), user_in_, net_in_);
   for (auto& e : execs_) e->forward();
   ctx::stream().wait();
 }
 
-const float* Plan::logits() const { return static_cast<const float*>(execs_.back()->dst.get_data_handle()); }
+const float* Plan::logits() const {
+  if (sub_batch_) return logits_all_.data();
+  return static_cast<const float*>(execs_.back()->dst.get_data_handle());
+}
 
 LossResult Plan::forward_loss(double grad_scale) {
+  const double scale = grad_scale < 0 ? 1.0 / double(batch_) : grad_scale;
+  if (sub_batch_) {
+    // Each sub-batch's gradient, scaled by 1/batch (not 1/sub-batch), summed: the batch mean.
+    LossResult r;
+    const size_t n = net_->buffer_size();
+    float* acc = acc_.data();
+    const float* g = net_->grads();
+    for_each_sub([&](Plan& q, int64_t off, int64_t b) {
+      LossResult l = q.forward_loss(scale);
+      q.backward();
+      if (off == 0) {
+        std::copy_n(g, n, acc);
+      } else {
+#pragma omp parallel for if (n >= (size_t(1) << 16))
+        for (size_t j = 0; j < n; ++j) acc[j] += g[j];
+      }
+      r.loss += l.loss * double(b);
+      r.correct += l.correct;
+    });
+    std::copy_n(acc, n, net_->grads());
+    r.loss /= double(batch_);
+    return r;
+  }
   forward();
   float* diff = training_ ? static_cast<float*>(diff_logits_.get_data_handle()) : nullptr;
-  return softmax_cross_entropy(logits(), labels_.data(), batch_, classes_, diff,
-                               grad_scale < 0 ? 1.0 / double(batch_) : grad_scale);
+  return softmax_cross_entropy(logits(), labels_.data(), batch_, classes_, diff, scale);
 }
 
 void Plan::backward() {
   SGD_CHECK(training_, Internal, "backward() on an inference plan");
+  if (sub_batch_) return;  // done in forward_loss
   for (size_t i = execs_.size(); i-- > 0;) execs_[i]->backward(i > 0);
   ctx::stream().wait();
 }

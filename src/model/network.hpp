@@ -4,6 +4,7 @@
 // size (primitives + activations), cached per (batch, mode); built once, reused every step.
 #pragma once
 #include <map>
+#include <tuple>
 #include <memory>
 #include <string>
 #include <vector>
@@ -31,6 +32,8 @@ struct StateRef {
   size_t offset = 0;  // in floats, into state()
 };
 
+class Network;
+
 class Plan {
  public:
   int64_t batch() const { return batch_; }
@@ -43,7 +46,11 @@ class Plan {
   // grad_scale (default 1/batch: the gradient of the batch mean) for backward().
   LossResult forward_loss(double grad_scale = -1);
   // The second half: backward through every layer; OVERWRITES the network's gradients.
+  // A split plan (split() > 0, see Network::plan) computes the gradients inside forward_loss,
+  // sub-batch by sub-batch, and backward() has nothing left to do: call both, as always.
   void backward();
+  // Sub-batch size of a split training plan, 0 when the batch runs whole.
+  int64_t split() const { return sub_batch_; }
   // Forward only (inference, benchmarks of the forward pass); logits: N x classes row-major.
   void forward();
   const float* logits() const;
@@ -62,6 +69,15 @@ class Plan {
   dnnl::memory diff_logits_;
   std::vector<int32_t> labels_;
   int64_t classes_ = 0;
+  // Split plans: the plans of a full and of the last sub-batch, the gradients' accumulator and
+  // the gathered logits.
+  Network* net_ = nullptr;
+  int64_t sub_batch_ = 0;
+  Plan* sub_ = nullptr;
+  Plan* sub_last_ = nullptr;
+  std::vector<float> acc_, logits_all_;
+  template <class F>
+  void for_each_sub(F f);
 };
 
 class Network {
@@ -105,7 +121,15 @@ class Network {
   void write_param(const std::string& name, const float* canonical);
 
   // Executable form for `batch` samples; training plans have backward primitives and dropout.
-  Plan& plan(int64_t batch, bool training);
+  // A training batch whose activations would exceed kActivationBudget runs as equal sub-batches
+  // that accumulate the gradient (same mean gradient; large batches stay cache-friendly instead
+  // of getting slower per image), unless the model has batch statistics (batch norm) or `whole`
+  // is set (single-layer benchmarks, which need the layers' executables).
+  Plan& plan(int64_t batch, bool training, bool whole = false);
+  // Bytes of activations and their gradients per training sample; the sub-batch budget.
+  int64_t activation_bytes_per_sample() const;
+  static constexpr int64_t kActivationBudget = int64_t(32) << 20;
+  static constexpr int64_t kMinSubBatch = 32;
   void set_dropout(bool enabled);  // drops cached plans
   void reseed_dropout(uint64_t seed) { dropout_rng_ = Rng(seed, RngPurpose::Dropout); }
   Rng& dropout_rng() { return dropout_rng_; }  // the generator dropout masks are drawn from
@@ -121,7 +145,7 @@ class Network {
   Tensor params_, grads_, state_;
   bool dropout_ = true;
   Rng dropout_rng_{0, RngPurpose::Dropout};
-  std::map<std::pair<int64_t, bool>, std::unique_ptr<Plan>> plans_;
+  std::map<std::tuple<int64_t, bool, bool>, std::unique_ptr<Plan>> plans_;
 };
 
 }  // namespace sgdbench
