@@ -48,6 +48,7 @@ void BM_TrainStep(benchmark::State& state, const bench::AnchorModel& m, bool den
     auto l = plan.forward_loss();
     benchmark::DoNotOptimize(l.loss);
     plan.backward();
+    dnnl_ctx::ThreadScope scope(plan.threads());  // as the trainer: a tiny step's update on its threads
     opt->step(net->params(), net->grads(), net->buffer_size(), 0.01, net->param_refs());
   };
   if (denormal)

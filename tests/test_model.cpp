@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.hpp"
+#include "dnnl/context.hpp"
 #include "helpers.hpp"
 #include "model/zoo.hpp"
 #include "optim/optimizer.hpp"
@@ -235,4 +236,25 @@ TEST_CASE("a large training batch split into sub-batches gives the whole batch's
                         "(test)", "model");
   auto bnet = build_network(bn, Shape{3, 32, 32}, 10);
   CHECK(bnet->plan(batch, true).split() == 0);
+}
+
+// Issue 11: tiny steps run on one thread (fork/join costs more than a second core gives there);
+// the caller's thread count is restored after each call.
+TEST_CASE("tiny training steps run on one thread and restore the caller's thread count", "[model][threads]") {
+  auto net = build_model("keras_mnist_mlp", Shape{1, 28, 28}, 10);
+  initialize(*net, Init::GlorotUniform, 1);
+  dnnl_ctx::set_threads(2);
+  const double per_sample = 3.0 * net->forward_flops();
+  Plan& tiny = net->plan(1, true);
+  const int64_t big_batch = int64_t(Network::kSmallStepFlops / per_sample) + 1;
+  Plan& big = net->plan(big_batch, true);
+  CHECK(per_sample < Network::kSmallStepFlops);
+  CHECK(tiny.threads() == 1);
+  CHECK(big.threads() == 0);
+  CHECK(net->plan(big_batch - 1, true).threads() == 1);
+  tiny.input()[0] = 0.5f;
+  tiny.forward_loss();
+  tiny.backward();
+  CHECK(dnnl_ctx::threads() == 2);
+  dnnl_ctx::set_threads(0);
 }

@@ -40,6 +40,16 @@ void set_threads(int n) {
 }
 int threads() { return omp_get_max_threads(); }
 
+ThreadScope::ThreadScope(int n) : prev_(omp_get_max_threads()) {
+  if (n > 0 && n != prev_)
+    omp_set_num_threads(n);
+  else
+    prev_ = 0;
+}
+ThreadScope::~ThreadScope() {
+  if (prev_) omp_set_num_threads(prev_);
+}
+
 void set_flush_denormals(bool on) {
   g_flush = on;
   apply_denormal_mode();

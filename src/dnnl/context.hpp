@@ -20,6 +20,19 @@ dnnl::stream& stream();
 // thread and to every worker of its OpenMP pool.
 void set_threads(int n);
 int threads();
+
+// Runs a scope with n OpenMP threads (n <= 0: unchanged), then restores the caller's count
+// (a plan's tiny steps and their optimizer update run on one thread: Plan::threads()).
+class ThreadScope {
+ public:
+  explicit ThreadScope(int n);
+  ~ThreadScope();
+  ThreadScope(const ThreadScope&) = delete;
+  ThreadScope& operator=(const ThreadScope&) = delete;
+
+ private:
+  int prev_;
+};
 int hardware_threads();
 
 // Denormals: flush-to-zero + denormals-are-zero (x86 MXCSR FTZ|DAZ) on, by default, in every

@@ -126,6 +126,8 @@ int64_t Network::activation_bytes_per_sample() const {
   return 2 * int64_t(sizeof(float)) * floats;  // values and their gradients
 }
 
+using ctx::ThreadScope;
+
 Plan& Network::plan(int64_t batch, bool training, bool whole) {
   SGD_CHECK(batch > 0, Internal, "batch size must be positive, got ", batch);
   // Split into k equal sub-batches of at most max_sub samples (k = 1: whole). Batch norm's
@@ -139,6 +141,12 @@ Plan& Network::plan(int64_t batch, bool training, bool whole) {
   auto p = std::make_unique<Plan>();
   p->batch_ = batch;
   p->training_ = training;
+  // Tiny steps on one thread: below kSmallStepFlops the fork/join and the threads' cache
+  // traffic cost more than the second core gives (measured in issue 11). Primitives are created
+  // and run with the same count.
+  const double step_flops = (training ? 3.0 : 1.0) * forward_flops() * double(batch);
+  p->threads_ = step_flops < kSmallStepFlops ? 1 : 0;
+  ThreadScope scope(p->threads_);
   p->classes_ = classes_;
   p->labels_.assign(size_t(batch), 0);
   auto& eng = ctx::engine();
@@ -216,6 +224,7 @@ void Plan::for_each_sub(F f) {
 
 void Plan::forward() {
   if (sub_batch_) return for_each_sub([](Plan& q, int64_t, int64_t) { q.forward(); });
+  ThreadScope scope(threads_);
   if (reorder_in_) in_reorder_.execute(ctx::stream(), user_in_, net_in_);
   for (auto& e : execs_) e->forward();
   ctx::stream().wait();
@@ -251,6 +260,7 @@ LossResult Plan::forward_loss(double grad_scale) {
     return r;
   }
   forward();
+  ThreadScope scope(threads_);
   float* diff = training_ ? static_cast<float*>(diff_logits_.get_data_handle()) : nullptr;
   return softmax_cross_entropy(logits(), labels_.data(), batch_, classes_, diff, scale);
 }
@@ -258,6 +268,7 @@ LossResult Plan::forward_loss(double grad_scale) {
 void Plan::backward() {
   SGD_CHECK(training_, Internal, "backward() on an inference plan");
   if (sub_batch_) return;  // done in forward_loss
+  ThreadScope scope(threads_);
   for (size_t i = execs_.size(); i-- > 0;) execs_[i]->backward(i > 0);
   ctx::stream().wait();
 }

@@ -51,6 +51,8 @@ class Plan {
   void backward();
   // Sub-batch size of a split training plan, 0 when the batch runs whole.
   int64_t split() const { return sub_batch_; }
+  // Threads this plan runs with: 1 for tiny steps (Network::kSmallStepFlops), else 0 = the caller's.
+  int threads() const { return threads_; }
   // Forward only (inference, benchmarks of the forward pass); logits: N x classes row-major.
   void forward();
   const float* logits() const;
@@ -72,6 +74,7 @@ class Plan {
   // Split plans: the plans of a full and of the last sub-batch, the gradients' accumulator and
   // the gathered logits.
   Network* net_ = nullptr;
+  int threads_ = 0;
   int64_t sub_batch_ = 0;
   Plan* sub_ = nullptr;
   Plan* sub_last_ = nullptr;
@@ -130,6 +133,8 @@ class Network {
   int64_t activation_bytes_per_sample() const;
   static constexpr int64_t kActivationBudget = int64_t(32) << 20;
   static constexpr int64_t kMinSubBatch = 32;
+  // A plan whose step (3 x forward FLOPs for training) is below this runs on one thread.
+  static constexpr double kSmallStepFlops = 4.5e6;
   void set_dropout(bool enabled);  // drops cached plans
   void reseed_dropout(uint64_t seed) { dropout_rng_ = Rng(seed, RngPurpose::Dropout); }
   Rng& dropout_rng() { return dropout_rng_; }  // the generator dropout masks are drawn from

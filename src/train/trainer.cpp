@@ -1,6 +1,8 @@
 // The training loop (see trainer.hpp).
 #include "train/trainer.hpp"
 
+#include "dnnl/context.hpp"
+
 #include <chrono>
 #include <cmath>
 #include <numeric>
@@ -124,6 +126,7 @@ bool Trainer::take_step(double loss, int64_t n) {
     return false;
   }
   const float* grad = full_ ? accum_.data() : net_->grads();
+  dnnl_ctx::ThreadScope scope(full_ || !plan_ ? 0 : plan_->threads());  // a tiny step's update: its threads
   opt_->step(net_->params(), grad, net_->buffer_size(), sched_->lr(double(step_) / double(steps_per_epoch_)),
              net_->param_refs());
   ++step_;
