@@ -82,4 +82,32 @@ nlohmann::json write_bound(const T& in, const Bindings<T>& b) {
   return j;
 }
 
+// Reads {"name": ..., fields} for a family of kinds whose fields all live in T (the optimizers,
+// the schedules, the data sets): the name, checked against `decls` with a suggestion, then the
+// fields of that kind (`fields_of(name)` gives its bindings). Error(Spec) names where and path.
+template <class T, class FieldsOf>
+void read_named(T& out, std::string T::*name, const nlohmann::json& j, const std::vector<KindDecl>& decls,
+                FieldsOf fields_of, const std::string& what, const std::string& where, const std::string& path,
+                const PathNamer& shown) {
+  auto name_of = [&](const std::string& p) { return shown ? shown(p) : p; };
+  if (!j.is_object()) throw Error(ErrorKind::Spec, where + ": " + name_of(path) + ": expected a " + what + " name or object");
+  if (j.contains("name")) {
+    if (!j["name"].is_string())
+      throw Error(ErrorKind::Spec, where + ": " + name_of(path + ".name") + ": expected one of " + join(kind_names(decls)));
+    out.*name = j["name"].template get<std::string>();
+  }
+  const KindDecl& d = find_kind(decls, out.*name, what, where, name_of(path + ".name"), ErrorKind::Spec);
+  nlohmann::json fields = j;
+  fields.erase("name");
+  read_bound(out, fields_of(out.*name), resolve_fields(d, fields, where, path, ErrorKind::Spec, shown));
+}
+
+// The declarations of a table of {decl, ...} entries, in table order.
+template <class Table>
+std::vector<KindDecl> decls_of(const Table& t) {
+  std::vector<KindDecl> v;
+  for (auto& e : t) v.push_back(e.decl);
+  return v;
+}
+
 }  // namespace sgdbench

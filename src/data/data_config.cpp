@@ -106,11 +106,7 @@ const DataDecl* find_dataset(const std::string& name) {
 }  // namespace
 
 const std::vector<KindDecl>& dataset_decls() {
-  static const std::vector<KindDecl> d = [] {
-    std::vector<KindDecl> v;
-    for (auto& x : dataset_table()) v.push_back(x.decl);
-    return v;
-  }();
+  static const std::vector<KindDecl> d = decls_of(dataset_table());
   return d;
 }
 
@@ -127,18 +123,9 @@ std::string default_data_dir(const std::string& name) {
 DataConfig DataConfig::from_json(const nlohmann::json& j, const std::string& where, const std::string& path,
                                  const PathNamer& shown) {
   DataConfig c;
-  auto name_of = [&](const std::string& p) { return shown ? shown(p) : p; };
-  if (!j.is_object()) throw Error(ErrorKind::Spec, where + ": " + name_of(path) + ": expected a data set name or object");
-  if (j.contains("name")) {
-    if (!j["name"].is_string())
-      throw Error(ErrorKind::Spec, where + ": " + name_of(path + ".name") + ": expected one of " + join(known_datasets()));
-    c.name = j["name"].get<std::string>();
-  }
-  const DataDecl* d = find_dataset(c.name);
-  if (!d) find_kind(dataset_decls(), c.name, "data set", where, name_of(path + ".name"), ErrorKind::Spec);
-  nlohmann::json fields = j;
-  fields.erase("name");
-  read_bound(c, d->fields, resolve_fields(d->decl, fields, where, path, ErrorKind::Spec, shown));
+  read_named(c, &C::name, j, dataset_decls(), [](const std::string& n) -> const Bindings<C>& {
+    return find_dataset(n)->fields;
+  }, "data set", where, path, shown);
   return c;
 }
 

@@ -275,11 +275,7 @@ double default_eps(const OptDecl& o) {
 }  // namespace
 
 const std::vector<KindDecl>& optimizer_decls() {
-  static const std::vector<KindDecl> d = [] {
-    std::vector<KindDecl> v;
-    for (auto& o : optimizer_table()) v.push_back(o.decl);
-    return v;
-  }();
+  static const std::vector<KindDecl> d = decls_of(optimizer_table());
   return d;
 }
 
@@ -291,20 +287,9 @@ const std::vector<std::string>& optimizer_names() {
 OptimizerConfig OptimizerConfig::from_json(const nlohmann::json& j, const std::string& where, const std::string& path,
                                            const PathNamer& shown) {
   OptimizerConfig c;
-  auto name_of = [&](const std::string& p) { return shown ? shown(p) : p; };
-  if (!j.is_object()) throw Error(ErrorKind::Spec, where + ": " + name_of(path) + ": expected an optimizer name or object");
-  if (j.contains("name")) {
-    if (!j["name"].is_string())
-      throw Error(ErrorKind::Spec, where + ": " + name_of(path + ".name") + ": expected one of " + join(optimizer_names()));
-    c.name = j["name"].get<std::string>();
-  }
-  const OptDecl* o = find_optimizer(c.name);
-  if (!o)
-    find_kind(optimizer_decls(), c.name, "optimizer", where, name_of(path + ".name"),
-              ErrorKind::Spec, " (momentum and nesterov are sgd options)");
-  nlohmann::json fields = j;
-  fields.erase("name");
-  read_bound(c, o->fields, resolve_fields(o->decl, fields, where, path, ErrorKind::Spec, shown));
+  read_named(c, &C::name, j, optimizer_decls(), [](const std::string& n) -> const Bindings<C>& {
+    return find_optimizer(n)->fields;
+  }, "optimizer", where, path, shown);
   return c;
 }
 

@@ -76,30 +76,16 @@ const SchedDecl* find_schedule(const std::string& name) {
 }  // namespace
 
 const std::vector<KindDecl>& schedule_decls() {
-  static const std::vector<KindDecl> d = [] {
-    std::vector<KindDecl> v;
-    for (auto& s : schedule_table()) v.push_back(s.decl);
-    return v;
-  }();
+  static const std::vector<KindDecl> d = decls_of(schedule_table());
   return d;
 }
 
 ScheduleConfig ScheduleConfig::from_json(const nlohmann::json& j, const std::string& where, const std::string& path,
                                          const PathNamer& shown) {
   ScheduleConfig c;
-  auto name_of = [&](const std::string& p) { return shown ? shown(p) : p; };
-  if (!j.is_object()) throw Error(ErrorKind::Spec, where + ": " + name_of(path) + ": expected a schedule name or object");
-  if (j.contains("name")) {
-    if (!j["name"].is_string())
-      throw Error(ErrorKind::Spec, where + ": " + name_of(path + ".name") + ": expected one of " +
-                                       join(kind_names(schedule_decls())));
-    c.name = j["name"].get<std::string>();
-  }
-  const SchedDecl* d = find_schedule(c.name);
-  if (!d) find_kind(schedule_decls(), c.name, "schedule", where, name_of(path + ".name"), ErrorKind::Spec);
-  nlohmann::json fields = j;
-  fields.erase("name");
-  read_bound(c, d->fields, resolve_fields(d->decl, fields, where, path, ErrorKind::Spec, shown));
+  read_named(c, &C::name, j, schedule_decls(), [](const std::string& n) -> const Bindings<C>& {
+    return find_schedule(n)->fields;
+  }, "schedule", where, path, shown);
   return c;
 }
 
