@@ -379,3 +379,19 @@ TEST_CASE("installed Fashion-MNIST has its known sizes", "[data][fashion-mnist]"
   CHECK(ds.classes == 10);
   for (int k = 0; k < 10; ++k) CHECK(std::count(ds.test.labels.begin(), ds.test.labels.end(), k) == 1000);
 }
+
+// Issue 13, class 6: a .gz whose 8-byte trailer (CRC-32 + ISIZE) is cut off, wholly or in part,
+// is a data error naming the file; the data before it decodes completely, so only zlib's
+// end-of-stream check can tell.
+TEST_CASE("a gzip file with its trailer cut off is a data error", "[data][idx][bad]") {
+  TempDir d;
+  write_mnist(d, 20, 10, 4, 4, true);
+  const std::string lab = d / "train-labels-idx1-ubyte.gz";
+  auto good = read_bytes(lab);
+  load_mnist_dir(d.path.string());  // intact: loads
+  for (size_t cut : {1, 4, 8}) {
+    INFO("bytes cut: " << cut);
+    write_file(lab, std::vector<uint8_t>(good.begin(), good.end() - long(cut)));
+    require_data_error([&] { load_mnist_dir(d.path.string()); }, {lab, "truncated gzip stream"});
+  }
+}

@@ -173,11 +173,26 @@ TEST_CASE("runner: results written atomically, finished runs skipped, diverged r
   auto t0 = fs::last_write_time(dir + "/" + e.runs[0].id + ".json");
   fs::remove(dir + "/" + e.runs[1].id + ".json");
   std::ofstream(dir + "/" + e.runs[2].id + ".json") << "{\"run_id\": \"" << e.runs[2].id << "\", \"stat";
-  std::ofstream(dir + "/" + e.runs[3].id + ".json.tmp.999999999") << "half";
+  // Temp files "<file>.tmp.<host>.<pidns>.<pid>": a dead writer's on this host and in this PID
+  // namespace is removed; another host's or namespace's, or a live process's, is left alone.
+  const std::string mine = tmp_suffix();
+  const std::string here = mine.substr(0, mine.rfind('.') + 1);  // ".tmp.<host>.<pidns>."
+  const std::string dead = dir + "/" + e.runs[3].id + ".json" + here + "999999999";
+  const std::string other_host = dir + "/" + e.runs[3].id + ".json.tmp.elsewhere.4026531836.1";
+  const std::string other_ns = dir + "/" + e.runs[3].id + ".json" +
+                               here.substr(0, here.rfind('.', here.size() - 2) + 1) + "123.999999999";
+  const std::string live = dir + "/" + e.runs[3].id + ".json" + here + std::to_string(::getppid());
+  for (auto* f : {&dead, &other_host, &other_ns, &live}) std::ofstream(*f) << "half";
+  CHECK(tmp_is_stale(fs::path(dead).filename().string()));
+  CHECK_FALSE(tmp_is_stale(fs::path(live).filename().string()));
   CHECK(run_experiment(e, o) == 0);
   CHECK(fs::last_write_time(dir + "/" + e.runs[0].id + ".json") == t0);
   for (auto& r : e.runs) CHECK(is_finished_result(*read_json_file(dir + "/" + r.id + ".json"), r.id));
-  CHECK_FALSE(fs::exists(dir + "/" + e.runs[3].id + ".json.tmp.999999999"));
+  CHECK_FALSE(fs::exists(dead));
+  CHECK(fs::exists(other_host));
+  CHECK(fs::exists(other_ns));
+  CHECK(fs::exists(live));
+  for (auto* f : {&other_host, &other_ns, &live}) fs::remove(*f);
   // --force recomputes.
   o.force = true;
   CHECK(run_experiment(e, o) == 0);

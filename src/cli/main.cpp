@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "core/error.hpp"
+#include "core/interrupt.hpp"
 #include "data/dataset.hpp"
 #include "dnnl/context.hpp"
 #include "exp/runner.hpp"
@@ -257,7 +258,7 @@ int main(int argc, char** argv) {
 
   app.footer(
       "Exit codes: 0 ok (a diverged run is a result), 1 internal error, 2 usage, 3 spec, 4 data, 5 model,\n"
-      "7 i/o. Run 'sgdbench COMMAND --help' for the options of each command.");
+      "7 i/o, 130/143 stopped by SIGINT/SIGTERM (finished runs kept; rerun to resume). Run 'sgdbench COMMAND --help' for the options of each command.");
 
   try {
     app.parse(argc, argv);
@@ -267,6 +268,7 @@ int main(int argc, char** argv) {
   }
 
   try {
+    install_interrupt_handlers();
     dnnl_ctx::set_flush_denormals(!keep_denormals);
     dnnl_ctx::set_threads(threads);
     ropt.threads = threads;
@@ -334,6 +336,9 @@ int main(int argc, char** argv) {
   } catch (const Error& e) {
     std::fprintf(stderr, "sgdbench: %s: %s\n", to_string(e.kind()), e.what());
     return e.exit_code();
+  } catch (const Interrupted& s) {
+    std::fprintf(stderr, "sgdbench: %s\n", s.what());
+    return s.exit_code();
   } catch (const dnnl::error& e) {
     std::fprintf(stderr, "sgdbench: oneDNN error: %s (status %d)\n", e.what(), int(e.status));
     return static_cast<int>(ErrorKind::Internal);

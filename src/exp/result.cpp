@@ -1,6 +1,11 @@
 // Result documents, provenance and atomic writes.
 #include "exp/result.hpp"
 
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -64,8 +69,48 @@ nlohmann::json make_result(const Experiment& e, const RunSpec& r, const TrainRes
           {"summary", t.summary()}};
 }
 
+namespace {
+std::string this_host() {
+  char h[256] = {0};
+  if (::gethostname(h, sizeof h - 1) != 0 || !h[0]) return "unknown-host";
+  std::string s = h;
+  for (char& c : s)
+    if (c == '/' || c == '.') c = '_';  // one name component; '.' separates the suffix's fields
+  return s;
+}
+// The inode of this process's PID namespace: a pid means a process only within one namespace.
+std::string this_pid_namespace() {
+  char buf[64] = {0};
+  ssize_t n = ::readlink("/proc/self/ns/pid", buf, sizeof buf - 1);
+  std::string s = n > 0 ? std::string(buf, size_t(n)) : "pid:[0]";  // "pid:[4026531836]"
+  auto a = s.find('['), b = s.find(']');
+  return a != std::string::npos && b != std::string::npos ? s.substr(a + 1, b - a - 1) : "0";
+}
+}  // namespace
+
+std::string tmp_suffix() {
+  static const std::string s = ".tmp." + this_host() + "." + this_pid_namespace() + ".";
+  return s + std::to_string(::getpid());
+}
+
+bool tmp_is_stale(const std::string& name) {
+  auto p = name.find(".tmp.");
+  if (p == std::string::npos) return false;
+  std::string rest = name.substr(p + 5);  // host.pidns.pid
+  auto last = rest.rfind('.');
+  if (last == std::string::npos) return false;
+  auto mid = rest.rfind('.', last - 1);
+  if (mid == std::string::npos || mid == 0) return false;  // another format: not ours to judge
+  const std::string host = rest.substr(0, mid), ns = rest.substr(mid + 1, last - mid - 1);
+  const long pid = std::atol(rest.c_str() + last + 1);
+  // Only a writer on this host, in this PID namespace, can be proven dead: its pid is gone.
+  if (host != this_host() || ns != this_pid_namespace() || pid <= 0) return false;
+  if (pid == ::getpid()) return false;  // this process's own writes are in progress
+  return ::kill(pid_t(pid), 0) != 0 && errno == ESRCH;  // EPERM: alive, another user's
+}
+
 void write_json_atomic(const std::string& path, const nlohmann::json& j) {
-  std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  std::string tmp = path + tmp_suffix();
   std::string text = j.dump(1) + "\n";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   if (fd < 0) SGD_THROW(Io, path, ": cannot write (", std::strerror(errno), ")");

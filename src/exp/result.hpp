@@ -20,6 +20,13 @@ std::string utc_now();  // ISO 8601, seconds
 nlohmann::json make_result(const Experiment& e, const RunSpec& r, const TrainResult& t, const nlohmann::json& prov);
 
 // Throws Error(Io) naming the path when the file cannot be written.
+// Temporary files are "<target>.tmp.<host>.<pid namespace>.<pid>": tmp_suffix() is this
+// process's. tmp_is_stale(name) is true only for a temp file of a writer provably dead: same
+// host, same PID namespace, pid no longer running. Another host's or container's temp files are
+// never judged stale (a shared output directory must not lose a live writer's file).
+std::string tmp_suffix();
+bool tmp_is_stale(const std::string& filename);
+
 void write_json_atomic(const std::string& path, const nlohmann::json& j);
 // The parsed file, or nullopt when missing or not valid JSON.
 std::optional<nlohmann::json> read_json_file(const std::string& path);

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "core/error.hpp"
+#include "core/interrupt.hpp"
 #include "dnnl/context.hpp"
 #include "exp/result.hpp"
 
@@ -36,17 +37,11 @@ std::string describe(const RunSpec& r) {
   return b;
 }
 
-// Removes temporary files left by writers that no longer run (killed mid-write).
+// Removes temporary files left by writers provably dead (killed mid-write): see tmp_is_stale.
 void remove_stale_tmp(const std::string& dir) {
   std::error_code ec;
-  for (auto& f : fs::directory_iterator(dir, ec)) {
-    std::string name = f.path().filename().string();
-    auto p = name.find(".tmp.");
-    if (p == std::string::npos) continue;
-    int pid = std::atoi(name.c_str() + p + 5);
-    if (pid > 0 && pid != ::getpid() && ::kill(pid, 0) == 0) continue;  // a live writer
-    fs::remove(f.path(), ec);
-  }
+  for (auto& f : fs::directory_iterator(dir, ec))
+    if (tmp_is_stale(f.path().filename().string())) fs::remove(f.path(), ec);
 }
 
 class Reporter {
@@ -174,6 +169,7 @@ int run_experiment(const Experiment& e, const RunOptions& opt) {
   fs::create_directories(dir, ec);
   if (ec) SGD_THROW(Io, dir, ": cannot create the results directory (", ec.message(), ")");
   remove_stale_tmp(dir);
+  remove_stale_tmp(opt.out_dir + "/" + e.name);  // spec.json's
   write_json_atomic(opt.out_dir + "/" + e.name + "/spec.json", nlohmann::json::parse(e.spec.dump()));
 
   Reporter rep(todo.size(), opt.progress);
@@ -205,6 +201,10 @@ int run_experiment(const Experiment& e, const RunOptions& opt) {
         if (data->pre.name == "standardize") doc["data"]["mean"] = data->pre.mean, doc["data"]["std"] = data->pre.std;
         write_json_atomic(dir + "/" + r.id + ".json", doc);
         rep.finished(k, r, t);
+      } catch (const Interrupted& s) {
+        next = todo.size();  // hand out no more runs; this one is not written
+        int zero = 0;
+        first_error.compare_exchange_strong(zero, s.exit_code());
       } catch (const Error& err) {
         rep.error(r, err);
         int zero = 0;
@@ -221,6 +221,15 @@ int run_experiment(const Experiment& e, const RunOptions& opt) {
   worker();
   for (auto& t : pool) t.join();
   print_table(mine, dir);
+  if (int sig = interrupt_signal()) {
+    size_t done = 0;
+    for (auto* r : mine) done += fs::exists(dir + "/" + r->id + ".json");
+    std::fprintf(stderr,
+                 "sgdbench: interrupted by %s: %zu of %zu runs finished and kept in %s (the run in progress was "
+                 "not written); run the same command again to resume\n",
+                 Interrupted(sig).name(), done, mine.size(), dir.c_str());
+    return Interrupted(sig).exit_code();
+  }
   return first_error.load();
 }
 

@@ -8,6 +8,7 @@
 #include <numeric>
 
 #include "core/error.hpp"
+#include "core/interrupt.hpp"
 #include "data/batcher.hpp"
 
 namespace sgdbench {
@@ -198,6 +199,7 @@ TrainResult Trainer::run() {
   record("epoch");  // the starting point (step 0)
   for (int64_t epoch = 0; epoch < cfg_.epochs && !stop_; ++epoch) {
     if (full_) {
+      check_interrupt();
       auto t0 = Clock::now();
       dropout_at_step_ = net_->dropout_rng();
       bool ok = take_step(compute_gradient(), N);
@@ -207,6 +209,7 @@ TrainResult Trainer::run() {
       batcher_->start_epoch(epoch);
       main_plan_ = &net_->plan(batch_, true);
       for (;;) {
+        check_interrupt();  // SIGINT/SIGTERM: stop here, between steps (the run is not written)
         auto t0 = Clock::now();
         if (!load_batch()) {
           train_s_ += seconds_since(t0);
