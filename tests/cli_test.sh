@@ -17,8 +17,11 @@ expect 5 "layer 'conv1' (conv 6 5x5) cannot take input 3x4x4" models --model len
 expect 5 "layer 'pool2' (maxpool 2) cannot take input 16x1x1" models --model lenet --input 1x14x14
 expect 2 "" models --input 3x32
 expect 2 "" nosuchcommand
+expect 2 "not in range 0 to 1024" --threads 100000 info
+expect 2 "not in range 0 to 100000000" train --limit -5
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 src=$(cd "$(dirname "$0")/.." && pwd)
+expect 2 "not in range 1 to 1024" run "$src/experiments/quickstart.json" --jobs 0
 for spec in "$src"/experiments/*.json; do expect 0 "" validate "$spec"; done
 expect 4 "cifar-10-binary.tar.gz" run "$src/experiments/pytorch_tutorial_sgd_cifar10.json" --out "$tmp" --quiet --set data.dir=/nonexistent/cifar
 expect 4 "not found" train --data mnist --data-dir /nonexistent/mnist --out "$tmp" --quiet

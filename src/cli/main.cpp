@@ -182,7 +182,7 @@ int main(int argc, char** argv) {
       "Compare GD, SGD, mini-batch and momentum; measure training speed."};
   app.require_subcommand(1);
   int threads = 0;
-  app.add_option("--threads", threads, "oneDNN/OpenMP threads (default: all cores)")->check(CLI::NonNegativeNumber);
+  app.add_option("--threads", threads, "oneDNN/OpenMP threads, 0-1024 (default 0: all cores)")->check(CLI::Range(0, 1024));
   bool keep_denormals = false;
   app.add_flag("--keep-denormals", keep_denormals,
                "Compute with IEEE denormals (slow; default: flush them to zero, FTZ+DAZ, in every thread; "
@@ -197,15 +197,15 @@ int main(int argc, char** argv) {
   models->add_option("--model", model_name, "Show only this model: a zoo name or a model description file (.json)");
   models->add_flag("--json", models_json, "Print the resolved description (every field, defaults filled) as JSON");
   models->add_option("--input", input, "Input shape CxHxW (default: the model's tutorial shape)");
-  models->add_option("--classes", classes, "Number of classes")->check(CLI::PositiveNumber);
+  models->add_option("--classes", classes, "Number of classes, 2-1000")->check(CLI::Range(2, 1000));
 
   RunOptions ropt;
   std::string shard, spec_path;
   auto add_run_options = [&](CLI::App* c) {
     c->add_option("--out", ropt.out_dir, "Results root: writes OUT/<experiment>/runs/<run-id>.json")
         ->capture_default_str();
-    c->add_option("--jobs", ropt.jobs, "Runs side by side; the threads are split between them")
-        ->check(CLI::PositiveNumber);
+    c->add_option("--jobs", ropt.jobs, "Runs side by side, 1-1024; the threads are split between them")
+        ->check(CLI::Range(1, 1024));
     c->add_option("--shard", shard, "Run only slice I of N of the grid (I/N, 1-based), deterministic");
     c->add_flag("--dry-run", ropt.dry_run, "Print the plan (runs, ids, what is done) and exit");
     c->add_flag("--force", ropt.force, "Recompute runs that already have a finished result");
@@ -240,7 +240,7 @@ int main(int argc, char** argv) {
   trn->add_option("--lr", t_lr, "Learning rate")->capture_default_str();
   trn->add_option("--epochs", t_epochs, "Epoch budget")->capture_default_str();
   trn->add_option("--seed", t_seed, "Seed for init, shuffle and dropout")->capture_default_str();
-  trn->add_option("--limit", t_limit, "Use the first N training samples (0 = all)");
+  trn->add_option("--limit", t_limit, "Use the first N training samples (0 = all)")->check(CLI::Range(0, 100000000));
   trn->add_option("--label", t_label, "Method label for plots");
   trn->add_option("--experiment", t_exp, "Experiment name for the result directory")->capture_default_str();
   trn->add_option("--set", t_set, "Any spec field, e.g. --set schedule.name=cosine --set target_acc=0.8");
