@@ -13,5 +13,5 @@ ctest --test-dir build --output-on-failure
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSGDBENCH_SANITIZE=ON -DSGDBENCH_BUILD_BENCH=OFF \
       -DSGDBENCH_WERROR=OFF > /dev/null
 cmake --build build-asan -j"$jobs" --target sgdbench_tests
-ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
   build-asan/tests/sgdbench_tests "[data],[layers],[optim],[spec],[model]" --reporter compact
