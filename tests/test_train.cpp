@@ -90,9 +90,16 @@ TEST_CASE("determinism: same config, same threads, identical history", "[train][
     CHECK(a.history[i].test_loss == b.history[i].test_loss);
     CHECK(a.history[i].test_acc == b.history[i].test_acc);
   }
+  // The final-state hash (parameters + running statistics) says the same: equal for the same
+  // config and threads, different for another seed; and it is the hash of what was trained.
+  REQUIRE(a.final_state_hash.size() == 16);
+  CHECK(a.final_state_hash == b.final_state_hash);
   c.seed = 4;
   auto other = train(c, data);
   CHECK(other.history.back().test_loss != a.history.back().test_loss);
+  CHECK(other.final_state_hash != a.final_state_hash);
+  auto fresh = build_network(c.model, data.shape, data.classes);
+  CHECK(state_hash(*fresh) != a.final_state_hash);  // untrained weights (zeros) hash differently
 }
 
 TEST_CASE("divergence: a huge learning rate ends the run with status diverged", "[train][divergence]") {

@@ -144,6 +144,7 @@ nlohmann::json TrainResult::summary() const {
   s["samples_to_target"] = opt(target_samples);
   s["seconds_to_target"] = opt(target_seconds);
   s["epochs_to_target"] = opt(target_epoch);
+  s["final_state_hash"] = final_state_hash;
   return s;
 }
 

@@ -4,6 +4,7 @@
 #include "dnnl/context.hpp"
 
 #include <chrono>
+#include <cstdio>
 #include <cmath>
 #include <numeric>
 
@@ -247,7 +248,21 @@ TrainResult Trainer::run() {
   }
   if (res_.status == RunStatus::Running) res_.status = RunStatus::Completed, res_.stop_reason = "epoch budget done";
   res_.steps = step_, res_.samples = samples_, res_.train_seconds = train_s_, res_.eval_seconds = eval_s_;
+  res_.final_state_hash = state_hash(*net_);
   return res_;
+}
+
+std::string state_hash(const Network& net) {
+  uint64_t h = 0xCBF29CE484222325ull;  // FNV-1a 64
+  auto add = [&](const float* p, size_t n) {
+    auto b = reinterpret_cast<const unsigned char*>(p);
+    for (size_t i = 0; i < n * sizeof(float); ++i) h = (h ^ b[i]) * 0x100000001B3ull;
+  };
+  add(net.params(), net.buffer_size());
+  add(net.state(), net.state_size());
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
+  return hex;
 }
 
 TrainResult train(const TrainConfig& cfg, const Dataset& data,

@@ -81,8 +81,13 @@ struct TrainResult {
   double train_seconds = 0, eval_seconds = 0;
   std::optional<int64_t> target_step, target_samples;
   std::optional<double> target_seconds, target_epoch;
+  std::string final_state_hash;  // state_hash() of the trained network
   nlohmann::json summary() const;
 };
+
+// FNV-1a 64 (hex) over the parameters and the non-trainable state (running statistics) as they
+// are in memory: two machines (or two runs) trained the same model bitwise iff the hashes agree.
+std::string state_hash(const Network& net);
 
 struct Progress {
   int64_t epoch = 0, epochs = 0, step = 0;
