@@ -1,35 +1,57 @@
 #!/usr/bin/env bash
-# A sweep killed (SIGKILL) part-way and rerun completes exactly the missing runs; no result file
-# is ever half-written. Usage: resume_test.sh path/to/sgdbench
+# A sweep killed (SIGKILL) at a random moment and rerun completes exactly the missing runs: no
+# result file is ever half-written, finished ones are not rewritten, and every run's history
+# equals a clean uninterrupted run's (times excluded). Usage: resume_test.sh path/to/sgdbench [trials]
 set -u
-bin="$1"; tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+bin="$1"; trials="${2:-2}"; tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 cat > "$tmp/spec.json" <<'SPEC'
 {"experiment": "killme",
  "base": {"model": "lenet", "epochs": 2, "batch_size": 8,
           "data": {"name": "synthetic", "synthetic": {"shape": [1, 28, 28], "train": 3000, "test": 500}}},
  "grid": {"lr": [0.01, 0.02, 0.03, 0.04, 0.05, 0.06]}}
 SPEC
-runs="$tmp/out/killme/runs"
-"$bin" run "$tmp/spec.json" --out "$tmp/out" --quiet > /dev/null 2>&1 &
-pid=$!
-for _ in $(seq 1 600); do
-  n=$(ls "$runs"/*.json 2>/dev/null | wc -l)
-  [ "$n" -ge 2 ] && break
-  sleep 0.05
-done
-kill -9 "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
-done_before=$(ls "$runs"/*.json | wc -l)
 fails=0
-for f in "$runs"/*.json; do
-  /usr/bin/python3 -c "import json,sys; d=json.load(open(sys.argv[1])); assert d['status']=='completed'" "$f" \
-    || { echo "FAIL: $f is not a complete result"; fails=$((fails+1)); }
+fail() { echo "FAIL: $*"; fails=$((fails+1)); }
+histories() {
+  /usr/bin/python3 - "$1" <<'PY'
+import json, glob, os, sys
+for f in sorted(glob.glob(os.path.join(sys.argv[1], "*.json"))):
+    d = json.load(open(f))
+    h = [{k: v for k, v in p.items() if not k.endswith("seconds")} for p in d["history"]]
+    print(d["run_id"], d["status"], d["summary"].get("final_state_hash"), json.dumps(h, sort_keys=True))
+PY
+}
+"$bin" run "$tmp/spec.json" --out "$tmp/clean" --quiet > /dev/null 2>&1 || fail "clean run"
+clean=$(histories "$tmp/clean/killme/runs")
+for t in $(seq 1 "$trials"); do
+  runs="$tmp/t$t/killme/runs"
+  "$bin" run "$tmp/spec.json" --out "$tmp/t$t" --quiet > /dev/null 2>&1 &
+  pid=$!
+  if [ "$t" -eq 1 ]; then  # the first trial kills after at least 2 finished runs
+    for _ in $(seq 1 600); do
+      [ "$(ls "$runs"/*.json 2>/dev/null | wc -l)" -ge 2 ] && break
+      sleep 0.05
+    done
+  else
+    sleep "$((RANDOM % 2)).$((RANDOM % 10))"  # 0.0-1.9 s into a sweep of about 2 s
+  fi
+  kill -9 "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
+  done_before=$(ls "$runs"/*.json 2>/dev/null | wc -l)
+  for f in "$runs"/*.json; do
+    [ -e "$f" ] || continue
+    /usr/bin/python3 -c "import json,sys; d=json.load(open(sys.argv[1])); assert d['status']=='completed'" "$f" \
+      || fail "trial $t: $f is not a complete result"
+  done
+  sums_before=$(cd "$runs" 2>/dev/null && md5sum *.json 2>/dev/null)
+  out=$("$bin" run "$tmp/spec.json" --out "$tmp/t$t" --quiet 2>&1)
+  echo "$out" | grep -q "$done_before already done, $((6 - done_before)) to run" \
+    || fail "trial $t: rerun plan: $out"
+  [ "$(ls "$runs"/*.json | wc -l)" -eq 6 ] || fail "trial $t: not all 6 runs finished"
+  [ -z "$(ls "$runs" | grep tmp)" ] || fail "trial $t: temporary files left"
+  [ -z "$sums_before" ] || (cd "$runs" && echo "$sums_before" | md5sum -c --quiet) \
+    || fail "trial $t: finished results were rewritten"
+  [ "$(histories "$runs")" = "$clean" ] || fail "trial $t: results differ from the clean run"
+  echo "trial $t: killed after $done_before of 6 runs"
 done
-sums_before=$(cd "$runs" && md5sum *.json)
-out=$("$bin" run "$tmp/spec.json" --out "$tmp/out" --quiet 2>&1)
-echo "$out" | grep -q "$done_before already done, $((6 - done_before)) to run" \
-  || { echo "FAIL: rerun plan: $out"; fails=$((fails+1)); }
-[ "$(ls "$runs"/*.json | wc -l)" -eq 6 ] || { echo "FAIL: not all 6 runs finished"; fails=$((fails+1)); }
-[ -z "$(ls "$runs" | grep tmp)" ] || { echo "FAIL: temporary files left"; fails=$((fails+1)); }
-(cd "$runs" && echo "$sums_before" | md5sum -c --quiet) || { echo "FAIL: finished results were rewritten"; fails=$((fails+1)); }
-echo "resume (killed after $done_before of 6): $((4 - fails)) passed, $fails failed"
+echo "resume: $trials trials, $fails failed"
 [ "$fails" -eq 0 ]
