@@ -102,6 +102,14 @@ void read_named(T& out, std::string T::*name, const nlohmann::json& j, const std
   read_bound(out, fields_of(out.*name), resolve_fields(d, fields, where, path, ErrorKind::Spec, shown));
 }
 
+// The entry of a table of {decl, ...} entries whose declaration is named `name`, or nullptr.
+template <class Table>
+const typename Table::value_type* find_by_name(const Table& t, const std::string& name) {
+  for (auto& e : t)
+    if (e.decl.name == name) return &e;
+  return nullptr;
+}
+
 // The declarations of a table of {decl, ...} entries, in table order.
 template <class Table>
 std::vector<KindDecl> decls_of(const Table& t) {

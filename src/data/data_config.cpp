@@ -97,11 +97,7 @@ const std::vector<DataDecl>& dataset_table() {
   return t;
 }
 
-const DataDecl* find_dataset(const std::string& name) {
-  for (auto& d : dataset_table())
-    if (d.decl.name == name) return &d;
-  return nullptr;
-}
+const DataDecl* find_dataset(const std::string& name) { return find_by_name(dataset_table(), name); }
 
 }  // namespace
 

@@ -259,11 +259,7 @@ const std::vector<OptDecl>& optimizer_table() {
   return t;
 }
 
-const OptDecl* find_optimizer(const std::string& name) {
-  for (auto& o : optimizer_table())
-    if (o.decl.name == name) return &o;
-  return nullptr;
-}
+const OptDecl* find_optimizer(const std::string& name) { return find_by_name(optimizer_table(), name); }
 
 // The declared eps default of `o` (configs built in code leave eps < 0 for "the default").
 double default_eps(const OptDecl& o) {

@@ -67,11 +67,7 @@ const std::vector<SchedDecl>& schedule_table() {
   return t;
 }
 
-const SchedDecl* find_schedule(const std::string& name) {
-  for (auto& d : schedule_table())
-    if (d.decl.name == name) return &d;
-  return nullptr;
-}
+const SchedDecl* find_schedule(const std::string& name) { return find_by_name(schedule_table(), name); }
 
 }  // namespace
 
