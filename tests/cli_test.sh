@@ -48,6 +48,17 @@ echo "{\"experiment\": \"ui\", \"base\": {\"model\": $(cat "$tmp/m/models/tiny.j
 expect 0 "" run "$tmp/m/file.json" --out "$tmp/m/out" --quiet
 expect 0 "" run "$tmp/m/inline.json" --out "$tmp/m/out" --quiet
 grep -q '"model_name": "tiny"' "$tmp"/m/out/uf/runs/*.json || { echo "FAIL: result carries model_name"; fails=$((fails+1)); }
+# Stray things in runs/ (issue 13, class 3): a malformed result is named and recomputed; a
+# directory where a result belongs is named, the others still run, exit 7 naming the path.
+r=$(ls "$tmp"/m/out/uf/runs/*.json | head -1)
+echo '{"run_id": 5, "status": ["completed"]}' > "$r"
+mkdir -p "$tmp/m/out/uf/runs/stray_dir"
+expect 0 "not a finished result of this run: recomputing it" run "$tmp/m/file.json" --out "$tmp/m/out" --quiet
+/usr/bin/python3 -c "import json,sys; assert json.load(open(sys.argv[1]))['status'] == 'completed'" "$r" \
+  || { echo "FAIL: malformed result not recomputed"; fails=$((fails+1)); }
+rm "$r"; mkdir "$r"
+expect 7 "cannot rename into place" run "$tmp/m/file.json" --out "$tmp/m/out" --quiet
+rmdir "$r"
 bad() {  # bad 'layers json' 'stderr substring'
   echo "{\"name\": \"b\", \"layers\": $1}" > "$tmp/m/models/bad.json"
   echo "{\"experiment\": \"bad\", \"base\": {\"model\": {\"file\": \"models/bad.json\"}, $data}}" > "$tmp/m/bad.json"

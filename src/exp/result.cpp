@@ -1,6 +1,8 @@
 // Result documents, provenance and atomic writes.
 #include "exp/result.hpp"
 
+#include "core/file.hpp"
+
 #include <signal.h>
 #include <unistd.h>
 
@@ -137,19 +139,23 @@ void write_json_atomic(const std::string& path, const nlohmann::json& j) {
 }
 
 std::optional<nlohmann::json> read_json_file(const std::string& path) {
-  std::ifstream f(path);
-  if (!f) return std::nullopt;
+  // Anything but a readable regular JSON file (a directory, a FIFO, garbage, a huge file) is
+  // "no result": the run is recomputed, never an internal error.
   try {
-    return nlohmann::json::parse(f);
-  } catch (const nlohmann::json::exception&) {
+    return nlohmann::json::parse(read_text_file(path, ErrorKind::Io, "result file"));
+  } catch (const std::exception&) {
     return std::nullopt;
   }
 }
 
 bool is_finished_result(const nlohmann::json& j, const std::string& id) {
-  if (!j.is_object() || j.value("run_id", "") != id || j.value("schema_version", 0) != kResultSchemaVersion)
+  auto str = [&](const char* k) { return j.contains(k) && j[k].is_string() ? j[k].get<std::string>() : std::string(); };
+  if (!j.is_object() || str("run_id") != id || !j.contains("schema_version") ||
+      !j["schema_version"].is_number_integer() || j["schema_version"].get<int64_t>() != kResultSchemaVersion)
     return false;
-  std::string s = j.value("status", "");
+  if (!j.contains("summary") || !j["summary"].is_object() || !j.contains("history") || !j["history"].is_array())
+    return false;
+  const std::string s = str("status");
   return s == "completed" || s == "diverged" || s == "stopped_at_target" || s == "budget_exhausted";
 }
 

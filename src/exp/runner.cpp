@@ -122,16 +122,17 @@ void print_table(const std::vector<const RunSpec*>& runs, const std::string& dir
                   (unsigned long long)r->cfg.seed, "not run");
       continue;
     }
-    auto& s = (*j)["summary"];
+    const auto& s = (*j)["summary"];  // an object (is_finished_result); its fields may be anything
+    auto field = [&](const char* k) { return s.contains(k) ? s[k] : nlohmann::json(); };
     auto pct = [](const nlohmann::json& v) { return v.is_number() ? Reporter::fmt_pct(v.get<double>()) : "-"; };
-    std::string target = s.value("steps_to_target", nlohmann::json()).is_number()
-                             ? std::to_string(s["steps_to_target"].get<int64_t>()) + " st"
-                             : "-";
+    const auto steps = field("steps_to_target");
+    std::string target = steps.is_number() ? std::to_string(int64_t(steps.get<double>())) + " st" : "-";
+    const auto secs = field("train_seconds");
     std::printf("%-16s %-16s %-18s %5s %9g %5llu %-17s %8s %8s %9s %9.1f\n", r->id.c_str(), r->cfg.model.name.c_str(),
                 r->cfg.label.substr(0, 18).c_str(), batch_str(r->cfg).c_str(), r->cfg.lr,
                 (unsigned long long)r->cfg.seed, (*j)["status"].get<std::string>().c_str(),
-                pct(s.value("final_test_acc", nlohmann::json())).c_str(),
-                pct(s.value("best_test_acc", nlohmann::json())).c_str(), target.c_str(), s.value("train_seconds", 0.0));
+                pct(field("final_test_acc")).c_str(), pct(field("best_test_acc")).c_str(), target.c_str(),
+                secs.is_number() ? secs.get<double>() : 0.0);
   }
 }
 
@@ -146,11 +147,17 @@ int run_experiment(const Experiment& e, const RunOptions& opt) {
     if (int(r.index % size_t(opt.shard_count)) == opt.shard_index) mine.push_back(&r);
   size_t done_before = 0;
   for (auto* r : mine) {
-    auto j = opt.force ? std::nullopt : read_json_file(dir + "/" + r->id + ".json");
-    if (j && is_finished_result(*j, r->id))
+    const std::string path = dir + "/" + r->id + ".json";
+    auto j = opt.force ? std::nullopt : read_json_file(path);
+    if (j && is_finished_result(*j, r->id)) {
       ++done_before;
-    else
-      todo.push_back(r);
+      continue;
+    }
+    std::error_code ec;
+    if (fs::exists(path, ec) && !opt.force)
+      std::fprintf(stderr, "sgdbench: warning: %s is %s, not a finished result of this run: recomputing it\n",
+                   path.c_str(), fs::is_directory(path, ec) ? "a directory" : "unreadable or incomplete");
+    todo.push_back(r);
   }
   const int total_threads = opt.threads > 0 ? opt.threads : dnnl_ctx::hardware_threads();
   const int jobs = std::max(1, std::min<int>(opt.jobs, int(std::max<size_t>(todo.size(), 1))));
