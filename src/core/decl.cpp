@@ -25,6 +25,15 @@ std::string suggest(const std::string& s, const std::vector<std::string>& known)
   return best;
 }
 
+std::string did_you_mean(const std::string& s, const std::vector<std::string>& known) {
+  std::string m = suggest(s, known);
+  return m.empty() ? "" : " (did you mean '" + m + "'?)";
+}
+
+std::string unknown_name(const std::string& what, const std::string& s, const std::vector<std::string>& known) {
+  return "unknown " + what + " '" + s + "'" + did_you_mean(s, known) + "; known: " + join(known);
+}
+
 std::string join(const std::vector<std::string>& v, const std::string& sep) {
   std::string s;
   for (auto& x : v) s += (s.empty() ? "" : sep) + x;
@@ -156,9 +165,7 @@ json resolve_fields(const KindDecl& decl, const json& obj, const std::string& wh
   if (obj.is_object())
     for (auto it = obj.begin(); it != obj.end(); ++it) {
       if (std::find(names.begin(), names.end(), it.key()) != names.end()) continue;
-      std::string s = suggest(it.key(), names);
-      fail(sub(it.key()), "unknown field '" + it.key() + "' of " + decl.name +
-                              (s.empty() ? "" : " (did you mean '" + s + "'?)") +
+      fail(sub(it.key()), "unknown field '" + it.key() + "' of " + decl.name + did_you_mean(it.key(), names) +
                               (names.empty() ? "; it has no fields" : "; known: " + join(names)));
     }
   json out = json::object();
@@ -224,10 +231,7 @@ const KindDecl& find_kind(const std::vector<KindDecl>& decls, const std::string&
                           const std::string& where, const std::string& path, ErrorKind kind, const std::string& note) {
   for (auto& d : decls)
     if (d.name == name) return d;
-  const auto names = kind_names(decls);
-  std::string s = suggest(name, names);
-  throw Error(kind, where + ": " + path + ": unknown " + what + " '" + name + "'" +
-                        (s.empty() ? "" : " (did you mean '" + s + "'?)") + "; known: " + join(names) + note);
+  throw Error(kind, where + ": " + path + ": " + unknown_name(what, name, kind_names(decls)) + note);
 }
 
 }  // namespace sgdbench

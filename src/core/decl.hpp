@@ -72,6 +72,10 @@ std::vector<std::string> kind_names(const std::vector<KindDecl>& decls);
 
 // Closest of `known` to `s` by edit distance, or "" when nothing is close.
 std::string suggest(const std::string& s, const std::vector<std::string>& known);
+// " (did you mean 'x'?)" with x = suggest(s, known), or "" when nothing is close.
+std::string did_you_mean(const std::string& s, const std::vector<std::string>& known);
+// The one wording of an unknown name: "unknown <what> '<s>' (did you mean 'x'?); known: a, b".
+std::string unknown_name(const std::string& what, const std::string& s, const std::vector<std::string>& known);
 // "a, b, c"
 std::string join(const std::vector<std::string>& v, const std::string& sep = ", ");
 

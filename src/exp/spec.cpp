@@ -66,7 +66,6 @@ struct Reader {
     for (size_t end = path.size(); end != std::string::npos && end > 0; end = path.rfind('.', end - 1)) {
       auto it = origins.find(path.substr(0, end));
       if (it != origins.end()) return it->second + path.substr(end);
-      if (end == 0) break;
     }
     return path;
   }
@@ -79,8 +78,7 @@ struct Reader {
     for (auto it = obj.begin(); it != obj.end(); ++it) {
       if (std::find(known.begin(), known.end(), it.key()) != known.end()) continue;
       std::string p = path.empty() ? it.key() : path + "." + it.key();
-      std::string s = suggest(it.key(), known);
-      fail(p, "unknown field '" + it.key() + "'" + (s.empty() ? "" : " (did you mean '" + s + "'?)"));
+      fail(p, "unknown field '" + it.key() + "'" + did_you_mean(it.key(), known));
     }
   }
   void get_string(const ojson& obj, const std::string& key, std::string& out) const {
@@ -92,9 +90,7 @@ struct Reader {
   void require_known(const std::string& path, const char* what, const std::string& value,
                      const std::vector<std::string>& known, const std::string& note = "") const {
     if (std::find(known.begin(), known.end(), value) != known.end()) return;
-    std::string s = suggest(value, known);
-    fail(path, std::string("unknown ") + what + " '" + value + "'" + (s.empty() ? "" : " (did you mean '" + s + "'?)") +
-                   "; known: " + join(known) + note);
+    fail(path, unknown_name(what, value, known) + note);
   }
   // Wraps a library check (which throws Error) so its message carries the field's path.
   template <class F>
@@ -195,8 +191,7 @@ std::vector<Axis> parse_axes(const ojson& g, const std::string& path, const Read
     if (it.value().empty()) r.fail(p, "empty axis: give at least one value");
     std::string head = it.key().substr(0, it.key().find('.'));
     if (it.key() != "variants" && std::find(config_field_names().begin(), config_field_names().end(), head) == config_field_names().end()) {
-      std::string s = suggest(head, config_field_names());
-      r.fail(p, "unknown axis '" + it.key() + "'" + (s.empty() ? "" : " (did you mean '" + s + "'?)") +
+      r.fail(p, "unknown axis '" + it.key() + "'" + did_you_mean(head, config_field_names()) +
                     "; an axis is 'variants' or a config field");
     }
     if (it.key() == "variants")
@@ -276,9 +271,7 @@ Experiment parse_spec(const ojson& spec, const std::string& path, const Override
     for (auto& [field, value] : overrides) {
       std::string head = field.substr(0, field.find('.'));
       if (std::find(config_field_names().begin(), config_field_names().end(), head) == config_field_names().end()) {
-        std::string s = suggest(head, config_field_names());
-        SGD_THROW(Spec, "--set ", field, ": unknown field '", head, "'",
-                  s.empty() ? "" : " (did you mean '" + s + "'?)");
+        SGD_THROW(Spec, "--set ", field, ": unknown field '", head, "'", did_you_mean(head, config_field_names()));
       }
       set_path(cfg, field, value);
       o[field] = "--set " + field;

@@ -38,9 +38,7 @@ ModelDesc parse_model(const json& j, const std::string& where, const std::string
   if (!j.is_object()) fail(path, std::string("a model description is an object with \"layers\", got ") + j.type_name());
   for (auto it = j.begin(); it != j.end(); ++it)
     if (std::find(kModelFields.begin(), kModelFields.end(), it.key()) == kModelFields.end()) {
-      std::string s = suggest(it.key(), kModelFields);
-      fail(at(it.key()), "unknown field '" + it.key() + "'" + (s.empty() ? "" : " (did you mean '" + s + "'?)") +
-                             "; known: " + join(kModelFields));
+      fail(at(it.key()), unknown_name("field", it.key(), kModelFields));
     }
   ModelDesc d;
   d.source_file = where, d.source_path = path;
@@ -91,9 +89,7 @@ ModelDesc parse_model(const json& j, const std::string& where, const std::string
     const std::string kind = e.begin().key();
     const LayerKind* k = find_layer_kind(kind);
     if (!k) {
-      std::string s = suggest(kind, layer_kind_names());
-      fail(lp, "unknown layer '" + kind + "'" + (s.empty() ? "" : " (did you mean '" + s + "'?)") +
-                   "; known: " + join(layer_kind_names()));
+      fail(lp, unknown_name("layer", kind, layer_kind_names()));
     }
     json fields = e.begin().value();
     if (fields.is_null()) fields = json::object();

@@ -35,8 +35,7 @@ std::vector<std::string> zoo_names() {
 const ZooEntry& zoo_entry(const std::string& name) {
   for (auto& e : zoo())
     if (e.name == name) return e;
-  std::string s = suggest(name, zoo_names());
-  SGD_THROW(Model, "unknown model '", name, "'", s.empty() ? "" : " (did you mean '" + s + "'?)",
+  SGD_THROW(Model, "unknown model '", name, "'", did_you_mean(name, zoo_names()),
             " (known: ", join(zoo_names()), "; or a model description: see README 'Defining your own model')");
 }
 
