@@ -88,26 +88,25 @@ std::string this_pid_namespace() {
   auto a = s.find('['), b = s.find(']');
   return a != std::string::npos && b != std::string::npos ? s.substr(a + 1, b - a - 1) : "0";
 }
+
+// ".tmp.<host>.<pid namespace>." of this process: both fixed for its lifetime.
+const std::string& tmp_prefix() {
+  static const std::string s = ".tmp." + this_host() + "." + this_pid_namespace() + ".";
+  return s;
+}
 }  // namespace
 
-std::string tmp_suffix() {
-  static const std::string s = ".tmp." + this_host() + "." + this_pid_namespace() + ".";
-  return s + std::to_string(::getpid());
-}
+std::string tmp_suffix() { return tmp_prefix() + std::to_string(::getpid()); }
 
 bool tmp_is_stale(const std::string& name) {
-  auto p = name.find(".tmp.");
+  // Only a writer on this host, in this PID namespace (the same ".tmp.<host>.<ns>." as ours),
+  // can be proven dead: its pid is gone. Any other name is not ours to judge.
+  auto p = name.find(tmp_prefix());
   if (p == std::string::npos) return false;
-  std::string rest = name.substr(p + 5);  // host.pidns.pid
-  auto last = rest.rfind('.');
-  if (last == std::string::npos) return false;
-  auto mid = rest.rfind('.', last - 1);
-  if (mid == std::string::npos || mid == 0) return false;  // another format: not ours to judge
-  const std::string host = rest.substr(0, mid), ns = rest.substr(mid + 1, last - mid - 1);
-  const long pid = std::atol(rest.c_str() + last + 1);
-  // Only a writer on this host, in this PID namespace, can be proven dead: its pid is gone.
-  if (host != this_host() || ns != this_pid_namespace() || pid <= 0) return false;
-  if (pid == ::getpid()) return false;  // this process's own writes are in progress
+  const std::string pid_text = name.substr(p + tmp_prefix().size());
+  if (pid_text.empty() || pid_text.find_first_not_of("0123456789") != std::string::npos) return false;
+  const long pid = std::atol(pid_text.c_str());
+  if (pid <= 0 || pid == ::getpid()) return false;  // this process's own writes are in progress
   return ::kill(pid_t(pid), 0) != 0 && errno == ESRCH;  // EPERM: alive, another user's
 }
 

@@ -208,10 +208,8 @@ int run_experiment(const Experiment& e, const RunOptions& opt) {
         if (data->pre.name == "standardize") doc["data"]["mean"] = data->pre.mean, doc["data"]["std"] = data->pre.std;
         write_json_atomic(dir + "/" + r.id + ".json", doc);
         rep.finished(k, r, t);
-      } catch (const Interrupted& s) {
-        next = todo.size();  // hand out no more runs; this one is not written
-        int zero = 0;
-        first_error.compare_exchange_strong(zero, s.exit_code());
+      } catch (const Interrupted&) {
+        next = todo.size();  // hand out no more runs; this one is not written (exit code: below)
       } catch (const Error& err) {
         rep.error(r, err);
         int zero = 0;
