@@ -13,15 +13,7 @@ cat > "$tmp/spec.json" <<'SPEC'
 SPEC
 fails=0
 fail() { echo "FAIL: $*"; fails=$((fails+1)); }
-histories() {  # run id -> status + history without times, one line per run
-  /usr/bin/python3 - "$1" <<'PY'
-import json, glob, os, sys
-for f in sorted(glob.glob(os.path.join(sys.argv[1], "*.json"))):
-    d = json.load(open(f))
-    h = [{k: v for k, v in p.items() if not k.endswith("seconds")} for p in d["history"]]
-    print(d["run_id"], d["status"], json.dumps(h, sort_keys=True))
-PY
-}
+histories() { /usr/bin/python3 "$(dirname "$0")/histories.py" "$1"; }
 "$bin" run "$tmp/spec.json" --out "$tmp/clean" --quiet > /dev/null 2>&1 || fail "clean run"
 clean=$(histories "$tmp/clean/sig/runs")
 
