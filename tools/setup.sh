@@ -11,6 +11,8 @@ pkgs=(
   nlohmann-json3-dev catch2 zlib1g-dev libcli11-dev
   dataset-fashion-mnist                # default data set, /usr/share/dataset-fashion-mnist
   python3 python3-matplotlib python3-scipy python3-jsonschema
+  openmpi-bin libopenmpi-dev           # mpirun sweeps and data-parallel training (SGDBENCH_MPI)
+  slurm-wlm munge                      # Slurm job arrays; tests/slurm_test.sh starts a local cluster
 )
 for a in "$@"; do
   case "$a" in

@@ -1,11 +1,14 @@
 // sgdbench CLI: parses arguments, calls the library, maps errors to exit codes. Nothing else.
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <cstdlib>
+#include <optional>
 #include <iostream>
 
 #include "core/error.hpp"
 #include "core/interrupt.hpp"
 #include "data/dataset.hpp"
+#include "dist/world.hpp"
 #include "dnnl/context.hpp"
 #include "exp/runner.hpp"
 #include "exp/result.hpp"
@@ -93,6 +96,8 @@ void cmd_info() {
   std::printf("ISA        %s\n", dnnl_ctx::isa().c_str());
   std::printf("threads    %d (of %d hardware threads)\n", dnnl_ctx::threads(), dnnl_ctx::hardware_threads());
   std::printf("CPU        %s\n", dnnl_ctx::cpu_model().c_str());
+  std::printf("MPI        %s\n", dist::built_with_mpi() ? ("yes (" + dist::library_version() + ")").c_str()
+                                                          : "no (built without MPI: CMake option SGDBENCH_MPI)");
 #if defined(__clang__)
   std::printf("compiler   clang %s\n", __clang_version__);
 #elif defined(__GNUC__)
@@ -145,15 +150,48 @@ void cmd_data(const std::string& only, const std::string& dir) {
   }
 }
 
-// --shard I/N (1-based I) -> 0-based index and count.
+// A positive integer environment variable, or -1 when unset or not one.
+long env_long(const char* name) {
+  const char* v = std::getenv(name);
+  if (!v || !*v) return -1;
+  char* end = nullptr;
+  long x = std::strtol(v, &end, 10);
+  return *end == 0 && x >= 0 ? x : -1;
+}
+
+// --shard I/N (1-based I) -> 0-based index and count. Inside a Slurm job array (SLURM_ARRAY_TASK_ID
+// set): without --shard the shard is the task's position in the array; --shard
+// $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT is read as that same position, so arrays numbered
+// from 0 (--array=0-3) and from 1 (--array=1-4) both work; --shard 1/1 runs the whole grid.
 void parse_shard(const std::string& s, RunOptions& o) {
-  if (s.empty()) return;
+  const long id = env_long("SLURM_ARRAY_TASK_ID"), count = env_long("SLURM_ARRAY_TASK_COUNT"),
+             min = env_long("SLURM_ARRAY_TASK_MIN"), max = env_long("SLURM_ARRAY_TASK_MAX");
+  const long step = std::max(1L, env_long("SLURM_ARRAY_TASK_STEP"));
   int i = 0, n = 0;
   char extra = 0;
-  if (std::sscanf(s.c_str(), "%d/%d%c", &i, &n, &extra) != 2 || n < 1 || i < 1 || i > n)
+  if (!s.empty() && std::sscanf(s.c_str(), "%d/%d%c", &i, &n, &extra) != 2)
     SGD_THROW(Usage, "--shard '", s, "': expected I/N with 1 <= I <= N, e.g. 2/4");
+  const bool in_array = id >= 0 && count >= 1 && min >= 0 && id >= min && (id - min) % step == 0 &&
+                        (id - min) / step < count;
+  if (in_array && (s.empty() || (i == id && n == count))) {
+    o.shard_index = int((id - min) / step);
+    o.shard_count = int(count);
+    o.shard_note = "Slurm array task " + std::to_string(id) + " of " + std::to_string(min) + "-" +
+                   std::to_string(max) + (step > 1 ? ":" + std::to_string(step) : "");
+    return;
+  }
+  if (s.empty()) return;
+  if (n < 1 || i < 1 || i > n) SGD_THROW(Usage, "--shard '", s, "': expected I/N with 1 <= I <= N, e.g. 2/4");
   o.shard_index = i - 1;
   o.shard_count = n;
+}
+
+void report(const Error& e) { std::fprintf(stderr, "sgdbench: %s: %s\n", to_string(e.kind()), e.what()); }
+
+// An error that ends one rank of several ends them all (MPI_Abort): the others would wait forever.
+int stop_all(int code) {
+  if (dist::world().size > 1) dist::abort_all(code);
+  return code;
 }
 
 nlohmann::ordered_json parse_value(const std::string& v) {
@@ -206,7 +244,9 @@ int main(int argc, char** argv) {
         ->capture_default_str();
     c->add_option("--jobs", ropt.jobs, "Runs side by side, 1-1024; the threads are split between them")
         ->check(CLI::Range(1, 1024));
-    c->add_option("--shard", shard, "Run only slice I of N of the grid (I/N, 1-based), deterministic");
+    c->add_option("--shard", shard,
+                  "Run only slice I of N of the grid (I/N, 1-based), deterministic. In a Slurm job array the "
+                  "default is the task's slice (SLURM_ARRAY_TASK_ID/COUNT, from 0 or 1); --shard 1/1 runs all");
     c->add_flag("--dry-run", ropt.dry_run, "Print the plan (runs, ids, what is done) and exit");
     c->add_flag("--force", ropt.force, "Recompute runs that already have a finished result");
     c->add_flag(
@@ -293,23 +333,42 @@ int main(int argc, char** argv) {
       auto e = load_spec(spec_path, parse_sets(sets));
       std::printf("%s: valid; experiment '%s', %zu runs\n", spec_path.c_str(), e.name.c_str(), e.runs.size());
     }
-    if (*run) {
-      parse_shard(shard, ropt);
-      return run_experiment(load_spec(spec_path, parse_sets(sets)), ropt);
-    }
-    if (*trn) {
-      parse_shard(shard, ropt);
-      nlohmann::ordered_json c = {{"model", t_model}, {"lr", t_lr}, {"epochs", t_epochs}, {"seed", t_seed}};
-      c["data"] = {{"name", t_data}};
-      if (!t_dir.empty()) c["data"]["dir"] = t_dir;
-      if (t_limit > 0) c["data"]["limit"] = t_limit;
-      c["optimizer"] = {{"name", t_opt}};
-      if (t_mom != 0) c["optimizer"]["momentum"] = t_mom;
-      if (t_nesterov) c["optimizer"]["nesterov"] = true;
-      c["batch_size"] = t_batch == "full" ? nlohmann::ordered_json("full") : parse_value(t_batch);
-      if (!t_label.empty()) c["label"] = t_label;
-      nlohmann::ordered_json spec = {{"experiment", t_exp}, {"base", c}};
-      return run_experiment(parse_spec(spec, "(command line)", parse_sets(t_set)), ropt);
+    if (*run || *trn) {
+      const auto& world = dist::init(&argc, &argv);
+      struct Finalize {
+        ~Finalize() { dist::finalize(); }
+      } finalize;
+      // `train`: a one-run spec from the flags.
+      auto train_experiment = [&] {
+        nlohmann::ordered_json c = {{"model", t_model}, {"lr", t_lr}, {"epochs", t_epochs}, {"seed", t_seed}};
+        c["data"] = {{"name", t_data}};
+        if (!t_dir.empty()) c["data"]["dir"] = t_dir;
+        if (t_limit > 0) c["data"]["limit"] = t_limit;
+        c["optimizer"] = {{"name", t_opt}};
+        if (t_mom != 0) c["optimizer"]["momentum"] = t_mom;
+        if (t_nesterov) c["optimizer"]["nesterov"] = true;
+        c["batch_size"] = t_batch == "full" ? nlohmann::ordered_json("full") : parse_value(t_batch);
+        if (!t_label.empty()) c["label"] = t_label;
+        nlohmann::ordered_json spec = {{"experiment", t_exp}, {"base", c}};
+        return parse_spec(spec, "(command line)", parse_sets(t_set));
+      };
+      // Every rank reads the spec; with several ranks the lowest one that cannot says why and all
+      // stop with its exit code (no rank is left waiting for one that is gone).
+      std::optional<Experiment> ex;
+      std::optional<Error> failed;
+      try {
+        parse_shard(shard, ropt);
+        ex = *run ? load_spec(spec_path, parse_sets(sets)) : train_experiment();
+      } catch (const Error& e) {
+        if (world.size == 1) throw;
+        failed = e;
+      }
+      if (world.size > 1) {
+        auto f = dist::first_failure(failed ? failed->exit_code() : 0);
+        if (f.rank == world.rank) report(*failed);
+        if (f.rank >= 0) return f.code;
+      }
+      return run_experiment(*ex, ropt);
     }
     if (*models) {
       std::vector<ModelDesc> list;
@@ -334,16 +393,16 @@ int main(int argc, char** argv) {
     }
     return 0;
   } catch (const Error& e) {
-    std::fprintf(stderr, "sgdbench: %s: %s\n", to_string(e.kind()), e.what());
-    return e.exit_code();
+    report(e);
+    return stop_all(e.exit_code());
   } catch (const Interrupted& s) {
     std::fprintf(stderr, "sgdbench: %s\n", s.what());
     return s.exit_code();
   } catch (const dnnl::error& e) {
     std::fprintf(stderr, "sgdbench: oneDNN error: %s (status %d)\n", e.what(), int(e.status));
-    return static_cast<int>(ErrorKind::Internal);
+    return stop_all(static_cast<int>(ErrorKind::Internal));
   } catch (const std::exception& e) {
     std::fprintf(stderr, "sgdbench: internal error: %s\n", e.what());
-    return static_cast<int>(ErrorKind::Internal);
+    return stop_all(static_cast<int>(ErrorKind::Internal));
   }
 }

@@ -1,4 +1,4 @@
-// The sweep runner (see runner.hpp).
+// The sweep runner (see runner.hpp): local jobs, and the pieces shared with the MPI sweep (sweep.hpp).
 #include "exp/runner.hpp"
 
 #include <signal.h>
@@ -17,7 +17,9 @@
 #include "core/error.hpp"
 #include "core/interrupt.hpp"
 #include "dnnl/context.hpp"
+#include "dist/world.hpp"
 #include "exp/result.hpp"
+#include "exp/sweep.hpp"
 
 namespace sgdbench {
 
@@ -26,16 +28,34 @@ namespace fs = std::filesystem;
 std::string runs_dir(const RunOptions& opt, const Experiment& e) { return opt.out_dir + "/" + e.name + "/runs"; }
 
 namespace {
-
 std::string batch_str(const TrainConfig& c) { return c.batch_size == 0 ? "full" : std::to_string(c.batch_size); }
+}  // namespace
 
-std::string describe(const RunSpec& r) {
+std::string describe_run(const RunSpec& r) {
   char b[256];
   std::snprintf(b, sizeof b, "%s %s bs=%s lr=%g seed=%llu", r.cfg.model.name.c_str(),
                 r.cfg.label.empty() ? r.cfg.optimizer.name.c_str() : r.cfg.label.c_str(), batch_str(r.cfg).c_str(),
                 r.cfg.lr, (unsigned long long)r.cfg.seed);
   return b;
 }
+
+std::string fmt_pct(double a) {
+  if (!std::isfinite(a)) return "nan";
+  char b[16];
+  std::snprintf(b, sizeof b, "%.2f%%", 100 * a);
+  return b;
+}
+
+std::string fmt_duration(double s) {
+  char b[32];
+  if (s >= 3600)
+    std::snprintf(b, sizeof b, "%dh%02dm", int(s / 3600), int(std::fmod(s, 3600) / 60));
+  else
+    std::snprintf(b, sizeof b, "%dm%02ds", int(s / 60), int(std::fmod(s, 60)));
+  return b;
+}
+
+namespace {
 
 // Removes temporary files left by writers provably dead (killed mid-write): see tmp_is_stale.
 void remove_stale_tmp(const std::string& dir) {
@@ -56,7 +76,7 @@ class Reporter {
     if (std::isfinite(p.train_loss)) std::snprintf(loss, sizeof loss, "%.4f", p.train_loss);
     std::snprintf(line, sizeof line,
                   "run %zu/%zu %s  epoch %lld/%lld step %lld  loss %s  test acc %s (step %lld)  ETA %s", k + 1, total_,
-                  describe(r).c_str(), (long long)p.epoch, (long long)p.epochs, (long long)p.step, loss,
+                  describe_run(r).c_str(), (long long)p.epoch, (long long)p.epochs, (long long)p.step, loss,
                   p.test_acc >= 0 ? fmt_pct(p.test_acc).c_str() : "-", (long long)p.test_acc_step, eta().c_str());
     if (tty_)
       std::fprintf(stderr, "\r\033[K%s", line);
@@ -71,7 +91,7 @@ class Reporter {
     ++done_;
     if (!enabled_) return;
     std::fprintf(stderr, "%sdone %zu/%zu %s: %s, test acc %s, %.1f s\n", tty_ ? "\r\033[K" : "", done_, total_,
-                 describe(r).c_str(), to_string(t.status),
+                 describe_run(r).c_str(), to_string(t.status),
                  t.history.empty() ? "-" : fmt_pct(t.history.back().test_acc).c_str(),
                  t.train_seconds + t.eval_seconds);
   }
@@ -79,15 +99,8 @@ class Reporter {
     std::lock_guard<std::mutex> lk(mu_);
     ++done_;
     std::fprintf(stderr, "%ssgdbench: %s: run %s (%s): %s\n", tty_ ? "\r\033[K" : "", to_string(e.kind()), r.id.c_str(),
-                 describe(r).c_str(), e.what());
+                 describe_run(r).c_str(), e.what());
   }
-  static std::string fmt_pct(double a) {
-    if (!std::isfinite(a)) return "nan";
-    char b[16];
-    std::snprintf(b, sizeof b, "%.2f%%", 100 * a);
-    return b;
-  }
-
  private:
   using Clock = std::chrono::steady_clock;
   std::string eta() const {
@@ -95,13 +108,7 @@ class Reporter {
     for (auto& [k, f] : frac_) done += f;
     double el = std::chrono::duration<double>(Clock::now() - t0_).count();
     if (done < 0.01) return "?";
-    double s = el / done * (double(total_) - done);
-    char b[32];
-    if (s >= 3600)
-      std::snprintf(b, sizeof b, "%dh%02dm", int(s / 3600), int(std::fmod(s, 3600) / 60));
-    else
-      std::snprintf(b, sizeof b, "%dm%02ds", int(s / 60), int(std::fmod(s, 60)));
-    return b;
+    return fmt_duration(el / done * (double(total_) - done));
   }
   std::mutex mu_;
   size_t total_, done_ = 0;
@@ -111,10 +118,13 @@ class Reporter {
   std::map<size_t, int64_t> last_epoch_;
 };
 
-void print_table(const std::vector<const RunSpec*>& runs, const std::string& dir) {
+}  // namespace
+
+void print_table(const Sweep& sw) {
+  const std::string& dir = sw.dir;
   std::printf("\n%-16s %-16s %-18s %5s %9s %5s %-17s %8s %8s %9s %9s\n", "run", "model", "method", "batch", "lr",
               "seed", "status", "final", "best", "to target", "train s");
-  for (auto* r : runs) {
+  for (auto* r : sw.mine) {
     auto j = read_json_file(dir + "/" + r->id + ".json");
     if (!j || !is_finished_result(*j, r->id)) {
       std::printf("%-16s %-16s %-18s %5s %9g %5llu %-17s\n", r->id.c_str(), r->cfg.model.name.c_str(),
@@ -124,7 +134,7 @@ void print_table(const std::vector<const RunSpec*>& runs, const std::string& dir
     }
     const auto& s = (*j)["summary"];  // an object (is_finished_result); its fields may be anything
     auto field = [&](const char* k) { return s.contains(k) ? s[k] : nlohmann::json(); };
-    auto pct = [](const nlohmann::json& v) { return v.is_number() ? Reporter::fmt_pct(v.get<double>()) : "-"; };
+    auto pct = [](const nlohmann::json& v) { return v.is_number() ? fmt_pct(v.get<double>()) : "-"; };
     const auto steps = field("steps_to_target");
     std::string target = steps.is_number() ? std::to_string(int64_t(steps.get<double>())) + " st" : "-";
     const auto secs = field("train_seconds");
@@ -136,80 +146,110 @@ void print_table(const std::vector<const RunSpec*>& runs, const std::string& dir
   }
 }
 
-}  // namespace
 
-int run_experiment(const Experiment& e, const RunOptions& opt) {
+Sweep plan_sweep(const Experiment& e, const RunOptions& opt) {
   SGD_CHECK(opt.shard_count >= 1 && opt.shard_index >= 0 && opt.shard_index < opt.shard_count, Usage,
             "--shard: index must be in 1..N");
-  const std::string dir = runs_dir(opt, e);
-  std::vector<const RunSpec*> mine, todo;
+  Sweep s{e, opt, runs_dir(opt, e), {}, {}, 0};
   for (auto& r : e.runs)
-    if (int(r.index % size_t(opt.shard_count)) == opt.shard_index) mine.push_back(&r);
-  size_t done_before = 0;
-  for (auto* r : mine) {
-    const std::string path = dir + "/" + r->id + ".json";
+    if (int(r.index % size_t(opt.shard_count)) == opt.shard_index) s.mine.push_back(&r);
+  for (auto* r : s.mine) {
+    const std::string path = s.dir + "/" + r->id + ".json";
     auto j = opt.force ? std::nullopt : read_json_file(path);
     if (j && is_finished_result(*j, r->id)) {
-      ++done_before;
+      ++s.done_before;
       continue;
     }
     std::error_code ec;
     if (fs::exists(path, ec) && !opt.force)
       std::fprintf(stderr, "sgdbench: warning: %s is %s, not a finished result of this run: recomputing it\n",
                    path.c_str(), fs::is_directory(path, ec) ? "a directory" : "unreadable or incomplete");
-    todo.push_back(r);
+    s.todo.push_back(r);
   }
-  const int total_threads = opt.threads > 0 ? opt.threads : dnnl_ctx::hardware_threads();
-  const int jobs = std::max(1, std::min<int>(opt.jobs, int(std::max<size_t>(todo.size(), 1))));
-  const int per_job = std::max(1, total_threads / jobs);
-  std::printf("experiment %s (%s): %zu runs", e.name.c_str(), e.path.c_str(), e.runs.size());
-  if (opt.shard_count > 1) std::printf(", shard %d/%d holds %zu", opt.shard_index + 1, opt.shard_count, mine.size());
-  std::printf("; %zu already done, %zu to run; %d job(s) x %d thread(s); results in %s\n", done_before, todo.size(),
-              jobs, per_job, dir.c_str());
-  if (opt.dry_run) {
-    for (auto* r : mine)
-      std::printf("  [%3zu] %s  %s%s\n", r->index, r->id.c_str(), describe(*r).c_str(),
-                  std::find(todo.begin(), todo.end(), r) == todo.end() ? "  (done)" : "");
-    return 0;
-  }
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) SGD_THROW(Io, dir, ": cannot create the results directory (", ec.message(), ")");
-  remove_stale_tmp(dir);
-  remove_stale_tmp(opt.out_dir + "/" + e.name);  // spec.json's
-  write_json_atomic(opt.out_dir + "/" + e.name + "/spec.json", nlohmann::json::parse(e.spec.dump()));
+  return s;
+}
 
-  Reporter rep(todo.size(), opt.progress);
-  std::mutex data_mu;
-  std::map<std::string, std::shared_ptr<const Dataset>> data_cache;
+void print_plan(const Sweep& s, const std::string& how) {
+  std::printf("experiment %s (%s): %zu runs", s.e.name.c_str(), s.e.path.c_str(), s.e.runs.size());
+  if (s.opt.shard_count > 1)
+    std::printf(", shard %d/%d%s holds %zu", s.opt.shard_index + 1, s.opt.shard_count,
+                s.opt.shard_note.empty() ? "" : (" (" + s.opt.shard_note + ")").c_str(), s.mine.size());
+  std::printf("; %zu already done, %zu to run; %s; results in %s\n", s.done_before, s.todo.size(), how.c_str(),
+              s.dir.c_str());
+  if (s.opt.dry_run)
+    for (auto* r : s.mine)
+      std::printf("  [%3zu] %s  %s%s\n", r->index, r->id.c_str(), describe_run(*r).c_str(),
+                  std::find(s.todo.begin(), s.todo.end(), r) == s.todo.end() ? "  (done)" : "");
+  std::fflush(stdout);
+}
+
+void prepare_output(const Sweep& s) {
+  std::error_code ec;
+  fs::create_directories(s.dir, ec);
+  if (ec) SGD_THROW(Io, s.dir, ": cannot create the results directory (", ec.message(), ")");
+  remove_stale_tmp(s.dir);
+  remove_stale_tmp(s.opt.out_dir + "/" + s.e.name);  // spec.json's
+  write_json_atomic(s.opt.out_dir + "/" + s.e.name + "/spec.json", nlohmann::json::parse(s.e.spec.dump()));
+}
+
+TrainResult Executor::run(const RunSpec& r, int threads, const std::function<void(const Progress&)>& on_progress) {
+  std::shared_ptr<const Dataset> data;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    auto key = r.cfg.data.to_json().dump();
+    auto it = cache_.find(key);
+    if (it == cache_.end()) it = cache_.emplace(key, std::make_shared<Dataset>(load_dataset(r.cfg.data))).first;
+    data = it->second;
+  }
+  std::string started = utc_now();
+  auto t = train(r.cfg, *data, on_progress);
+  auto doc = make_result(s_.e, r, t, provenance(threads, started, utc_now()));
+  doc["data"] = {{"source", data->source},      {"checksum", data->checksum},
+                 {"train", data->train.size()}, {"validation", data->validation.size()},
+                 {"test", data->test.size()},   {"shape", data->shape.dims},
+                 {"classes", data->classes},    {"preprocess", data->pre.name}};
+  if (data->pre.name == "standardize") doc["data"]["mean"] = data->pre.mean, doc["data"]["std"] = data->pre.std;
+  write_json_atomic(s_.dir + "/" + r.id + ".json", doc);
+  return t;
+}
+
+int finish_sweep(const Sweep& s, int first_error) {
+  print_table(s);
+  if (int sig = interrupt_signal()) {
+    size_t done = 0;
+    for (auto* r : s.mine) done += fs::exists(s.dir + "/" + r->id + ".json");
+    std::fprintf(stderr,
+                 "sgdbench: interrupted by %s: %zu of %zu runs finished and kept in %s (the run in progress was "
+                 "not written); run the same command again to resume\n",
+                 Interrupted(sig).name(), done, s.mine.size(), s.dir.c_str());
+    return Interrupted(sig).exit_code();
+  }
+  return first_error;
+}
+
+int run_experiment(const Experiment& e, const RunOptions& opt) {
+  if (dist::world().size > 1) return run_sweep_mpi(e, opt);
+  Sweep s = plan_sweep(e, opt);
+  const int total_threads = opt.threads > 0 ? opt.threads : dnnl_ctx::hardware_threads();
+  const int jobs = std::max(1, std::min<int>(opt.jobs, int(std::max<size_t>(s.todo.size(), 1))));
+  const int per_job = std::max(1, total_threads / jobs);
+  print_plan(s, std::to_string(jobs) + " job(s) x " + std::to_string(per_job) + " thread(s)");
+  if (opt.dry_run) return 0;
+  prepare_output(s);
+
+  Reporter rep(s.todo.size(), opt.progress);
+  Executor exec(s);
   std::atomic<size_t> next{0};
   std::atomic<int> first_error{0};
   auto worker = [&] {
     dnnl_ctx::set_threads(per_job);
-    for (size_t k; (k = next++) < todo.size();) {
-      const RunSpec& r = *todo[k];
+    for (size_t k; (k = next++) < s.todo.size();) {
+      const RunSpec& r = *s.todo[k];
       try {
-        std::shared_ptr<const Dataset> data;
-        {
-          std::lock_guard<std::mutex> lk(data_mu);
-          auto key = r.cfg.data.to_json().dump();
-          auto it = data_cache.find(key);
-          if (it == data_cache.end())
-            it = data_cache.emplace(key, std::make_shared<Dataset>(load_dataset(r.cfg.data))).first;
-          data = it->second;
-        }
-        std::string started = utc_now();
-        auto t = train(r.cfg, *data, [&](const Progress& p) { rep.progress(k, r, p); });
-        auto doc = make_result(e, r, t, provenance(per_job, started, utc_now()));
-        doc["data"] = {{"source", data->source},      {"checksum", data->checksum},
-                       {"train", data->train.size()}, {"validation", data->validation.size()},
-                       {"test", data->test.size()},   {"shape", data->shape.dims},
-                       {"classes", data->classes},    {"preprocess", data->pre.name}};
-        if (data->pre.name == "standardize") doc["data"]["mean"] = data->pre.mean, doc["data"]["std"] = data->pre.std;
-        write_json_atomic(dir + "/" + r.id + ".json", doc);
+        auto t = exec.run(r, per_job, [&](const Progress& p) { rep.progress(k, r, p); });
         rep.finished(k, r, t);
       } catch (const Interrupted&) {
-        next = todo.size();  // hand out no more runs; this one is not written (exit code: below)
+        next = s.todo.size();  // hand out no more runs; this one is not written (exit code: below)
       } catch (const Error& err) {
         rep.error(r, err);
         int zero = 0;
@@ -225,17 +265,7 @@ int run_experiment(const Experiment& e, const RunOptions& opt) {
   for (int j = 1; j < jobs; ++j) pool.emplace_back(worker);
   worker();
   for (auto& t : pool) t.join();
-  print_table(mine, dir);
-  if (int sig = interrupt_signal()) {
-    size_t done = 0;
-    for (auto* r : mine) done += fs::exists(dir + "/" + r->id + ".json");
-    std::fprintf(stderr,
-                 "sgdbench: interrupted by %s: %zu of %zu runs finished and kept in %s (the run in progress was "
-                 "not written); run the same command again to resume\n",
-                 Interrupted(sig).name(), done, mine.size(), dir.c_str());
-    return Interrupted(sig).exit_code();
-  }
-  return first_error.load();
+  return finish_sweep(s, first_error.load());
 }
 
 }  // namespace sgdbench

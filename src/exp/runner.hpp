@@ -13,10 +13,13 @@ struct RunOptions {
   int jobs = 1;
   int threads = 0;                       // total; 0 = all cores. Each job gets threads / jobs.
   int shard_index = 0, shard_count = 1;  // this process runs runs with index % count == index
+  std::string shard_note;                // where the shard came from ("Slurm array task 2 of 0-3")
   bool dry_run = false, force = false;
   bool progress = true;
 };
 
+// Under an MPI launcher with several ranks (dist::world().size > 1) the ranks share the runs
+// through a work queue on rank 0 (mpi_sweep.cpp); every rank must call this.
 // Returns the process exit code: 0 when every run finished (diverged runs included), else the
 // exit code of the first error (data missing, cannot write, ...).
 int run_experiment(const Experiment& e, const RunOptions& opt);
