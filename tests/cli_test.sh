@@ -29,6 +29,23 @@ expect 3 "did you mean 'epochs'" run "$src/experiments/quickstart.json" --out "$
 expect 3 "unknown model 'lenett'" train --model lenett --out "$tmp"
 expect 2 "--shard" run "$src/experiments/quickstart.json" --out "$tmp" --shard 3/2
 expect 2 "" train --batch-size
+# Slurm job arrays: the shard is the task's position in the array, numbered from 0 or from 1.
+slurm_plan() {  # slurm_plan 'ID MIN MAX' args... -> the plan line
+  local id min max; read -r id min max <<<"$1"; shift
+  SLURM_ARRAY_TASK_ID=$id SLURM_ARRAY_TASK_MIN=$min SLURM_ARRAY_TASK_MAX=$max SLURM_ARRAY_TASK_COUNT=$((max-min+1)) \
+    SLURM_ARRAY_TASK_STEP=1 "$bin" run "$src/experiments/quickstart.json" --out "$tmp" --dry-run "$@" 2>&1 | head -1
+}
+check_plan() {  # check_plan 'want' 'ID MIN MAX' args...
+  local want="$1"; shift; n=$((n+1))
+  local got; got=$(slurm_plan "$@")
+  grep -qF -- "$want" <<<"$got" || { echo "FAIL: Slurm array $1 ${*:2}: want '$want' in: $got"; fails=$((fails+1)); }
+}
+check_plan "shard 1/3 (Slurm array task 0 of 0-2) holds 10" "0 0 2"
+check_plan "shard 3/3 (Slurm array task 2 of 0-2) holds 10" "2 0 2" --shard 2/3
+check_plan "shard 1/3 (Slurm array task 1 of 1-3) holds 10" "1 1 3" --shard 1/3
+check_plan "shard 3/3 (Slurm array task 3 of 1-3) holds 10" "3 1 3"
+check_plan "30 runs; 0 already done" "2 0 2" --shard 1/1
+check_plan "shard 2/4 holds" "2 0 2" --shard 2/4
 expect 0 "" train --model keras_mnist_mlp --data synthetic --epochs 1 --out "$tmp" --quiet --lr 1e6
 grep -q '"status": "diverged"' "$tmp"/train/runs/*.json || { echo "FAIL: huge lr gives a diverged result"; fails=$((fails+1)); }
 [ -z "$(ls "$tmp"/quickstart 2>/dev/null)" ] || { echo "FAIL: a bad spec wrote files"; fails=$((fails+1)); }

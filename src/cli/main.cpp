@@ -268,7 +268,7 @@ int main(int argc, char** argv) {
               t_exp = "train";
   double t_lr = 0.01, t_mom = 0;
   int64_t t_epochs = 1, t_seed = 1, t_limit = 0;
-  bool t_nesterov = false;
+  bool t_nesterov = false, t_data_parallel = false;
   std::vector<std::string> t_set;
   trn->add_option("--model", t_model, "Zoo model (sgdbench models)")->capture_default_str();
   trn->add_option("--data", t_data, join(known_datasets(), " | "))->capture_default_str();
@@ -282,6 +282,9 @@ int main(int argc, char** argv) {
   trn->add_option("--seed", t_seed, "Seed for init, shuffle and dropout")->capture_default_str();
   trn->add_option("--limit", t_limit, "Use the first N training samples (0 = all)")->check(CLI::Range(0, 100000000));
   trn->add_option("--label", t_label, "Method label for plots");
+  trn->add_flag("--data-parallel", t_data_parallel,
+                "Under mpirun -n N: the N ranks train this one run together (parallel.data = N): each computes "
+                "the gradient of its slice of every batch, one all-reduce per step");
   trn->add_option("--experiment", t_exp, "Experiment name for the result directory")->capture_default_str();
   trn->add_option("--set", t_set, "Any spec field, e.g. --set schedule.name=cosine --set target_acc=0.8");
   add_run_options(trn);
@@ -349,6 +352,7 @@ int main(int argc, char** argv) {
         if (t_nesterov) c["optimizer"]["nesterov"] = true;
         c["batch_size"] = t_batch == "full" ? nlohmann::ordered_json("full") : parse_value(t_batch);
         if (!t_label.empty()) c["label"] = t_label;
+        if (t_data_parallel) c["parallel"] = {{"data", world.size}};
         nlohmann::ordered_json spec = {{"experiment", t_exp}, {"base", c}};
         return parse_spec(spec, "(command line)", parse_sets(t_set));
       };

@@ -43,10 +43,12 @@ int64_t Batcher::next_size() const {
   return n <= 0 || (drop_last_ && n < batch_) ? 0 : n;
 }
 
-int64_t Batcher::next(float* x, int32_t* y) {
+int64_t Batcher::next(float* x, int32_t* y, int64_t lo, int64_t hi) {
   int64_t n = next_size();
   if (n == 0) return 0;
-  gather(split_, sample_size_, pre_, order_.data() + pos_, n, x, y);
+  if (hi < 0) hi = n;
+  SGD_CHECK(0 <= lo && lo <= hi && hi <= n, Internal, "batch slice [", lo, ", ", hi, ") of ", n);
+  if (hi > lo) gather(split_, sample_size_, pre_, order_.data() + pos_ + lo, hi - lo, x, y);
   pos_ += n;
   // Shuffled samples come from all over a data set larger than the caches: ask for the next
   // batch's images now, so they arrive while this batch trains (the gather then hits cache).

@@ -18,8 +18,9 @@ class Batcher {
           bool drop_last = false);
   void start_epoch(int64_t epoch);
   // Fills x (batch x C x H x W floats) and y with the next batch; returns its size (the last one
-  // may be smaller), or 0 when the epoch is done.
-  int64_t next(float* x, int32_t* y);
+  // may be smaller), or 0 when the epoch is done. With lo/hi (0 <= lo <= hi <= that size) only
+  // samples [lo, hi) of the batch are copied (a data-parallel rank's slice); the whole batch is used up.
+  int64_t next(float* x, int32_t* y, int64_t lo = 0, int64_t hi = -1);
   int64_t batches_per_epoch() const;
   // Size of the batch next() will return (0 at the end of the epoch).
   int64_t next_size() const;

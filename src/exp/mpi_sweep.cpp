@@ -22,13 +22,6 @@ namespace {
 using nlohmann::json;
 constexpr int kTagReport = 11, kTagWork = 12, kTagDone = 13;
 
-// --threads, else OMP_NUM_THREADS, else this host's cores shared by the ranks on it.
-int threads_per_rank(const RunOptions& opt) {
-  if (opt.threads > 0) return opt.threads;
-  if (const char* v = std::getenv("OMP_NUM_THREADS"); v && std::atoi(v) > 0) return std::atoi(v);
-  return std::max(1, dnnl_ctx::hardware_threads() / std::max(1, dist::world().local_size));
-}
-
 // What a rank sends after a run: the outcome, for rank 0's progress line and exit code.
 json run_report(const RunSpec& r, const TrainResult& t) {
   return {{"k", r.index},
@@ -175,6 +168,12 @@ int coordinator_rank(const Experiment& e, const RunOptions& opt) {
   return code;
 }
 }  // namespace
+
+int threads_per_rank(const RunOptions& opt) {
+  if (opt.threads > 0) return opt.threads;
+  if (const char* v = std::getenv("OMP_NUM_THREADS"); v && std::atoi(v) > 0) return std::atoi(v);
+  return std::max(1, dnnl_ctx::hardware_threads() / std::max(1, dist::world().local_size));
+}
 
 int run_sweep_mpi(const Experiment& e, const RunOptions& opt) {
   return dist::world().rank == 0 ? coordinator_rank(e, opt) : worker_rank(e, opt);

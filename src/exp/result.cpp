@@ -13,11 +13,13 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <fstream>
 
 #include "core/error.hpp"
+#include "dist/world.hpp"
 #include "dnnl/context.hpp"
 #include "sgdbench/build_info.hpp"
 
@@ -43,7 +45,7 @@ nlohmann::json provenance(int threads, const std::string& started, const std::st
 #else
       "unknown";
 #endif
-  return {{"sgdbench_version", kVersion},
+  nlohmann::json p = {{"sgdbench_version", kVersion},
           {"git_commit", kGitCommit},
           {"onednn_version", dnnl_ctx::version()},
           {"onednn_isa", dnnl_ctx::isa()},
@@ -55,6 +57,14 @@ nlohmann::json provenance(int threads, const std::string& started, const std::st
           {"host", host},
           {"started", started},
           {"finished", finished}};
+  // Where it ran: the MPI world (sweep rank or data-parallel world), the Slurm job and array task.
+  if (const auto& w = dist::world(); w.mpi)
+    p["mpi"] = {{"rank", w.rank}, {"ranks", w.size}, {"library", dist::library_version()}};
+  nlohmann::json slurm = nlohmann::json::object();
+  for (const char* v : {"SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID", "SLURM_CLUSTER_NAME"})
+    if (const char* x = std::getenv(v)) slurm[v] = x;
+  if (!slurm.empty()) p["slurm"] = slurm;
+  return p;
 }
 
 nlohmann::json make_result(const Experiment& e, const RunSpec& r, const TrainResult& t, const nlohmann::json& prov) {

@@ -192,7 +192,8 @@ void prepare_output(const Sweep& s) {
   write_json_atomic(s.opt.out_dir + "/" + s.e.name + "/spec.json", nlohmann::json::parse(s.e.spec.dump()));
 }
 
-TrainResult Executor::run(const RunSpec& r, int threads, const std::function<void(const Progress&)>& on_progress) {
+TrainResult Executor::run(const RunSpec& r, int threads, const std::function<void(const Progress&)>& on_progress,
+                          bool write) {
   std::shared_ptr<const Dataset> data;
   {
     std::lock_guard<std::mutex> lk(mu_);
@@ -203,6 +204,7 @@ TrainResult Executor::run(const RunSpec& r, int threads, const std::function<voi
   }
   std::string started = utc_now();
   auto t = train(r.cfg, *data, on_progress);
+  if (!write) return t;
   auto doc = make_result(s_.e, r, t, provenance(threads, started, utc_now()));
   doc["data"] = {{"source", data->source},      {"checksum", data->checksum},
                  {"train", data->train.size()}, {"validation", data->validation.size()},
@@ -227,7 +229,62 @@ int finish_sweep(const Sweep& s, int first_error) {
   return first_error;
 }
 
+namespace {
+// Runs that train on several ranks together (parallel.data > 1): every rank of the MPI world takes
+// part in each, one run after another; rank 0 plans, reports and writes the results.
+int run_sweep_data_parallel(const Experiment& e, const RunOptions& opt) {
+  const auto& w = dist::world();
+  Sweep s = w.rank == 0 ? plan_sweep(e, opt) : Sweep{e, opt, runs_dir(opt, e), {}, {}, 0};
+  const int threads = threads_per_rank(opt);
+  // Rank 0's list of runs to do, as run indices, for every rank (they may not plan themselves:
+  // rank 0 could already be writing a result while they read the directory).
+  std::vector<double> todo(e.runs.size(), 0.0);
+  if (w.rank == 0) {
+    print_plan(s, std::to_string(w.size) + " MPI ranks train each run together (data-parallel), " +
+                      std::to_string(threads) + " thread(s) each");
+    if (!opt.dry_run) prepare_output(s);
+    for (auto* r : s.todo) todo[r->index] = opt.dry_run ? 0.0 : 1.0;
+  }
+  dist::broadcast(todo.data(), todo.size(), 0);
+  Reporter rep(s.todo.size(), opt.progress && w.rank == 0);
+  Executor exec(s);
+  dnnl_ctx::set_threads(threads);
+  size_t k = 0;
+  for (auto& r : e.runs) {
+    if (todo[r.index] == 0) continue;
+    try {
+      auto t = exec.run(r, threads, [&](const Progress& p) { rep.progress(k, r, p); }, w.rank == 0);
+      if (w.rank == 0) rep.finished(k, r, t);
+      ++k;
+    } catch (const Interrupted&) {
+      break;  // every rank stopped at the same step (the trainer agrees on signals)
+    } catch (const Error& err) {
+      // The other ranks may be inside a collective of this run: end them all.
+      std::fprintf(stderr, "sgdbench: %s: run %s (%s) [rank %d]: %s\n", to_string(err.kind()), r.id.c_str(),
+                   describe_run(r).c_str(), w.rank, err.what());
+      dist::abort_all(err.exit_code());
+    }
+  }
+  if (w.rank != 0) return interrupt_signal() ? Interrupted(interrupt_signal()).exit_code() : 0;
+  return opt.dry_run ? 0 : finish_sweep(s, 0);
+}
+}  // namespace
+
 int run_experiment(const Experiment& e, const RunOptions& opt) {
+  // Data-parallel runs need exactly their number of ranks, and do not mix with queued runs.
+  const RunSpec* dp = nullptr;
+  for (auto& r : e.runs)
+    if (r.cfg.data_parallel > 1 && int(r.index % size_t(opt.shard_count)) == opt.shard_index) dp = &r;
+  if (dp) {
+    const int n = dist::world().size;
+    for (auto& r : e.runs)
+      SGD_CHECK(r.cfg.data_parallel == n, Usage, e.path, ": run ", r.index, " (", describe_run(r),
+                ") asks for parallel.data = ", r.cfg.data_parallel, " but this is ",
+                n == 1 ? std::string("one process") : std::to_string(n) + " MPI ranks",
+                ": start it with mpirun -n ", r.cfg.data_parallel,
+                " (every run of a data-parallel sweep needs the same parallel.data)");
+    return run_sweep_data_parallel(e, opt);
+  }
   if (dist::world().size > 1) return run_sweep_mpi(e, opt);
   Sweep s = plan_sweep(e, opt);
   const int total_threads = opt.threads > 0 ? opt.threads : dnnl_ctx::hardware_threads();

@@ -32,7 +32,9 @@ void prepare_output(const Sweep& s);
 class Executor {
  public:
   explicit Executor(const Sweep& s) : s_(s) {}
-  TrainResult run(const RunSpec& r, int threads, const std::function<void(const Progress&)>& on_progress);
+  // write = false: train only (data-parallel ranks other than 0).
+  TrainResult run(const RunSpec& r, int threads, const std::function<void(const Progress&)>& on_progress,
+                  bool write = true);
 
  private:
   const Sweep& s_;
@@ -51,5 +53,7 @@ int finish_sweep(const Sweep& s, int first_error);
 
 // The sweep over the ranks of an MPI world (size > 1): rank 0 hands out runs one at a time.
 int run_sweep_mpi(const Experiment& e, const RunOptions& opt);
+// --threads, else OMP_NUM_THREADS, else this host's cores shared by the MPI ranks on it.
+int threads_per_rank(const RunOptions& opt);
 
 }  // namespace sgdbench

@@ -136,7 +136,8 @@ class Network {
   // A plan whose step (3 x forward FLOPs for training) is below this runs on one thread.
   static constexpr double kSmallStepFlops = 4.5e6;
   void set_dropout(bool enabled);  // drops cached plans
-  void reseed_dropout(uint64_t seed) { dropout_rng_ = Rng(seed, RngPurpose::Dropout); }
+  // stream > 0: another generator for the same seed (a data-parallel rank's masks).
+  void reseed_dropout(uint64_t seed, uint64_t stream = 0) { dropout_rng_ = Rng(seed, RngPurpose::Dropout, stream); }
   Rng& dropout_rng() { return dropout_rng_; }  // the generator dropout masks are drawn from
 
  private:

@@ -70,7 +70,12 @@ const Bindings<C>& config_bindings() {
       {FieldDecl::integer("log_points_per_decade", 0, 0, 100, "also evaluate at steps 10^(k/n) (0 = off)"),
        &C::log_points_per_decade},
       {FieldDecl::integer("eval_batch", 1000, 1, 1e6, "evaluation batch size"), &C::eval_batch},
-      {FieldDecl::boolean("eval_train", false, "also evaluate the full train split each epoch"), &C::eval_train}};
+      {FieldDecl::boolean("eval_train", false, "also evaluate the full train split each epoch"), &C::eval_train},
+      nested<C>("parallel", "how the run is spread over processes",
+                {{FieldDecl::integer("data", 1, 1, 1024,
+                                     "MPI ranks that train this run together, data-parallel (mpirun -n N; 1 = one "
+                                     "process)"),
+                  &C::data_parallel}})};
   return b;
 }
 
@@ -94,6 +99,7 @@ void TrainConfig::read_fields(const nlohmann::json& resolved) { read_bound(*this
 
 nlohmann::json TrainConfig::to_json() const {
   nlohmann::json j = write_bound(*this, config_bindings());
+  if (data_parallel == 1) j.erase("parallel");  // the default: ordinary runs keep their ids
   j["model"] = model.canonical();
   j["model_name"] = model.name;
   j["init"] = init;

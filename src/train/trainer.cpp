@@ -3,14 +3,17 @@
 
 #include "dnnl/context.hpp"
 
+#include <csignal>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cmath>
 #include <numeric>
 
 #include "core/error.hpp"
 #include "core/interrupt.hpp"
 #include "data/batcher.hpp"
+#include "dist/world.hpp"
 
 namespace sgdbench {
 
@@ -23,11 +26,12 @@ namespace {
 // Runs the whole split through the network in chunks of `chunk` samples, in file order:
 // gather into the plan's input and labels, then fn(plan, chunk size).
 template <class F>
-void for_each_chunk(Network& net, const Split& split, const Preprocess& pre, int64_t chunk, bool training, F fn) {
-  const int64_t n = split.size(), P = net.input_shape().numel();
+void for_each_chunk(Network& net, const Split& split, const Preprocess& pre, int64_t chunk, bool training, F fn,
+                    int64_t begin = 0, int64_t end = -1) {
+  const int64_t n = end < 0 ? split.size() : end, P = net.input_shape().numel();
   std::vector<int64_t> idx(static_cast<size_t>(n));
   std::iota(idx.begin(), idx.end(), 0);
-  for (int64_t i = 0; i < n; i += chunk) {
+  for (int64_t i = begin; i < n; i += chunk) {
     int64_t b = std::min(chunk, n - i);
     Plan& plan = net.plan(b, training);
     Batcher::gather(split, P, pre, idx.data() + i, b, plan.input(), plan.labels());
@@ -52,28 +56,44 @@ EvalResult evaluate(Network& net, const Split& split, const Preprocess& pre, int
   return r;
 }
 
-double full_batch_gradient(Network& net, const Split& split, const Preprocess& pre, int64_t chunk, float* out) {
-  const int64_t n = split.size();
+std::pair<int64_t, int64_t> slice_of(int64_t n, int part, int parts) {
+  return {n * part / parts, n * (part + 1) / parts};
+}
+
+double full_batch_gradient(Network& net, const Split& split, const Preprocess& pre, int64_t chunk, float* out,
+                           int64_t begin, int64_t end, int64_t total) {
+  if (end < 0) end = split.size();
+  const int64_t n = total > 0 ? total : end - begin;
   const size_t m = net.buffer_size();
   std::fill(out, out + m, 0.f);
   double loss = 0;
-  for_each_chunk(net, split, pre, chunk, true, [&](Plan& plan, int64_t b) {
-    auto l = plan.forward_loss();
-    plan.backward();
-    // Chunk means weighted by chunk size give the mean over the whole split.
-    const float w = float(double(b) / double(n));
-    const float* g = net.grads();
+  for_each_chunk(
+      net, split, pre, chunk, true,
+      [&](Plan& plan, int64_t b) {
+        auto l = plan.forward_loss();
+        plan.backward();
+        // Chunk means weighted by chunk size give the mean over the whole split.
+        const float w = float(double(b) / double(n));
+        const float* g = net.grads();
 #pragma omp parallel for if (m >= kParallelMin)
-    for (size_t j = 0; j < m; ++j) out[j] += w * g[j];
-    loss += l.loss * double(b);
-  });
+        for (size_t j = 0; j < m; ++j) out[j] += w * g[j];
+        loss += l.loss * double(b);
+      },
+      begin, end);
   return loss / double(n);
 }
 
 Trainer::Trainer(TrainConfig cfg, const Dataset& data) : cfg_(std::move(cfg)), data_(data) {
   net_ = build_network(cfg_.model, data_.shape, data_.classes);
   initialize(*net_, init_from_string(cfg_.init.empty() ? cfg_.model.init : cfg_.init), cfg_.seed);
-  net_->reseed_dropout(cfg_.seed);
+  if (cfg_.data_parallel > 1) {
+    const auto& w = dist::world();
+    SGD_CHECK(w.size == cfg_.data_parallel, Usage, "the run asks for parallel.data = ", cfg_.data_parallel,
+              " ranks but this is ", w.size == 1 ? "one process" : std::to_string(w.size) + " MPI ranks",
+              ": start it with mpirun -n ", cfg_.data_parallel);
+    rank_ = w.rank, ranks_ = w.size;
+  }
+  net_->reseed_dropout(cfg_.seed, uint64_t(rank_));  // each rank its own masks; rank 0 those of one process
   opt_ = make_optimizer(cfg_.optimizer);
   const int64_t N = data_.train.size();
   SGD_CHECK(N > 0, Data, data_.name, ": the train split is empty");
@@ -91,31 +111,52 @@ Trainer::~Trainer() = default;
 bool Trainer::load_batch() {
   int64_t n = batcher_->next_size();
   if (n == 0) return false;
-  plan_ = n == batch_ ? main_plan_ : &net_->plan(n, true);  // only a last partial batch looks it up
-  n_ = batcher_->next(plan_->input(), plan_->labels());
+  auto [lo, hi] = slice_of(n, rank_, ranks_);  // data-parallel: this rank's part of the batch
+  n_local_ = hi - lo;
+  // Only a last partial batch looks its plan up; a rank with no sample this step has none.
+  plan_ = n_local_ == 0 ? nullptr : n == batch_ ? main_plan_ : &net_->plan(n_local_, true);
+  n_ = batcher_->next(plan_ ? plan_->input() : nullptr, plan_ ? plan_->labels() : nullptr, lo, hi);
   dropout_at_step_ = net_->dropout_rng();
+  have_batch_ = true;
   return n_ > 0;
 }
 
 double Trainer::compute_gradient() {
   net_->dropout_rng() = dropout_at_step_;  // the same masks for every evaluation of this step
-  double loss;
+  double loss = 0;
+  float* grad = full_ ? accum_.data() : net_->grads();
+  const size_t m = net_->buffer_size();
   if (full_) {
-    loss = full_batch_gradient(*net_, data_.train, data_.pre, cfg_.chunk, accum_.data());
-  } else {
-    loss = plan_->forward_loss().loss;
+    const int64_t N = data_.train.size();
+    auto [lo, hi] = slice_of(N, rank_, ranks_);
+    loss = full_batch_gradient(*net_, data_.train, data_.pre, cfg_.chunk, grad, lo, hi, N);
+  } else if (plan_) {
+    // Data-parallel: each rank's gradient of its slice scaled by 1/(global batch), so the sum over
+    // the ranks is the global batch mean exactly, however unevenly the batch divides.
+    const auto l = plan_->forward_loss(ranks_ > 1 ? 1.0 / double(n_) : -1.0);
+    loss = l.loss * double(n_local_) / double(n_);
     plan_->backward();
+  } else {
+    std::fill(grad, grad + m, 0.f);
+  }
+  if (ranks_ > 1) {
+    dist::allreduce_sum(grad, m);  // the one all-reduce over the whole gradient buffer
+    // The loss, and whether any rank got SIGINT/SIGTERM: all ranks stop at the same step.
+    double v[2] = {loss, double(interrupt_signal())};
+    dist::allreduce_sum(v, 2);
+    loss = v[0];
+    if (v[1] > 0) throw Interrupted(interrupt_signal() ? interrupt_signal() : SIGTERM);
   }
   if (hook_ && !in_hook_) {
     in_hook_ = true;  // a closure() called from inside the hook does not run the hook again
-    hook_(*net_, full_ ? accum_.data() : net_->grads(), net_->buffer_size(), step_);
+    hook_(*net_, grad, m, step_);
     in_hook_ = false;
   }
   return loss;
 }
 
 double Trainer::closure() {
-  SGD_CHECK(full_ || plan_, Internal, "Trainer::closure() before the first batch");
+  SGD_CHECK(full_ || have_batch_, Internal, "Trainer::closure() before the first batch");
   return compute_gradient();
 }
 
@@ -128,7 +169,7 @@ bool Trainer::take_step(double loss, int64_t n) {
     return false;
   }
   const float* grad = full_ ? accum_.data() : net_->grads();
-  dnnl_ctx::ThreadScope scope(full_ || !plan_ ? 0 : plan_->threads());  // a tiny step's update: its threads
+  dnnl_ctx::ThreadScope scope(full_ || !plan_ || ranks_ > 1 ? 0 : plan_->threads());  // a tiny step's update: its threads
   opt_->step(net_->params(), grad, net_->buffer_size(), sched_->lr(double(step_) / double(steps_per_epoch_)),
              net_->param_refs());
   ++step_;
@@ -169,6 +210,11 @@ void Trainer::record(const char* kind) {
     auto t = evaluate(*net_, data_.train, data_.pre, cfg_.eval_batch);
     h.train_full_loss = t.loss, h.train_full_acc = t.acc;
   }
+  if (ranks_ > 1) {  // every rank decides (target, stop) on rank 0's figures: no rank goes on alone
+    double v[2] = {h.test_loss, h.test_acc};
+    dist::broadcast(v, 2, 0);
+    h.test_loss = v[0], h.test_acc = v[1];
+  }
   eval_s_ += seconds_since(t0);
   h.train_seconds = train_s_, h.eval_seconds = eval_s_;
   res_.history.push_back(h);
@@ -182,13 +228,20 @@ void Trainer::record(const char* kind) {
   report_progress(h.train_loss, h.test_acc);
 }
 
+// Training seconds so far; data-parallel: rank 0's, so every rank stops at the same step.
+double Trainer::agreed_train_seconds() {
+  double t = train_s_;
+  if (ranks_ > 1) dist::broadcast(&t, 1, 0);
+  return t;
+}
+
 bool Trainer::budget_hit() {
   const char* why = nullptr;
   if (cfg_.max_steps > 0 && step_ >= cfg_.max_steps)
     why = "max_steps";
   else if (cfg_.max_samples > 0 && samples_ >= cfg_.max_samples)
     why = "max_samples";
-  else if (cfg_.max_seconds > 0 && train_s_ >= cfg_.max_seconds)
+  else if (cfg_.max_seconds > 0 && agreed_train_seconds() >= cfg_.max_seconds)
     why = "max_seconds";
   if (!why) return false;
   res_.status = RunStatus::BudgetExhausted, res_.stop_reason = std::string(why) + " reached";
@@ -200,7 +253,7 @@ TrainResult Trainer::run() {
   record("epoch");  // the starting point (step 0)
   for (int64_t epoch = 0; epoch < cfg_.epochs && !stop_; ++epoch) {
     if (full_) {
-      check_interrupt();
+      if (ranks_ == 1) check_interrupt();  // data-parallel: agreed in compute_gradient
       auto t0 = Clock::now();
       dropout_at_step_ = net_->dropout_rng();
       bool ok = take_step(compute_gradient(), N);
@@ -208,9 +261,12 @@ TrainResult Trainer::run() {
       if (!ok) break;
     } else {
       batcher_->start_epoch(epoch);
-      main_plan_ = &net_->plan(batch_, true);
+      const auto [lo, hi] = slice_of(batch_, rank_, ranks_);
+      main_plan_ = hi > lo ? &net_->plan(hi - lo, true) : nullptr;
       for (;;) {
-        check_interrupt();  // SIGINT/SIGTERM: stop here, between steps (the run is not written)
+        // SIGINT/SIGTERM: stop here, between steps (the run is not written); data-parallel: all
+        // ranks agree in compute_gradient.
+        if (ranks_ == 1) check_interrupt();
         auto t0 = Clock::now();
         if (!load_batch()) {
           train_s_ += seconds_since(t0);
@@ -249,6 +305,15 @@ TrainResult Trainer::run() {
   if (res_.status == RunStatus::Running) res_.status = RunStatus::Completed, res_.stop_reason = "epoch budget done";
   res_.steps = step_, res_.samples = samples_, res_.train_seconds = train_s_, res_.eval_seconds = eval_s_;
   res_.final_state_hash = state_hash(*net_);
+  // Testing hook: SGDBENCH_SAVE_PARAMS=DIR writes the trained parameters (raw fp32, in buffer
+  // order) to DIR/<final_state_hash>.f32, e.g. to compare data-parallel with one-process training.
+  if (const char* dir = std::getenv("SGDBENCH_SAVE_PARAMS"); dir && *dir && rank_ == 0) {
+    const std::string path = std::string(dir) + "/" + res_.final_state_hash + ".f32";
+    if (FILE* f = std::fopen(path.c_str(), "wb")) {
+      std::fwrite(net_->params(), sizeof(float), net_->buffer_size(), f);
+      std::fclose(f);
+    }
+  }
   return res_;
 }
 

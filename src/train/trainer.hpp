@@ -47,6 +47,10 @@ struct TrainConfig {
   int log_points_per_decade = 0;  // log-spaced points at steps 10^(k/n)
   int64_t eval_batch = 1000;
   bool eval_train = false;  // also the loss/accuracy on the full train split each epoch
+  // Data-parallel training over MPI ("parallel": {"data": N}): N ranks each compute the gradient of
+  // their slice of every global batch; one all-reduce per step. 1 = one process (not written in
+  // the canonical config, so run ids of ordinary runs do not change).
+  int64_t data_parallel = 1;
 
   // The plain-valued fields from a resolve_fields(config_decl(), ...) result.
   void read_fields(const nlohmann::json& resolved);
@@ -129,6 +133,7 @@ class Trainer {
   bool take_step(double loss, int64_t n);
   void record(const char* kind);
   bool budget_hit();
+  double agreed_train_seconds();
   void report_progress(double train_loss, double test_acc);
 
   TrainConfig cfg_;
@@ -147,7 +152,10 @@ class Trainer {
   double train_s_ = 0, eval_s_ = 0, loss_sum_ = 0, last_test_acc_ = -1, progress_at_ = 0;
   Plan* plan_ = nullptr;       // the plan holding the current mini-batch
   Plan* main_plan_ = nullptr;  // the full-batch-size plan, fetched once per epoch
-  int64_t n_ = 0;              // samples in the current batch
+  int64_t n_ = 0;              // samples in the current batch (all ranks')
+  int64_t n_local_ = 0;        // data-parallel: this rank's share of them
+  int rank_ = 0, ranks_ = 1;   // data-parallel rank and ranks (parallel.data)
+  bool have_batch_ = false;
   Rng dropout_at_step_{0};     // the dropout generator as it was when the current batch's step began
   Tensor accum_;               // GD: the chunked mean gradient
 };
@@ -158,6 +166,12 @@ TrainResult train(const TrainConfig& cfg, const Dataset& data,
 
 // Accumulates the mean gradient over the whole split in chunks into `out` (net.buffer_size()
 // floats); returns the mean loss. Exposed for the full-batch equivalence test.
-double full_batch_gradient(Network& net, const Split& split, const Preprocess& pre, int64_t chunk, float* out);
+// Samples [begin, end) only (end < 0: to the end), with each chunk's gradient scaled by
+// 1/total (total <= 0: end - begin): the data-parallel ranks' share of the mean over all ranks.
+double full_batch_gradient(Network& net, const Split& split, const Preprocess& pre, int64_t chunk, float* out,
+                           int64_t begin = 0, int64_t end = -1, int64_t total = 0);
+
+// Samples [part*n/parts, (part+1)*n/parts) of n: rank `part`'s slice of a batch of n.
+std::pair<int64_t, int64_t> slice_of(int64_t n, int part, int parts);
 
 }  // namespace sgdbench
