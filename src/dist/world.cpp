@@ -30,9 +30,11 @@ int env_int(const char* name) {
 [[maybe_unused]] void nap() { std::this_thread::sleep_for(std::chrono::microseconds(200)); }
 
 #ifdef SGDBENCH_HAVE_MPI
-// Spins ~100 us (a data-parallel step's all-reduce is usually that quick), then sleep-polls.
-void wait(MPI_Request* req, MPI_Status* st = MPI_STATUS_IGNORE) {
-  const auto spin_until = std::chrono::steady_clock::now() + std::chrono::microseconds(100);
+// Spins up to spin_us (a data-parallel step's all-reduce: the partner is usually within a few ms
+// and a rank has nothing else to do; sleeping there costs more than the all-reduce itself), then
+// sleep-polls (the sweep queue: a rank waiting for the next run must not take a core).
+void wait(MPI_Request* req, MPI_Status* st = MPI_STATUS_IGNORE, int spin_us = 100) {
+  const auto spin_until = std::chrono::steady_clock::now() + std::chrono::microseconds(spin_us);
   for (int done = 0;;) {
     MPI_Test(req, &done, st);
     if (done) return;
@@ -162,13 +164,14 @@ std::string recv(int from, int tag) {
 
 #ifdef SGDBENCH_HAVE_MPI
 namespace {
+constexpr int kCollectiveSpinUs = 20000;
 template <class T>
 void allreduce(T* x, size_t n, MPI_Datatype type) {
   if (!g_world.mpi || g_world.size == 1) return;
   for (size_t i = 0; i < n; i += size_t(INT_MAX)) {  // counts are int
     MPI_Request req;
     MPI_Iallreduce(MPI_IN_PLACE, x + i, int(std::min(n - i, size_t(INT_MAX))), type, MPI_SUM, MPI_COMM_WORLD, &req);
-    wait(&req);
+    wait(&req, MPI_STATUS_IGNORE, kCollectiveSpinUs);
   }
 }
 }  // namespace
@@ -178,7 +181,7 @@ void broadcast(double* x, size_t n, int root) {
   if (!g_world.mpi || g_world.size == 1) return;
   MPI_Request req;
   MPI_Ibcast(x, int(n), MPI_DOUBLE, root, MPI_COMM_WORLD, &req);
-  wait(&req);
+  wait(&req, MPI_STATUS_IGNORE, kCollectiveSpinUs);
 }
 void barrier() {
   if (!g_world.mpi || g_world.size == 1) return;
