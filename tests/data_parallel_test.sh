@@ -26,6 +26,8 @@ def load(d):
     return r, np.fromfile(f"{d}/params/{r['summary']['final_state_hash']}.f32", dtype=np.float32)
 (ra, pa), (rb, pb) = load(a), load(b)
 assert rb["config"]["parallel"]["data"] > 1 and rb["provenance"]["mpi"]["ranks"] == rb["config"]["parallel"]["data"]
+assert rb["provenance"]["data_parallel"]["ranks"] == rb["config"]["parallel"]["data"]
+assert "parallel" not in ra["config"] and "data_parallel" not in ra["provenance"]
 assert pa.shape == pb.shape and np.all(np.isfinite(pb))
 dp = float(np.abs(pa - pb).max() / np.abs(pa).max())
 ha, hb = ra["history"], rb["history"]

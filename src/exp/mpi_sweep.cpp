@@ -122,6 +122,9 @@ int coordinator_rank(const Experiment& e, const RunOptions& opt) {
   const auto& w = dist::world();
   Sweep s = plan_sweep(e, opt);
   const int threads = threads_per_rank(opt);
+  if (opt.jobs > 1)
+    std::fprintf(stderr, "sgdbench: warning: --jobs %d is ignored under mpirun: each rank trains one run at a time "
+                 "(start more ranks instead)\n", opt.jobs);
   print_plan(s, std::to_string(w.size) + " MPI ranks x " + std::to_string(threads) +
                     " thread(s), runs handed out one at a time by rank 0");
   Coordinator c(s);

@@ -211,6 +211,12 @@ TrainResult Executor::run(const RunSpec& r, int threads, const std::function<voi
                  {"test", data->test.size()},   {"shape", data->shape.dims},
                  {"classes", data->classes},    {"preprocess", data->pre.name}};
   if (data->pre.name == "standardize") doc["data"]["mean"] = data->pre.mean, doc["data"]["std"] = data->pre.std;
+  if (r.cfg.data_parallel > 1)  // how the ranks shared the work (trainer.cpp: slices, dropout streams)
+    doc["provenance"]["data_parallel"] = {
+        {"ranks", r.cfg.data_parallel},
+        {"batch_slices", "rank r takes samples [r*n/N, (r+1)*n/N) of every batch of n (GD: of the train split)"},
+        {"dropout_streams", "rank r draws its dropout masks from stream r of the run seed (rank 0: a one-process "
+                            "run's masks)"}};
   write_json_atomic(s_.dir + "/" + r.id + ".json", doc);
   return t;
 }
