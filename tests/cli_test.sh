@@ -29,6 +29,11 @@ expect 3 "did you mean 'epochs'" run "$src/experiments/quickstart.json" --out "$
 expect 3 "unknown model 'lenett'" train --model lenett --out "$tmp"
 expect 2 "--shard" run "$src/experiments/quickstart.json" --out "$tmp" --shard 3/2
 expect 2 "" train --batch-size
+# JSON nested deeper than 64 levels is refused while parsing (100k levels used to overflow the stack).
+/usr/bin/python3 -c "n=100000; print('{\"experiment\": \"x\", \"base\": {\"label\": ' + '['*n + ']'*n + '}}')" > "$tmp/deep.json"
+expect 3 "deep.json: JSON nested deeper than 64 levels" validate "$tmp/deep.json"
+expect 5 "deep.json: JSON nested deeper than 64 levels" models --model "$tmp/deep.json"
+expect 2 "--set value: JSON nested deeper than 64 levels" validate "$src/experiments/quickstart.json" --set "lr=$(printf '[%.0s' $(seq 1 70))$(printf ']%.0s' $(seq 1 70))"
 # Slurm job arrays: the shard is the task's position in the array, numbered from 0 or from 1.
 slurm_plan() {  # slurm_plan 'ID MIN MAX' args... -> the plan line
   local id min max; read -r id min max <<<"$1"; shift

@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "core/error.hpp"
+#include "core/file.hpp"
 #include "core/interrupt.hpp"
 #include "data/dataset.hpp"
 #include "dist/world.hpp"
@@ -196,7 +197,7 @@ int stop_all(int code) {
 
 nlohmann::ordered_json parse_value(const std::string& v) {
   try {
-    return nlohmann::ordered_json::parse(v);
+    return nlohmann::ordered_json::parse(v, json_depth_limit<nlohmann::ordered_json>("--set value", ErrorKind::Usage));
   } catch (const nlohmann::json::exception&) {
     return v;  // a bare word is a string
   }

@@ -59,7 +59,7 @@ std::string line_col(const std::string& text, size_t byte) {
 
 nlohmann::ordered_json parse_json(const std::string& text, const std::string& where, ErrorKind kind) {
   try {
-    return nlohmann::ordered_json::parse(text);
+    return nlohmann::ordered_json::parse(text, json_depth_limit<nlohmann::ordered_json>(where, kind));
   } catch (const nlohmann::json::parse_error& e) {
     std::string msg = e.what();
     auto p = msg.find("parse error");

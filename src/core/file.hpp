@@ -16,7 +16,23 @@ constexpr size_t kMaxTextFileBytes = size_t(16) << 20;  // 16 MiB: specs and mod
 std::string read_text_file(const std::string& path, ErrorKind kind, const std::string& what,
                            size_t max_bytes = kMaxTextFileBytes);
 
-// Parses JSON text; Error(kind) "<where>: invalid JSON at line L, column C: ..." on a syntax error.
+// Deepest JSON nesting accepted anywhere (specs, models, --set values, result files): deeper
+// documents are refused while parsing, before anything walks them recursively (a 100k-deep list
+// would overflow the stack in the error path's re-serialisation).
+constexpr int kMaxJsonDepth = 64;
+
+// A parser callback that throws Error(kind) "<where>: JSON nested deeper than 64 levels".
+template <class J>
+typename J::parser_callback_t json_depth_limit(const std::string& where, ErrorKind kind) {
+  return [where, kind](int depth, typename J::parse_event_t, J&) {
+    if (depth > kMaxJsonDepth)
+      throw Error(kind, where + ": JSON nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
+    return true;
+  };
+}
+
+// Parses JSON text; Error(kind) "<where>: invalid JSON at line L, column C: ..." on a syntax error
+// or nesting deeper than kMaxJsonDepth.
 nlohmann::ordered_json parse_json(const std::string& text, const std::string& where, ErrorKind kind);
 
 }  // namespace sgdbench

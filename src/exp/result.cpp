@@ -151,7 +151,8 @@ std::optional<nlohmann::json> read_json_file(const std::string& path) {
   // Anything but a readable regular JSON file (a directory, a FIFO, garbage, a huge file) is
   // "no result": the run is recomputed, never an internal error.
   try {
-    return nlohmann::json::parse(read_text_file(path, ErrorKind::Io, "result file"));
+    return nlohmann::json::parse(read_text_file(path, ErrorKind::Io, "result file"),
+                                 json_depth_limit<nlohmann::json>(path, ErrorKind::Io));
   } catch (const std::exception&) {
     return std::nullopt;
   }
