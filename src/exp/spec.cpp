@@ -14,6 +14,7 @@ namespace sgdbench {
 
 using ojson = nlohmann::ordered_json;
 constexpr int64_t kMaxBatch = 100000000;
+constexpr int64_t kMaxRuns = 100000;  // runs per spec: each expanded run is held in memory
 
 std::string run_id(const nlohmann::json& c) {
   std::string s = c.dump();
@@ -205,6 +206,23 @@ std::vector<Axis> parse_axes(const ojson& g, const std::string& path, const Read
   return axes;
 }
 
+// Runs the axes[a..] expand to, counted without expanding (saturates far above kMaxRuns).
+double count_runs(const std::vector<Axis>& axes, size_t a, const Reader& r) {
+  if (a == axes.size()) return 1;
+  const Axis& ax = axes[a];
+  double here = 0;
+  if (ax.name != "variants") {
+    here = double(ax.values.size());
+  } else {
+    for (size_t i = 0; i < ax.values.size(); ++i) {
+      const ojson& v = ax.values[i];
+      here += v.contains("grid") ? count_runs(parse_axes(v["grid"], ax.path + "[" + std::to_string(i) + "].grid", r), 0, r)
+                                 : 1.0;
+    }
+  }
+  return std::min(here * count_runs(axes, a + 1, r), 1e300);
+}
+
 // Cartesian product of axes[a..] applied to cfg, first axis outermost.
 void expand(const ojson& cfg, const Origins& o, const std::vector<Axis>& axes, size_t a, const Reader& r,
             std::vector<std::pair<ojson, Origins>>& out) {
@@ -265,6 +283,10 @@ Experiment parse_spec(const ojson& spec, const std::string& path, const Override
   std::vector<std::pair<ojson, Origins>> configs;
   std::vector<Axis> axes;
   if (spec.contains("grid")) axes = parse_axes(spec["grid"], "grid", top);
+  if (double n = count_runs(axes, 0, top); n > double(kMaxRuns))
+    top.fail("grid", "expands to " + (n < 1e18 ? std::to_string(int64_t(n)) : std::string("more than 1e18")) +
+                         " runs, more than the limit of " + std::to_string(kMaxRuns) +
+                         " per spec: split it into several specs (or use fewer values per axis)");
   expand(base, origins, axes, 0, top, configs);
   std::map<std::string, size_t> seen;
   for (auto& [cfg, o] : configs) {
