@@ -17,8 +17,8 @@ expect 5 "layer 'conv1' (conv 6 5x5) cannot take input 3x4x4" models --model len
 expect 5 "layer 'pool2' (maxpool 2) cannot take input 16x1x1" models --model lenet --input 1x14x14
 expect 2 "" models --input 3x32
 expect 2 "" nosuchcommand
-expect 2 "not in range 0 to 1024" --threads 100000 info
-expect 2 "not in range 0 to 100000000" train --limit -5
+expect 2 "sgdbench: usage error: --threads: Value 100000 not in range 0 to 1024 (see" --threads 100000 info
+expect 2 "sgdbench: usage error: --limit: Value -5 not in range 0 to 100000000 (see 'sgdbench train --help')" train --limit -5
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 src=$(cd "$(dirname "$0")/.." && pwd)
 expect 2 "not in range 1 to 1024" run "$src/experiments/quickstart.json" --jobs 0

@@ -307,8 +307,12 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    int rc = app.exit(e);
-    return rc == 0 ? 0 : static_cast<int>(ErrorKind::Usage);
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help
+    // One line like every other error, naming where to read the options.
+    std::string help = "sgdbench --help";
+    for (auto* sub : app.get_subcommands()) help = "sgdbench " + sub->get_name() + " --help";
+    std::fprintf(stderr, "sgdbench: usage error: %s (see '%s')\n", e.what(), help.c_str());
+    return static_cast<int>(ErrorKind::Usage);
   }
 
   try {
