@@ -54,6 +54,11 @@ check_plan "shard 1/3 (Slurm array task 1 of 1-3) holds 10" "1 1 3" --shard 1/3
 check_plan "shard 3/3 (Slurm array task 3 of 1-3) holds 10" "3 1 3"
 check_plan "30 runs; 0 already done" "2 0 2" --shard 1/1
 check_plan "shard 2/4 holds" "2 0 2" --shard 2/4
+# `train` inside an array task is one run (e.g. --seed $SLURM_ARRAY_TASK_ID): never sharded away.
+SLURM_ARRAY_TASK_ID=2 SLURM_ARRAY_TASK_MIN=0 SLURM_ARRAY_TASK_MAX=2 SLURM_ARRAY_TASK_COUNT=3 SLURM_ARRAY_TASK_STEP=1 \
+  "$bin" train --data synthetic --out "$tmp" --dry-run 2>&1 | head -1 | grep -q ": 1 runs; 0 already done, 1 to run" \
+  || { echo "FAIL: train in a Slurm array task was sharded"; fails=$((fails+1)); }
+expect 2 "--data-parallel needs several MPI ranks" train --data synthetic --data-parallel --out "$tmp" --quiet
 expect 0 "" train --model keras_mnist_mlp --data synthetic --epochs 1 --out "$tmp" --quiet --lr 1e6
 grep -q '"status": "diverged"' "$tmp"/train/runs/*.json || { echo "FAIL: huge lr gives a diverged result"; fails=$((fails+1)); }
 [ -z "$(ls "$tmp"/quickstart 2>/dev/null)" ] || { echo "FAIL: a bad spec wrote files"; fails=$((fails+1)); }
@@ -98,5 +103,5 @@ bad '[{"flatten": {}}, {"dense": {"out": 3}}]' "models/bad.json: layers[1].dense
 [ -z "$(ls "$tmp"/m/out/bad 2>/dev/null)" ] || { echo "FAIL: a bad model wrote files"; fails=$((fails+1)); }
 "$bin" models --model lenet | grep -q "62006 parameters" || { echo "FAIL: lenet parameter count"; fails=$((fails+1)); }
 "$bin" --help | grep -q "models" || { echo "FAIL: --help lists commands"; fails=$((fails+1)); }
-echo "cli: $((n + 7 - fails)) passed, $fails failed"
+echo "cli: $((n + 8 - fails)) passed, $fails failed"
 [ "$fails" -eq 0 ]

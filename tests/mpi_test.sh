@@ -92,4 +92,20 @@ grep -q "^sgdbench: interrupted by SIG[A-Z]*: [0-9]* of 8 runs finished and kept
   || { fail "SIGTERM: no 'interrupted' line from rank 0"; cat "$tmp/i.err"; }
 pgrep -f "^$bin run $tmp/kill.json" > /dev/null && fail "SIGTERM: ranks still running"
 
+# 6. SIGTERM to one worker rank only (a node preempted): the whole sweep stops, rank 0 says what was
+#    kept (no run handed to the signalled rank is thrown away), and a rerun completes the rest.
+mpi -n 2 "$bin" run "$tmp/kill.json" --out "$tmp/w" > /dev/null 2> "$tmp/w.err" &
+mpid=$!
+for _ in $(seq 1 600); do [ "$(ls "$tmp/w/mpitest/runs/"*.json 2>/dev/null | wc -l)" -ge 2 ] && break; sleep 0.05; done
+for p in $(pgrep -f "^$bin run $tmp/kill.json --out $tmp/w\$"); do
+  grep -qz '^OMPI_COMM_WORLD_RANK=1$' "/proc/$p/environ" 2>/dev/null && kill -TERM "$p"
+done
+wait "$mpid"
+grep -q "^sgdbench: interrupted by SIGTERM: [0-9]* of 8 runs finished and kept" "$tmp/w.err" \
+  || { fail "SIGTERM to rank 1: no 'interrupted' line from rank 0"; cat "$tmp/w.err"; }
+kept=$(ls "$tmp/w/mpitest/runs/"*.json 2>/dev/null | wc -l)
+[ "$kept" -lt 8 ] || fail "SIGTERM to rank 1: the sweep went on to the end ($kept results)"
+mpi -n 2 "$bin" run "$tmp/kill.json" --out "$tmp/w" --quiet > /dev/null 2>&1 || fail "SIGTERM to rank 1: rerun"
+[ "$(histories "$tmp/w/mpitest/runs")" = "$(histories "$tmp/klocal/mpitest/runs")" ] || fail "SIGTERM to rank 1: results differ"
+
 [ "$fails" -eq 0 ] && echo "mpi_test: all passed" || exit 1

@@ -164,7 +164,8 @@ long env_long(const char* name) {
 // set): without --shard the shard is the task's position in the array; --shard
 // $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT is read as that same position, so arrays numbered
 // from 0 (--array=0-3) and from 1 (--array=1-4) both work; --shard 1/1 runs the whole grid.
-void parse_shard(const std::string& s, RunOptions& o) {
+// slurm_default = false (`train`: one run, e.g. --seed $SLURM_ARRAY_TASK_ID): no automatic shard.
+void parse_shard(const std::string& s, RunOptions& o, bool slurm_default) {
   const long id = env_long("SLURM_ARRAY_TASK_ID"), count = env_long("SLURM_ARRAY_TASK_COUNT"),
              min = env_long("SLURM_ARRAY_TASK_MIN"), max = env_long("SLURM_ARRAY_TASK_MAX");
   const long step = std::max(1L, env_long("SLURM_ARRAY_TASK_STEP"));
@@ -174,7 +175,7 @@ void parse_shard(const std::string& s, RunOptions& o) {
     SGD_THROW(Usage, "--shard '", s, "': expected I/N with 1 <= I <= N, e.g. 2/4");
   const bool in_array = id >= 0 && count >= 1 && min >= 0 && id >= min && (id - min) % step == 0 &&
                         (id - min) / step < count;
-  if (in_array && (s.empty() || (i == id && n == count))) {
+  if (in_array && ((s.empty() && slurm_default) || (!s.empty() && i == id && n == count))) {
     o.shard_index = int((id - min) / step);
     o.shard_count = int(count);
     o.shard_note = "Slurm array task " + std::to_string(id) + " of " + std::to_string(min) + "-" +
@@ -343,9 +344,8 @@ int main(int argc, char** argv) {
     }
     if (*run || *trn) {
       const auto& world = dist::init(&argc, &argv);
-      struct Finalize {
-        ~Finalize() { dist::finalize(); }
-      } finalize;
+      // MPI is finalised on the normal return below only: an error leaving this block must reach
+      // stop_all (MPI_Abort) with MPI still up, or the other ranks would wait forever.
       // `train`: a one-run spec from the flags.
       auto train_experiment = [&] {
         nlohmann::ordered_json c = {{"model", t_model}, {"lr", t_lr}, {"epochs", t_epochs}, {"seed", t_seed}};
@@ -366,8 +366,12 @@ int main(int argc, char** argv) {
       std::optional<Experiment> ex;
       std::optional<Error> failed;
       try {
-        parse_shard(shard, ropt);
+        parse_shard(shard, ropt, bool(*run));
+        SGD_CHECK(!t_data_parallel || world.size > 1, Usage,
+                  "--data-parallel needs several MPI ranks (mpirun -n N sgdbench train ... --data-parallel); this is ",
+                  world.size == 1 ? "one process" : "one rank");
         ex = *run ? load_spec(spec_path, parse_sets(sets)) : train_experiment();
+        check_parallel(*ex, ropt);
       } catch (const Error& e) {
         if (world.size == 1) throw;
         failed = e;
@@ -377,7 +381,9 @@ int main(int argc, char** argv) {
         if (f.rank == world.rank) report(*failed);
         if (f.rank >= 0) return f.code;
       }
-      return run_experiment(*ex, ropt);
+      const int rc = run_experiment(*ex, ropt);
+      dist::finalize();
+      return rc;
     }
     if (*models) {
       std::vector<ModelDesc> list;

@@ -72,7 +72,7 @@ class Coordinator {
   // The next run to hand out, or nullptr when none is left or a signal arrived.
   const RunSpec* take() {
     std::lock_guard<std::mutex> lk(mu_);
-    if (interrupt_signal() || next_ >= s_.todo.size()) return nullptr;
+    if (stopping_ || interrupt_signal() || next_ >= s_.todo.size()) return nullptr;
     return s_.todo[next_++];
   }
 
@@ -83,8 +83,9 @@ class Coordinator {
     ++done_;
     const double el = std::chrono::duration<double>(Clock::now() - t0_).count();
     const std::string eta = fmt_duration(el / double(done_) * double(s_.todo.size() - done_));
-    if (rep.contains("interrupted")) {
+    if (rep.contains("interrupted")) {  // a signal on any rank stops the whole sweep
       keep_first(128 + rep["interrupted"].get<int>());
+      stopping_ = true;
       --done_;
       return;
     }
@@ -114,6 +115,7 @@ class Coordinator {
   const Sweep& s_;
   std::mutex mu_;
   size_t next_ = 0, done_ = 0;
+  bool stopping_ = false;
   int first_error_ = 0;
   Clock::time_point t0_;
 };

@@ -223,7 +223,9 @@ TrainResult Executor::run(const RunSpec& r, int threads, const std::function<voi
 
 int finish_sweep(const Sweep& s, int first_error) {
   print_table(s);
-  if (int sig = interrupt_signal()) {
+  int sig = interrupt_signal();
+  if (!sig && first_error > 128 && first_error < 128 + 65) sig = first_error - 128;  // another rank's signal
+  if (sig) {
     size_t done = 0;
     for (auto* r : s.mine) done += fs::exists(s.dir + "/" + r->id + ".json");
     std::fprintf(stderr,
@@ -244,26 +246,45 @@ int run_sweep_data_parallel(const Experiment& e, const RunOptions& opt) {
   const int threads = threads_per_rank(opt);
   // Rank 0's list of runs to do, as run indices, for every rank (they may not plan themselves:
   // rank 0 could already be writing a result while they read the directory).
-  std::vector<double> todo(e.runs.size(), 0.0);
+  // The last two entries: rank 0's hash of the run ids, to check every rank expanded the same spec.
+  std::vector<double> todo(e.runs.size() + 2, 0.0);
+  uint64_t ids = 0xCBF29CE484222325ull;
+  for (auto& r : e.runs)
+    for (char c : r.id) ids = (ids ^ uint8_t(c)) * 0x100000001B3ull;
+  int code = 0;
   if (w.rank == 0) {
     print_plan(s, std::to_string(w.size) + " MPI ranks train each run together (data-parallel), " +
                       std::to_string(threads) + " thread(s) each");
-    if (!opt.dry_run) prepare_output(s);
+    try {
+      if (!opt.dry_run) prepare_output(s);
+    } catch (const Error& err) {
+      std::fprintf(stderr, "sgdbench: %s: %s\n", to_string(err.kind()), err.what());
+      code = err.exit_code();
+    }
     for (auto* r : s.todo) todo[r->index] = opt.dry_run ? 0.0 : 1.0;
+    todo[e.runs.size()] = double(ids >> 32), todo[e.runs.size() + 1] = double(ids & 0xFFFFFFFFu);
   }
   dist::broadcast(todo.data(), todo.size(), 0);
+  if (code == 0 && (uint64_t(todo[e.runs.size()]) << 32 | uint64_t(todo[e.runs.size() + 1])) != ids) {
+    std::fprintf(stderr, "sgdbench: spec error: %s: rank %d expanded different runs from rank 0's (the spec or "
+                 "the options differ between ranks)\n", e.path.c_str(), w.rank);
+    code = int(ErrorKind::Spec);
+  }
+  if (auto f = dist::first_failure(code); f.rank >= 0) return f.code;
   Reporter rep(s.todo.size(), opt.progress && w.rank == 0);
   Executor exec(s);
   dnnl_ctx::set_threads(threads);
   size_t k = 0;
+  int sig = 0;
   for (auto& r : e.runs) {
     if (todo[r.index] == 0) continue;
     try {
       auto t = exec.run(r, threads, [&](const Progress& p) { rep.progress(k, r, p); }, w.rank == 0);
       if (w.rank == 0) rep.finished(k, r, t);
       ++k;
-    } catch (const Interrupted&) {
-      break;  // every rank stopped at the same step (the trainer agrees on signals)
+    } catch (const Interrupted& i) {
+      sig = i.signal();  // every rank stopped at the same step (the trainer agrees on signals)
+      break;
     } catch (const Error& err) {
       // The other ranks may be inside a collective of this run: end them all.
       std::fprintf(stderr, "sgdbench: %s: run %s (%s) [rank %d]: %s\n", to_string(err.kind()), r.id.c_str(),
@@ -271,26 +292,33 @@ int run_sweep_data_parallel(const Experiment& e, const RunOptions& opt) {
       dist::abort_all(err.exit_code());
     }
   }
-  if (w.rank != 0) return interrupt_signal() ? Interrupted(interrupt_signal()).exit_code() : 0;
-  return opt.dry_run ? 0 : finish_sweep(s, 0);
+  if (w.rank != 0) return sig ? Interrupted(sig).exit_code() : 0;
+  return opt.dry_run ? 0 : finish_sweep(s, sig ? Interrupted(sig).exit_code() : 0);
 }
 }  // namespace
 
-int run_experiment(const Experiment& e, const RunOptions& opt) {
-  // Data-parallel runs need exactly their number of ranks, and do not mix with queued runs.
-  const RunSpec* dp = nullptr;
+namespace {
+bool has_data_parallel(const Experiment& e, const RunOptions& opt) {
   for (auto& r : e.runs)
-    if (r.cfg.data_parallel > 1 && int(r.index % size_t(opt.shard_count)) == opt.shard_index) dp = &r;
-  if (dp) {
-    const int n = dist::world().size;
-    for (auto& r : e.runs)
-      SGD_CHECK(r.cfg.data_parallel == n, Usage, e.path, ": run ", r.index, " (", describe_run(r),
-                ") asks for parallel.data = ", r.cfg.data_parallel, " but this is ",
-                n == 1 ? std::string("one process") : std::to_string(n) + " MPI ranks",
-                ": start it with mpirun -n ", r.cfg.data_parallel,
-                " (every run of a data-parallel sweep needs the same parallel.data)");
-    return run_sweep_data_parallel(e, opt);
-  }
+    if (r.cfg.data_parallel > 1 && int(r.index % size_t(opt.shard_count)) == opt.shard_index) return true;
+  return false;
+}
+}  // namespace
+
+void check_parallel(const Experiment& e, const RunOptions& opt) {
+  if (!has_data_parallel(e, opt)) return;
+  const int n = dist::world().size;
+  for (auto& r : e.runs)
+    SGD_CHECK(r.cfg.data_parallel == n, Usage, e.path, ": run ", r.index, " (", describe_run(r),
+              ") asks for parallel.data = ", r.cfg.data_parallel, " but this is ",
+              n == 1 ? std::string("one process") : std::to_string(n) + " MPI ranks",
+              ": start it with mpirun -n ", r.cfg.data_parallel,
+              " (every run of a data-parallel sweep needs the same parallel.data)");
+}
+
+int run_experiment(const Experiment& e, const RunOptions& opt) {
+  check_parallel(e, opt);
+  if (has_data_parallel(e, opt)) return run_sweep_data_parallel(e, opt);
   if (dist::world().size > 1) return run_sweep_mpi(e, opt);
   Sweep s = plan_sweep(e, opt);
   const int total_threads = opt.threads > 0 ? opt.threads : dnnl_ctx::hardware_threads();

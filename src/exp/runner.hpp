@@ -18,6 +18,10 @@ struct RunOptions {
   bool progress = true;
 };
 
+// Data-parallel runs (parallel.data > 1) need exactly that many MPI ranks, and a sweep under
+// mpirun is either all data-parallel or all queued: Error(Usage) naming the run otherwise.
+void check_parallel(const Experiment& e, const RunOptions& opt);
+
 // Under an MPI launcher with several ranks (dist::world().size > 1) the ranks share the runs
 // through a work queue on rank 0 (mpi_sweep.cpp); every rank must call this.
 // Returns the process exit code: 0 when every run finished (diverged runs included), else the
