@@ -108,4 +108,20 @@ kept=$(ls "$tmp/w/mpitest/runs/"*.json 2>/dev/null | wc -l)
 mpi -n 2 "$bin" run "$tmp/kill.json" --out "$tmp/w" --quiet > /dev/null 2>&1 || fail "SIGTERM to rank 1: rerun"
 [ "$(histories "$tmp/w/mpitest/runs")" = "$(histories "$tmp/klocal/mpitest/runs")" ] || fail "SIGTERM to rank 1: results differ"
 
+# 7. A run another process holds the claim of (here `flock`): the ranks compute the others, rank 0
+#    waits for it, and when its holder dies (kill -9) a rank takes it over.
+mkdir -p "$tmp/c/mpitest/runs"
+id=$("$bin" run "$tmp/spec.json" --out "$tmp/c" --dry-run 2>/dev/null | awk '$1 == "[" && $2 == "2]" {print $3}')
+flock -o "$tmp/c/mpitest/runs/$id.claim" sleep 60 > /dev/null 2>&1 & holder=$!
+sleep 0.2
+mpi -n 2 "$bin" run "$tmp/spec.json" --out "$tmp/c" > /dev/null 2> "$tmp/c.err" & mpid=$!
+for _ in $(seq 1 1200); do grep -q "waiting for 1 run(s) that another process is computing" "$tmp/c.err" && break; sleep 0.05; done
+grep -q "waiting for 1 run(s) that another process is computing" "$tmp/c.err" || fail "claimed run: no 'waiting' line"
+for _ in $(seq 1 600); do [ "$(ls "$tmp"/c/mpitest/runs/*.json | wc -l)" -ge 9 ] && break; sleep 0.05; done
+[ "$(ls "$tmp"/c/mpitest/runs/*.json | wc -l)" -eq 9 ] && [ ! -e "$tmp/c/mpitest/runs/$id.json" ] \
+  || fail "claimed run: the 9 others should be done, and not the claimed one, while its holder lives"
+child=$(pgrep -P "$holder"); kill -9 "$holder"; wait "$holder" 2>/dev/null; kill $child 2>/dev/null
+wait "$mpid" || fail "claimed run: exit $?"
+[ "$(histories "$tmp/c/mpitest/runs")" = "$local_h" ] || fail "claimed run: results differ from the local run's"
+
 [ "$fails" -eq 0 ] && echo "mpi_test: all passed" || exit 1

@@ -251,6 +251,8 @@ int main(int argc, char** argv) {
                   "default is the task's slice (SLURM_ARRAY_TASK_ID/COUNT, from 0 or 1); --shard 1/1 runs all");
     c->add_flag("--dry-run", ropt.dry_run, "Print the plan (runs, ids, what is done) and exit");
     c->add_flag("--force", ropt.force, "Recompute runs that already have a finished result");
+    c->add_flag("--allow-mixed", ropt.allow_mixed,
+                "Add runs to an experiment directory that holds runs of a different spec (else a spec error)");
     c->add_flag(
         "--quiet", [&](int64_t) { ropt.progress = false; }, "No progress lines");
   };
@@ -359,7 +361,7 @@ int main(int argc, char** argv) {
         if (!t_label.empty()) c["label"] = t_label;
         if (t_data_parallel) c["parallel"] = {{"data", world.size}};
         nlohmann::ordered_json spec = {{"experiment", t_exp}, {"base", c}};
-        return parse_spec(spec, "(command line)", parse_sets(t_set));
+        return parse_spec(spec, kCommandLineSpec, parse_sets(t_set));
       };
       // Every rank reads the spec; with several ranks the lowest one that cannot says why and all
       // stop with its exit code (no rank is left waiting for one that is gone).

@@ -30,10 +30,13 @@ json run_report(const RunSpec& r, const TrainResult& t) {
           {"seconds", t.train_seconds + t.eval_seconds}};
 }
 
-// Runs one run, turning every outcome into a report (Interrupted included).
-json run_and_report(Executor& exec, const RunSpec& r, int threads) {
+// Runs one run, turning every outcome into a report (Interrupted included). wait: for another
+// process's claim on the run (see Executor::run).
+json run_and_report(Executor& exec, const RunSpec& r, int threads, bool wait) {
   try {
-    return run_report(r, exec.run(r, threads, {}));
+    return run_report(r, exec.run(r, threads, {}, true, wait));
+  } catch (const RunElsewhere& x) {
+    return {{"k", r.index}, {"elsewhere", x.busy ? "busy" : "done"}, {"holder", x.holder}};
   } catch (const Interrupted& i) {
     return {{"k", r.index}, {"interrupted", i.signal()}};
   } catch (const Error& err) {
@@ -60,7 +63,7 @@ int worker_rank(const Experiment& e, const RunOptions& opt) {
                 {"code", int(ErrorKind::Spec)}};
       continue;
     }
-    report = run_and_report(exec, e.runs[k], threads);
+    report = run_and_report(exec, e.runs[k], threads, w.value("wait", false));
   }
   return json::parse(dist::recv(0, kTagDone))["code"].get<int>();
 }
@@ -69,11 +72,22 @@ class Coordinator {
  public:
   explicit Coordinator(const Sweep& s) : s_(s), t0_(Clock::now()) {}
 
-  // The next run to hand out, or nullptr when none is left or a signal arrived.
-  const RunSpec* take() {
+  // The next run to hand out, or nullptr when none is left or a signal arrived. *wait: it is a
+  // run another process was computing, handed out again once the queue is empty, to be waited for.
+  const RunSpec* take(bool* wait) {
     std::lock_guard<std::mutex> lk(mu_);
-    if (stopping_ || interrupt_signal() || next_ >= s_.todo.size()) return nullptr;
-    return s_.todo[next_++];
+    *wait = false;
+    if (stopping_ || interrupt_signal()) return nullptr;
+    if (next_ < s_.todo.size()) return s_.todo[next_++];
+    if (deferred_.empty()) return nullptr;
+    if (!announced_)
+      std::fprintf(stderr, "sgdbench: waiting for %zu run(s) that another process is computing (%s); a run it does "
+                   "not finish is computed here\n", deferred_.size(), holder_.c_str());
+    announced_ = true;
+    *wait = true;
+    const RunSpec* r = deferred_.front();
+    deferred_.erase(deferred_.begin());
+    return r;
   }
 
   void outcome(int rank, const json& rep) {
@@ -83,6 +97,18 @@ class Coordinator {
     ++done_;
     const double el = std::chrono::duration<double>(Clock::now() - t0_).count();
     const std::string eta = fmt_duration(el / double(done_) * double(s_.todo.size() - done_));
+    if (rep.contains("elsewhere")) {
+      if (rep["elsewhere"] == "busy") {  // another process holds its claim: asked again at the end
+        deferred_.push_back(&r);
+        holder_ = rep.value("holder", "");
+        --done_;
+        return;
+      }
+      if (s_.opt.progress)
+        std::fprintf(stderr, "done %zu/%zu [rank %d] %s: finished by another process; ETA %s\n", done_,
+                     s_.todo.size(), rank, describe_run(r).c_str(), eta.c_str());
+      return;
+    }
     if (rep.contains("interrupted")) {  // a signal on any rank stops the whole sweep
       keep_first(128 + rep["interrupted"].get<int>());
       stopping_ = true;
@@ -115,7 +141,9 @@ class Coordinator {
   const Sweep& s_;
   std::mutex mu_;
   size_t next_ = 0, done_ = 0;
-  bool stopping_ = false;
+  bool stopping_ = false, announced_ = false;
+  std::vector<const RunSpec*> deferred_;
+  std::string holder_;
   int first_error_ = 0;
   Clock::time_point t0_;
 };
@@ -145,7 +173,8 @@ int coordinator_rank(const Experiment& e, const RunOptions& opt) {
     local = std::thread([&] {
       Executor exec(s);
       dnnl_ctx::set_threads(threads);
-      while (const RunSpec* r = c.take()) c.outcome(0, run_and_report(exec, *r, threads));
+      bool wait = false;
+      while (const RunSpec* r = c.take(&wait)) c.outcome(0, run_and_report(exec, *r, threads, wait));
       std::lock_guard<std::mutex> lk(done_mu);
       local_done = true;
     });
@@ -156,8 +185,10 @@ int coordinator_rank(const Experiment& e, const RunOptions& opt) {
     std::string msg;
     if (dist::try_recv(kTagReport, &from, &msg)) {
       c.outcome(from, json::parse(msg));
-      const RunSpec* r = (opt.dry_run || code != 0) ? nullptr : c.take();
-      dist::send(from, kTagWork, r ? json{{"k", r->index}, {"id", r->id}}.dump() : json{{"stop", true}}.dump());
+      bool wait = false;
+      const RunSpec* r = (opt.dry_run || code != 0) ? nullptr : c.take(&wait);
+      dist::send(from, kTagWork,
+                 r ? json{{"k", r->index}, {"id", r->id}, {"wait", wait}}.dump() : json{{"stop", true}}.dump());
       if (!r) --asking;
       continue;
     }

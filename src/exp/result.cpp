@@ -106,6 +106,8 @@ const std::string& tmp_prefix() {
 }
 }  // namespace
 
+std::string this_host_name() { return this_host(); }
+
 std::string tmp_suffix() { return tmp_prefix() + std::to_string(::getpid()); }
 
 bool tmp_is_stale(const std::string& name) {

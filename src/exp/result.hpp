@@ -25,6 +25,7 @@ nlohmann::json make_result(const Experiment& e, const RunSpec& r, const TrainRes
 // host, same PID namespace, pid no longer running. Another host's or container's temp files are
 // never judged stale (a shared output directory must not lose a live writer's file).
 std::string tmp_suffix();
+std::string this_host_name();  // gethostname(), as one file-name component
 bool tmp_is_stale(const std::string& filename);
 
 void write_json_atomic(const std::string& path, const nlohmann::json& j);

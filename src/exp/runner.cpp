@@ -18,6 +18,7 @@
 #include "core/interrupt.hpp"
 #include "dnnl/context.hpp"
 #include "dist/world.hpp"
+#include "exp/claim.hpp"
 #include "exp/result.hpp"
 #include "exp/sweep.hpp"
 
@@ -94,6 +95,14 @@ class Reporter {
                  describe_run(r).c_str(), to_string(t.status),
                  t.history.empty() ? "-" : fmt_pct(t.history.back().test_acc).c_str(),
                  t.train_seconds + t.eval_seconds);
+  }
+  void elsewhere(size_t k, const RunSpec& r) {
+    std::lock_guard<std::mutex> lk(mu_);
+    frac_.erase(k);
+    ++done_;
+    if (!enabled_) return;
+    std::fprintf(stderr, "%sdone %zu/%zu %s: finished by another process\n", tty_ ? "\r\033[K" : "", done_, total_,
+                 describe_run(r).c_str());
   }
   void error(const RunSpec& r, const Error& e) {
     std::lock_guard<std::mutex> lk(mu_);
@@ -183,17 +192,67 @@ void print_plan(const Sweep& s, const std::string& how) {
   std::fflush(stdout);
 }
 
+namespace {
+// An experiment directory's identity, identity.json: the hash of the sorted run ids of each spec
+// whose runs it holds. Two different specs (or the same one with other --set values) under one
+// experiment name and --out would mix their runs silently: refused unless --allow-mixed, which
+// adds the new spec's hash. `train` (a spec from flags) collects its runs there on purpose.
+void check_identity(const Sweep& s, const std::string& exp_dir) {
+  if (s.e.path == kCommandLineSpec) return;
+  std::vector<std::string> ids;
+  for (auto& r : s.e.runs) ids.push_back(r.id);
+  std::sort(ids.begin(), ids.end());
+  const std::string hash = run_id(nlohmann::json(ids));
+  const std::string path = exp_dir + "/identity.json";
+  nlohmann::json doc = {{"schema_version", 1}, {"specs", nlohmann::json::array()}};
+  if (auto old = read_json_file(path); old && old->is_object() && (*old)["specs"].is_array()) doc = *old;
+  for (auto& x : doc["specs"])
+    if (x.is_object() && x.value("runs_hash", "") == hash) return;
+  if (!doc["specs"].empty() && !s.opt.allow_mixed) {
+    const auto& first = doc["specs"][0];
+    SGD_THROW(Spec, s.e.path, ": ", exp_dir, " already holds runs of experiment '", s.e.name,
+              "' from a different spec or --set (", first.value("spec_file", std::string("?")), ", ",
+              first.value("runs", 0), " runs; this one has ", s.e.runs.size(),
+              "): use another --out or experiment name, or --allow-mixed to add these runs beside them");
+  }
+  doc["specs"].push_back({{"runs_hash", hash}, {"runs", s.e.runs.size()}, {"spec_file", s.e.path}, {"added", utc_now()}});
+  write_json_atomic(path, doc);
+}
+}  // namespace
+
 void prepare_output(const Sweep& s) {
   std::error_code ec;
   fs::create_directories(s.dir, ec);
   if (ec) SGD_THROW(Io, s.dir, ": cannot create the results directory (", ec.message(), ")");
   remove_stale_tmp(s.dir);
-  remove_stale_tmp(s.opt.out_dir + "/" + s.e.name);  // spec.json's
-  write_json_atomic(s.opt.out_dir + "/" + s.e.name + "/spec.json", nlohmann::json::parse(s.e.spec.dump()));
+  const std::string exp_dir = s.opt.out_dir + "/" + s.e.name;
+  remove_stale_tmp(exp_dir);  // spec.json's
+  check_identity(s, exp_dir);
+  write_json_atomic(exp_dir + "/spec.json", nlohmann::json::parse(s.e.spec.dump()));
+}
+
+Executor::Executor(const Sweep& s) : s_(s), started_(fs::file_time_type::clock::now()) {}
+
+bool finished_since(const Sweep& s, const RunSpec& r, std::optional<fs::file_time_type> since) {
+  const std::string path = s.dir + "/" + r.id + ".json";
+  auto j = read_json_file(path);
+  if (!j || !is_finished_result(*j, r.id)) return false;
+  if (!since) return true;
+  std::error_code ec;
+  auto t = fs::last_write_time(path, ec);
+  return !ec && t > *since;
 }
 
 TrainResult Executor::run(const RunSpec& r, int threads, const std::function<void(const Progress&)>& on_progress,
-                          bool write) {
+                          bool write, bool wait) {
+  std::optional<RunClaim> claim;
+  if (write && claims_) {
+    std::string holder;
+    claim = RunClaim::take(s_.dir, r.id, &holder, wait);
+    if (!claim) throw RunElsewhere{true, holder};
+    // Another process may have finished it since the plan (with --force: since this sweep began).
+    if (finished_since(s_, r, s_.opt.force ? std::optional(started_) : std::nullopt)) throw RunElsewhere{false, ""};
+  }
   std::shared_ptr<const Dataset> data;
   {
     std::lock_guard<std::mutex> lk(mu_);
@@ -252,6 +311,7 @@ int run_sweep_data_parallel(const Experiment& e, const RunOptions& opt) {
   for (auto& r : e.runs)
     for (char c : r.id) ids = (ids ^ uint8_t(c)) * 0x100000001B3ull;
   int code = 0;
+  std::vector<RunClaim> claims;  // rank 0's, released when the sweep ends
   if (w.rank == 0) {
     print_plan(s, std::to_string(w.size) + " MPI ranks train each run together (data-parallel), " +
                       std::to_string(threads) + " thread(s) each");
@@ -261,7 +321,24 @@ int run_sweep_data_parallel(const Experiment& e, const RunOptions& opt) {
       std::fprintf(stderr, "sgdbench: %s: %s\n", to_string(err.kind()), err.what());
       code = err.exit_code();
     }
-    for (auto* r : s.todo) todo[r->index] = opt.dry_run ? 0.0 : 1.0;
+    // Rank 0 claims its runs up front (the ranks must agree on the list before any is trained); a
+    // run another process holds is left to it.
+    size_t busy = 0;
+    std::string holder;
+    for (auto* r : s.todo) {
+      if (opt.dry_run || code != 0) break;
+      auto c = RunClaim::take(s.dir, r->id, &holder);
+      if (!c) {
+        ++busy;
+        continue;
+      }
+      if (!opt.force && finished_since(s, *r, std::nullopt)) continue;  // finished by another process since the plan
+      claims.push_back(std::move(*c));
+      todo[r->index] = 1.0;
+    }
+    if (busy)
+      std::fprintf(stderr, "sgdbench: %zu run(s) are being computed by another process (%s): left to it\n", busy,
+                   holder.c_str());
     todo[e.runs.size()] = double(ids >> 32), todo[e.runs.size() + 1] = double(ids & 0xFFFFFFFFu);
   }
   dist::broadcast(todo.data(), todo.size(), 0);
@@ -273,6 +350,7 @@ int run_sweep_data_parallel(const Experiment& e, const RunOptions& opt) {
   if (auto f = dist::first_failure(code); f.rank >= 0) return f.code;
   Reporter rep(s.todo.size(), opt.progress && w.rank == 0);
   Executor exec(s);
+  exec.set_claims(false);
   dnnl_ctx::set_threads(threads);
   size_t k = 0;
   int sig = 0;
@@ -332,30 +410,52 @@ int run_experiment(const Experiment& e, const RunOptions& opt) {
   Executor exec(s);
   std::atomic<size_t> next{0};
   std::atomic<int> first_error{0};
+  std::mutex deferred_mu;
+  std::vector<size_t> deferred;  // runs another process was computing: waited for at the end
+  std::string holder;
+  // One run: its outcome reported, errors kept. wait: for another process's claim on it.
+  auto one = [&](size_t k, bool wait) {
+    const RunSpec& r = *s.todo[k];
+    try {
+      auto t = exec.run(r, per_job, [&](const Progress& p) { rep.progress(k, r, p); }, true, wait);
+      rep.finished(k, r, t);
+    } catch (const Interrupted&) {
+      next = s.todo.size();  // hand out no more runs; this one is not written (exit code: below)
+    } catch (const RunElsewhere& x) {
+      if (x.busy) {
+        std::lock_guard<std::mutex> lk(deferred_mu);
+        deferred.push_back(k);
+        holder = x.holder;
+      } else {
+        rep.elsewhere(k, r);
+      }
+    } catch (const Error& err) {
+      rep.error(r, err);
+      int zero = 0;
+      first_error.compare_exchange_strong(zero, err.exit_code());
+    } catch (const std::exception& ex) {
+      rep.error(r, Error(ErrorKind::Internal, ex.what()));
+      int zero = 0;
+      first_error.compare_exchange_strong(zero, int(ErrorKind::Internal));
+    }
+  };
   auto worker = [&] {
     dnnl_ctx::set_threads(per_job);
-    for (size_t k; (k = next++) < s.todo.size();) {
-      const RunSpec& r = *s.todo[k];
-      try {
-        auto t = exec.run(r, per_job, [&](const Progress& p) { rep.progress(k, r, p); });
-        rep.finished(k, r, t);
-      } catch (const Interrupted&) {
-        next = s.todo.size();  // hand out no more runs; this one is not written (exit code: below)
-      } catch (const Error& err) {
-        rep.error(r, err);
-        int zero = 0;
-        first_error.compare_exchange_strong(zero, err.exit_code());
-      } catch (const std::exception& ex) {
-        rep.error(r, Error(ErrorKind::Internal, ex.what()));
-        int zero = 0;
-        first_error.compare_exchange_strong(zero, int(ErrorKind::Internal));
-      }
-    }
+    for (size_t k; (k = next++) < s.todo.size();) one(k, false);
   };
   std::vector<std::thread> pool;
   for (int j = 1; j < jobs; ++j) pool.emplace_back(worker);
   worker();
   for (auto& t : pool) t.join();
+  // Runs claimed by another process sharing this directory: wait for each (sleeping); if that
+  // process stops without finishing one, its claim is released and this process computes it.
+  if (!deferred.empty() && !interrupt_signal()) {
+    std::sort(deferred.begin(), deferred.end());
+    std::fprintf(stderr, "sgdbench: waiting for %zu run(s) that another process is computing (%s); a run it does "
+                 "not finish is computed here\n", deferred.size(), holder.c_str());
+    for (size_t k : deferred)
+      if (!interrupt_signal()) one(k, true);
+  }
   return finish_sweep(s, first_error.load());
 }
 

@@ -15,6 +15,7 @@ struct RunOptions {
   int shard_index = 0, shard_count = 1;  // this process runs runs with index % count == index
   std::string shard_note;                // where the shard came from ("Slurm array task 2 of 0-3")
   bool dry_run = false, force = false;
+  bool allow_mixed = false;  // runs of different specs under one <out>/<experiment> (see prepare_output)
   bool progress = true;
 };
 

@@ -24,6 +24,9 @@ struct RunSpec {
   nlohmann::json config;  // canonical, fully resolved (cfg.to_json())
 };
 
+// Experiment::path of the `train` command's spec, made from its flags.
+inline constexpr const char* kCommandLineSpec = "(command line)";
+
 struct Experiment {
   std::string name, description, path;
   nlohmann::ordered_json spec;  // as written
