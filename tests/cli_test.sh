@@ -34,6 +34,9 @@ expect 2 "" train --batch-size
 expect 3 "deep.json: JSON nested deeper than 64 levels" validate "$tmp/deep.json"
 expect 5 "deep.json: JSON nested deeper than 64 levels" models --model "$tmp/deep.json"
 expect 2 "--set value: JSON nested deeper than 64 levels" validate "$src/experiments/quickstart.json" --set "lr=$(printf '[%.0s' $(seq 1 70))$(printf ']%.0s' $(seq 1 70))"
+# A number no double holds (found by fuzz_spec): a spec error naming the file, not an internal error.
+echo '{"experiment": "x", "base": {"lr": 1e309}}' > "$tmp/huge.json"
+expect 3 "huge.json: invalid JSON: number overflow parsing '1e309' (numbers must fit" validate "$tmp/huge.json"
 # A grid is counted before it is expanded: 4 axes x 1000 values is refused at once (was bad_alloc).
 /usr/bin/python3 -c "import json; v=list(range(1, 1001)); print(json.dumps({'experiment': 'big', 'base': {'data': 'synthetic'}, 'grid': {'lr': [x / 1e4 for x in v], 'seed': v, 'epochs': v, 'eval_batch': v}}))" > "$tmp/big.json"
 expect 3 "big.json: grid: expands to 1000000000000 runs, more than the limit of 100000" validate "$tmp/big.json"

@@ -13,6 +13,7 @@ pkgs=(
   python3 python3-matplotlib python3-scipy python3-jsonschema
   openmpi-bin libopenmpi-dev           # mpirun sweeps and data-parallel training (SGDBENCH_MPI)
   slurm-wlm munge                      # Slurm job arrays; tests/slurm_test.sh starts a local cluster
+  clang libclang-rt-14-dev libomp-14-dev  # libFuzzer targets (tools/fuzz.sh)
 )
 for a in "$@"; do
   case "$a" in

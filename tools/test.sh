@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what is needed, builds (warnings are errors) and runs the whole test suite, then runs
-# the fast tests again under AddressSanitizer + UndefinedBehaviorSanitizer. CI runs exactly this.
+# the fast tests again under AddressSanitizer + UndefinedBehaviorSanitizer, then a short run of
+# each libFuzzer target (tools/fuzz.sh). CI runs exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc)
@@ -22,3 +23,5 @@ if [ "$rc" -ne 2 ] || ! echo "$msg" | grep -q "^sgdbench: usage error: started b
 fi
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
   build-asan/tests/sgdbench_tests "[data],[layers],[optim],[spec],[model]" --reporter compact
+# libFuzzer: each target (spec, model, IDX, CIFAR-10) 15 s on its committed seed corpus.
+tools/fuzz.sh 15

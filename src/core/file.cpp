@@ -65,6 +65,11 @@ nlohmann::ordered_json parse_json(const std::string& text, const std::string& wh
     auto p = msg.find("parse error");
     throw Error(kind, where + ": invalid JSON at " + line_col(text, e.byte > 0 ? e.byte - 1 : 0) + ": " +
                           (p != std::string::npos ? msg.substr(p) : msg));
+  } catch (const nlohmann::json::out_of_range& e) {  // 1e309: a number no double holds
+    std::string msg = e.what();
+    auto p = msg.find("number overflow");
+    throw Error(kind, where + ": invalid JSON: " + (p != std::string::npos ? msg.substr(p) : msg) +
+                          " (numbers must fit a 64-bit float or integer)");
   }
 }
 
