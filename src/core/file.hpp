@@ -11,6 +11,12 @@ namespace sgdbench {
 
 constexpr size_t kMaxTextFileBytes = size_t(16) << 20;  // 16 MiB: specs and model descriptions
 
+// What `path` is when it is not a regular file with content, in words for an error message, or
+// "" when it is one: "not found", "a dangling symbolic link (to T)", "a symbolic link loop",
+// "a directory", "a FIFO (named pipe)", "a character device", "a block device", "a socket",
+// "a /proc or /sys file (not data on disk)", "an empty file", or strerror's words.
+std::string input_file_problem(const std::string& path);
+
 // Whole file as a string; Error(kind) "<path>: <problem>" when it is missing, not a regular
 // file, larger than max_bytes or unreadable. `what` names it in messages ("spec file").
 std::string read_text_file(const std::string& path, ErrorKind kind, const std::string& what,

@@ -11,12 +11,16 @@ namespace sgdbench {
 
 namespace {
 constexpr int64_t kImage = 3 * 32 * 32, kRecord = kImage + 1;
+constexpr int64_t kMaxBatchBytes = int64_t(1) << 30;  // 1 GiB: read whole, so bounded
 
 void read_batch(const std::string& path, Split& s) {
   require_regular_file(path, "CIFAR-10 batch");
   std::ifstream f(path, std::ios::binary | std::ios::ate);
   if (!f) SGD_THROW(Data, path, ": cannot open");
   int64_t size = int64_t(f.tellg());
+  if (size > kMaxBatchBytes)
+    SGD_THROW(Data, path, ": ", size, " bytes, more than the limit of ", kMaxBatchBytes,
+              " for one batch file (a CIFAR-10 batch holds 10,000 records: 30,730,000 bytes)");
   if (size % kRecord != 0)
     SGD_THROW(Data, path, ": size ", size,
               " is not a multiple of the 3073-byte record (truncated or not CIFAR-10 binary)");
@@ -47,11 +51,11 @@ void read_cifar10_dir(const std::string& dir, Dataset& ds) {
   if (!S_ISDIR(st.st_mode)) SGD_THROW(Data, dir, ": is a file; ", expected);
   for (int b = 1; b <= 5; ++b) {
     std::string p = dir + "/data_batch_" + std::to_string(b) + ".bin";
-    if (stat(p.c_str(), &st) != 0) SGD_THROW(Data, p, ": not found; ", expected);
+    if (lstat(p.c_str(), &st) != 0) SGD_THROW(Data, p, ": not found; ", expected);
     read_batch(p, ds.train);
   }
   std::string t = dir + "/test_batch.bin";
-  if (stat(t.c_str(), &st) != 0) SGD_THROW(Data, t, ": not found; ", expected);
+  if (lstat(t.c_str(), &st) != 0) SGD_THROW(Data, t, ": not found; ", expected);
   read_batch(t, ds.test);
   ds.shape = Shape{3, 32, 32};
 }

@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "core/error.hpp"
+#include "core/file.hpp"
 #include "data/dataset.hpp"
 
 namespace sgdbench {
@@ -43,10 +44,10 @@ size_t gz_read(gzFile f, uint8_t* dst, size_t n, const std::string& path) {
 }  // namespace
 
 void require_regular_file(const std::string& path, const std::string& what) {
-  struct stat st {};
-  if (stat(path.c_str(), &st) != 0) SGD_THROW(Data, path, ": ", what, " not found");
-  if (S_ISDIR(st.st_mode)) SGD_THROW(Data, path, ": is a directory, expected the ", what, " file");
-  if (st.st_size == 0) SGD_THROW(Data, path, ": empty file (expected the ", what, ")");
+  const std::string p = input_file_problem(path);
+  if (p == "not found") SGD_THROW(Data, path, ": ", what, " not found");
+  if (p == "an empty file") SGD_THROW(Data, path, ": empty file (expected the ", what, ")");
+  if (!p.empty()) SGD_THROW(Data, path, ": is ", p, ", expected the ", what, " (a regular file)");
 }
 
 namespace {
@@ -110,7 +111,7 @@ std::string mnist_file(const std::string& dir, const std::string& stem) {
   for (const char* ext : {".gz", ""}) {
     std::string p = dir + "/" + stem + ext;
     struct stat st {};
-    if (stat(p.c_str(), &st) == 0) return p;
+    if (lstat(p.c_str(), &st) == 0) return p;  // whatever it is: read_idx names what is wrong with it
   }
   SGD_THROW(Data, dir, "/", stem,
             "[.gz]: not found; an MNIST-format directory holds train-images-idx3-ubyte, "

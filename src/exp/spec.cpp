@@ -4,6 +4,7 @@
 #include <cmath>
 #include <filesystem>
 #include <map>
+#include <set>
 
 #include "core/decl.hpp"
 #include "core/error.hpp"
@@ -62,6 +63,9 @@ void set_path(ojson& j, const std::string& path, const ojson& v) {
 struct Reader {
   const std::string& file;
   const Origins& origins;
+  // (model, input shape, classes) already built by this parse: a grid of 900 learning rates builds
+  // its model once, not 900 times.
+  std::set<std::string>* built = nullptr;
   // Where the value at `path` came from: its own origin, else its nearest parent's plus the rest.
   std::string origin(const std::string& path) const {
     for (size_t end = path.size(); end != std::string::npos && end > 0; end = path.rfind('.', end - 1)) {
@@ -164,8 +168,16 @@ TrainConfig read_config(const ojson& j, const Reader& r) {
   // A model that cannot take them is a model error (exit 5) naming the spec field, the model's
   // file and the layer.
   if (auto info = probe_dataset(c.data)) {
+    const int64_t batch = c.batch_size == 0 ? c.chunk : c.batch_size;  // GD: one chunk at a time
+    const std::string key = c.model.canonical().dump() + "|" + info->shape.str() + "|" +
+                            std::to_string(info->classes) + "|" + std::to_string(batch) + "|" +
+                            std::to_string(c.eval_batch);
+    if (r.built && r.built->count(key)) return c;
     try {
-      build_network(c.model, info->shape, info->classes);
+      auto net = build_network(c.model, info->shape, info->classes);
+      net->check_batch(batch, true, c.batch_size == 0 ? "chunk" : "batch_size");
+      net->check_batch(c.eval_batch, false, "eval_batch");
+      if (r.built) r.built->insert(key);
     } catch (const Error& e) {
       if (e.kind() != ErrorKind::Model) throw;
       throw Error(ErrorKind::Model, r.where("model") + ": " + e.what());
@@ -289,6 +301,7 @@ Experiment parse_spec(const ojson& spec, const std::string& path, const Override
                          " per spec: split it into several specs (or use fewer values per axis)");
   expand(base, origins, axes, 0, top, configs);
   std::map<std::string, size_t> seen;
+  std::set<std::string> built;
   for (auto& [cfg, o] : configs) {
     for (auto& [field, value] : overrides) {
       std::string head = field.substr(0, field.find('.'));
@@ -300,7 +313,7 @@ Experiment parse_spec(const ojson& spec, const std::string& path, const Override
     }
     RunSpec r;
     r.index = e.runs.size();
-    r.cfg = read_config(cfg, Reader{path, o});
+    r.cfg = read_config(cfg, Reader{path, o, &built});
     r.config = r.cfg.to_json();
     r.id = run_id(r.config);
     if (seen.count(r.id)) continue;  // the same run named twice

@@ -1,12 +1,24 @@
 // Network construction (shape validation, parameter layout) and Plan execution.
 #include "model/network.hpp"
 
+#include <cstdio>
+
 #include "core/error.hpp"
 #include "dnnl/context.hpp"
 
 namespace sgdbench {
 
 namespace ctx = dnnl_ctx;
+
+namespace {
+// A count for an error message: exact below 2^63, else "1.84e+19".
+std::string count_str(double n) {
+  if (n < 9e18) return std::to_string(int64_t(n));
+  char b[32];
+  std::snprintf(b, sizeof b, "%.3g", n);
+  return b;
+}
+}  // namespace
 
 Network::Network(std::string model, Shape input, int64_t classes, std::vector<std::unique_ptr<Layer>> layers,
                  std::vector<std::string> where)
@@ -28,12 +40,20 @@ Network::Network(std::string model, Shape input, int64_t classes, std::vector<st
       }
       for (auto p : layers_[i]->params(s, mem)) {
         ParamRef r{layers_[i]->name() + "." + p.name, i, p, offset, 0};
-        r.count = 1;
-        for (auto d : p.dims) r.count *= d;
+        double count = 1;  // in double: a 2^20 x 2^44 dense layer overflows int64
+        for (auto d : p.dims) count *= double(d);
+        SGD_CHECK(count + double(offset) <= kMaxParams, Model, "layer '", layers_[i]->name(), "' brings the model to ",
+                  count_str(count + double(offset)), " parameters, more than the limit of ", count_str(kMaxParams),
+                  " (1 GiB)");
+        r.count = int64_t(count);
         offset += (r.count + 15) / 16 * 16;
         refs_.push_back(std::move(r));
       }
       out = layers_[i]->output_shape(s);
+      double n = 1;
+      for (auto d : out.dims) n *= double(d);
+      SGD_CHECK(n <= kMaxSampleFloats, Model, "layer '", layers_[i]->name(), "' gives ", out.str(), " = ", count_str(n),
+                " values per sample, more than the limit of ", count_str(kMaxSampleFloats), " (1 GiB)");
     } catch (const Error& e) {
       std::string at = i < where.size() ? where[i] + ": " : "";
       throw Error(e.kind(), at + "model '" + model_ + "' on input " + input_.str() + ": " + e.what());
@@ -128,8 +148,20 @@ int64_t Network::activation_bytes_per_sample() const {
 
 using ctx::ThreadScope;
 
+void Network::check_batch(int64_t batch, bool training, const std::string& what) const {
+  const int64_t max_sub = std::max(kMinSubBatch, kActivationBudget / activation_bytes_per_sample());
+  const int64_t b = training && state_refs_.empty() && batch > max_sub ? max_sub : batch;
+  double largest = double(input_.numel());
+  for (auto& s : shapes_) largest = std::max(largest, double(s.numel()));
+  const double bytes = double(b) * largest * double(sizeof(float));
+  SGD_CHECK(bytes <= kMaxTensorBytes, Model, what, " ", batch, ": model '", model_, "' would hold a tensor of ", count_str(bytes),
+            " bytes (", b, " samples x ", count_str(largest), " values), more than the limit of ",
+            count_str(kMaxTensorBytes), " (4 GiB): use a smaller ", what);
+}
+
 Plan& Network::plan(int64_t batch, bool training, bool whole) {
   SGD_CHECK(batch > 0, Internal, "batch size must be positive, got ", batch);
+  check_batch(batch, training && !whole, training ? "batch size" : "evaluation batch");
   // Split into k equal sub-batches of at most max_sub samples (k = 1: whole). Batch norm's
   // statistics are per batch, so a model with state never splits.
   const int64_t max_sub = std::max(kMinSubBatch, kActivationBudget / activation_bytes_per_sample());

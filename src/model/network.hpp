@@ -131,6 +131,14 @@ class Network {
   Plan& plan(int64_t batch, bool training, bool whole = false);
   // Bytes of activations and their gradients per training sample; the sub-batch budget.
   int64_t activation_bytes_per_sample() const;
+  // Limits on what a model may ask for, checked before anything is allocated (Error(Model)):
+  // parameters (kMaxParams floats, 1 GiB) and one layer's output per sample (kMaxSampleFloats,
+  // 1 GiB) at construction; one tensor of a plan (kMaxTensorBytes, 4 GiB) by check_batch.
+  static constexpr double kMaxParams = double(int64_t(1) << 28), kMaxSampleFloats = double(int64_t(1) << 28);
+  static constexpr double kMaxTensorBytes = double(int64_t(1) << 32);
+  // Error(Model) when a plan at this batch would hold a tensor over kMaxTensorBytes (training
+  // plans are checked at their sub-batch size, as plan() splits them). `what` names the field.
+  void check_batch(int64_t batch, bool training, const std::string& what) const;
   static constexpr int64_t kActivationBudget = int64_t(32) << 20;
   static constexpr int64_t kMinSubBatch = 32;
   // A plan whose step (3 x forward FLOPs for training) is below this runs on one thread.
