@@ -65,4 +65,24 @@ msg=$(run --out "$tmp/clean" --quiet --set epochs=2 2>&1); rc=$?
 run --out "$tmp/clean" --quiet > /dev/null 2>&1 || fail "a spec already accepted is accepted again"
 "$bin" --threads 1 run "$tmp/other.json" --out "$tmp/clean" --quiet > /dev/null 2>&1 || fail "an accepted mixed spec is accepted again"
 
+# 4. Two sweeps on one machine share its cores: with the thread count left to sgdbench, a sweep
+#    that starts while another runs gives its runs cores / 2 threads (recorded in provenance).
+export SGDBENCH_PEERS_DIR="$tmp/peers"
+"$bin" run "$tmp/spec.json" --out "$tmp/p1" > /dev/null 2>&1 & p1=$!
+for _ in $(seq 1 200); do [ -n "$(ls "$tmp/peers" 2>/dev/null)" ] && break; sleep 0.05; done
+env -u OMP_NUM_THREADS "$bin" run "$tmp/spec.json" --out "$tmp/p2" --quiet > /dev/null 2> "$tmp/p2.err"
+kill "$p1" 2>/dev/null; wait "$p1" 2>/dev/null
+cores=$(nproc)
+if [ "$cores" -ge 2 ]; then
+  grep -q "1 other sgdbench process(es) running on this machine: runs start with $((cores / 2)) thread(s) each" "$tmp/p2.err" \
+    || fail "sharing: no note naming the other process: $(cat "$tmp/p2.err")"
+  /usr/bin/python3 -c "import glob,json,sys; t={json.load(open(f))['provenance']['threads'] for f in glob.glob(sys.argv[1]+'/*.json')}; sys.exit(t != {int(sys.argv[2])//2})" \
+    "$tmp/p2/shared/runs" "$cores" || fail "sharing: runs did not record cores/2 threads"
+fi
+[ -z "$(ls "$tmp/peers")" ] || fail "sharing: an ended process's registration was left: $(ls "$tmp/peers")"
+"$bin" --threads 1 run "$tmp/spec.json" --out "$tmp/p3" --quiet > /dev/null 2> "$tmp/p3.err" & p3=$!
+env -u OMP_NUM_THREADS "$bin" --threads 1 run "$tmp/spec.json" --out "$tmp/p4" --quiet > /dev/null 2> "$tmp/p4.err"
+wait "$p3"
+grep -q "other sgdbench process" "$tmp/p4.err" && fail "sharing: --threads given, yet the count was changed"
+
 [ "$fails" -eq 0 ] && echo "shared_out_test: all passed" || exit 1

@@ -23,5 +23,7 @@ if [ "$rc" -ne 2 ] || ! echo "$msg" | grep -q "^sgdbench: usage error: started b
 fi
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
   build-asan/tests/sgdbench_tests "[data],[layers],[optim],[spec],[model]" --reporter compact
+# The adversarial cases again, against the sanitized binary.
+/usr/bin/python3 tests/adversarial.py build-asan/sgdbench --sanitized
 # libFuzzer: each target (spec, model, IDX, CIFAR-10) 15 s on its committed seed corpus.
 tools/fuzz.sh 15

@@ -12,6 +12,7 @@
 
 #include "core/error.hpp"
 #include "core/interrupt.hpp"
+#include "core/peers.hpp"
 #include "dist/world.hpp"
 #include "dnnl/context.hpp"
 #include "exp/sweep.hpp"
@@ -47,6 +48,7 @@ json run_and_report(Executor& exec, const RunSpec& r, int threads, bool wait) {
 }
 
 int worker_rank(const Experiment& e, const RunOptions& opt) {
+  register_as_peer();  // counted by local sweeps on this machine (ranks share cores by threads_per_rank)
   Sweep s{e, opt, runs_dir(opt, e), {}, {}, 0};
   Executor exec(s);
   const int threads = threads_per_rank(opt);
@@ -160,6 +162,7 @@ int coordinator_rank(const Experiment& e, const RunOptions& opt) {
   Coordinator c(s);
   int code = 0;
   std::thread local;
+  if (!opt.dry_run) register_as_peer();
   try {
     if (!opt.dry_run) prepare_output(s);
   } catch (const Error& err) {

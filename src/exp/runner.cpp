@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -16,6 +17,7 @@
 
 #include "core/error.hpp"
 #include "core/interrupt.hpp"
+#include "core/peers.hpp"
 #include "dnnl/context.hpp"
 #include "dist/world.hpp"
 #include "exp/claim.hpp"
@@ -402,9 +404,26 @@ int run_experiment(const Experiment& e, const RunOptions& opt) {
   const int total_threads = opt.threads > 0 ? opt.threads : dnnl_ctx::hardware_threads();
   const int jobs = std::max(1, std::min<int>(opt.jobs, int(std::max<size_t>(s.todo.size(), 1))));
   const int per_job = std::max(1, total_threads / jobs);
-  print_plan(s, std::to_string(jobs) + " job(s) x " + std::to_string(per_job) + " thread(s)");
+  // Threads not chosen (no --threads, no OMP_NUM_THREADS): each run starts with this machine's
+  // cores shared among the live sgdbench processes (core/peers.hpp), so two sweeps on one machine
+  // do not spin each other's OpenMP threads to a standstill. The count is fixed for the run and
+  // recorded in its provenance (a run's numbers depend on its thread count, not on its timing).
+  const bool share = opt.threads <= 0 && !std::getenv("OMP_NUM_THREADS");
+  print_plan(s, std::to_string(jobs) + " job(s) x " + std::to_string(per_job) + " thread(s)" +
+                    (share ? " (fewer while other sgdbench processes run here)" : ""));
   if (opt.dry_run) return 0;
   prepare_output(s);
+  register_as_peer();
+  std::atomic<bool> noted{false};
+  auto threads_now = [&] {
+    if (!share) return per_job;
+    const int peers = live_peers();
+    const int n = std::max(1, total_threads / ((1 + peers) * jobs));
+    if (n < per_job && !noted.exchange(true))
+      std::fprintf(stderr, "sgdbench: %d other sgdbench process(es) running on this machine: runs start with %d "
+                   "thread(s) each while they do (--threads N fixes the count)\n", peers, n);
+    return n;
+  };
 
   Reporter rep(s.todo.size(), opt.progress);
   Executor exec(s);
@@ -417,7 +436,9 @@ int run_experiment(const Experiment& e, const RunOptions& opt) {
   auto one = [&](size_t k, bool wait) {
     const RunSpec& r = *s.todo[k];
     try {
-      auto t = exec.run(r, per_job, [&](const Progress& p) { rep.progress(k, r, p); }, true, wait);
+      const int threads = threads_now();
+      dnnl_ctx::set_threads(threads);
+      auto t = exec.run(r, threads, [&](const Progress& p) { rep.progress(k, r, p); }, true, wait);
       rep.finished(k, r, t);
     } catch (const Interrupted&) {
       next = s.todo.size();  // hand out no more runs; this one is not written (exit code: below)
