@@ -5,12 +5,15 @@ Responsible for: building commits into a per-commit cache, running a fixed bench
 (bench_train_step for the zoo at batch 1, 32, 128, plus one short time-to-target run per commit),
 appending one JSON record per (commit, machine, benchmark) to a store, finding change points,
 writing a static HTML report, bisecting a slowdown, and calibrating tools/perf_gate.py.
+Docs: tools/PERF_HISTORY.md.
 Not responsible for: the per-commit CI gate itself (tools/perf_gate.py).
 
   /usr/bin/python3 tools/perf_history.py record [--commits A..B,C,D | --last N] [--every K] [--store DIR]
   /usr/bin/python3 tools/perf_history.py report [--store DIR] [--out DIR]
   /usr/bin/python3 tools/perf_history.py steps  [--store DIR]            (change points as text)
-  /usr/bin/python3 tools/perf_history.py bisect --benchmark NAME --good A --bad B
+  /usr/bin/python3 tools/perf_history.py bisect --benchmark NAME --good A --bad B [--faster]
+  /usr/bin/python3 tools/perf_history.py build  --commits ...             (only fill the build cache)
+  /usr/bin/python3 tools/perf_history.py instructions --builds B1,B2      (callgrind instructions per step)
   /usr/bin/python3 tools/perf_history.py gate-calibrate --build build --runs 10 --inject-us 0,50,300
 
 Store: a directory of JSON-lines files, one per machine (<machine-id>.jsonl). Each line is one
@@ -398,20 +401,16 @@ def make_record(ci, machine, bench, kind, values, unit, extra, env):
     return rec
 
 
-def record_commit(sha, a, machine, done, log=print):
-    """Runs the benchmark set for one commit and appends its records. Returns the number written."""
+def recorded(sha, machine, done):
+    return sum(1 for k in done if k[0] == sha and k[1] == machine["id"])
+
+
+def write_commit(sha, info, acc, a, machine, done, log=print):
+    """Appends the train-step records of one commit (acc: its accumulated rounds) and runs and
+    appends its time-to-target record. Returns the number written."""
     ci = commit_info(sha)
-    names_needed = [k for k in done if k[0] == sha and k[1] == machine["id"]]
-    if names_needed and not a.force and not a.no_skip_check and len(names_needed) >= a.expect:
-        log(f"perf_history.py: {ci['short']} already recorded on {machine['name']} ({len(names_needed)} records); skip")
-        return 0
-    info = build_commit(sha, a.cache, a.jobs, log)
     written = 0
-    la0 = loadavg()
-    t0 = now()
-    res = run_train_step(info["bench"], a.rounds, a.reps, a.min_time, a.threads)
-    la1 = loadavg()
-    for gb_name, e in sorted(res.items()):
+    for gb_name, e in sorted(acc["res"].items()):
         key = bench_key(gb_name)
         if (sha, machine["id"], key) in done and not a.force:
             continue
@@ -419,7 +418,8 @@ def record_commit(sha, a, machine, done, log=print):
         threads = int(ctx.get("sgdbench_threads", a.threads or 0) or 0) or None
         env = {"onednn_version": ctx.get("onednn_version"), "onednn_isa": ctx.get("onednn_isa"),
                "compiler": info.get("compiler"), "threads": threads, "flush_denormals": ctx.get("flush_denormals"),
-               "loadavg_before": la0, "loadavg_after": la1, "started": t0, "finished": now(),
+               "loadavg_before": acc["load"][0], "loadavg_after": acc["load"][-1], "loadavg_rounds": acc["load"],
+               "started": acc["started"], "finished": now(), "interleaved_with": acc["interleaved"],
                "library_build_type": ctx.get("library_build_type"),
                "command": f"bench_train_step --benchmark_filter='{BENCH_FILTER}' --benchmark_repetitions={a.reps} "
                           f"--benchmark_min_time={a.min_time}" + (f" --threads={a.threads}" if a.threads else "")
@@ -432,6 +432,7 @@ def record_commit(sha, a, machine, done, log=print):
         written += 1
     if not a.no_convergence and info.get("cli") and ((sha, machine["id"], CONV_NAME) not in done or a.force):
         vals, steps, err, cv = [], [], None, {}
+        la = loadavg()
         for _ in range(a.conv_reps):
             try:
                 cv = run_convergence(info["cli"], a.threads)
@@ -442,15 +443,19 @@ def record_commit(sha, a, machine, done, log=print):
                 vals.append(cv["seconds_to_target"])
                 steps.append(cv["steps_to_target"])
         env = {"onednn_version": cv.get("onednn_version"), "compiler": info.get("compiler"), "threads": a.threads,
-               "loadavg_before": la1, "loadavg_after": loadavg(), "finished": now(), "command": cv.get("command")}
+               "loadavg_before": la, "loadavg_after": loadavg(), "finished": now(), "command": cv.get("command")}
         extra = {"steps_to_target": steps, "target_reached": bool(vals), "error": err}
         append_record(a.store, make_record(ci, machine, CONV_NAME, "time_to_target", vals, "s", extra, env))
         written += 1
-    log(f"perf_history.py: {ci['short']} {ci['subject'][:60]!r}: {written} records (load {la0} -> {la1})")
+    log(f"perf_history.py: {ci['short']} {ci['subject'][:60]!r}: {written} records (load {acc['load']})")
     return written
 
 
 def cmd_record(a):
+    """Builds every selected commit, then measures them round by round, interleaved (round r runs
+    each commit once, in alternating order), so a burst of load on a shared machine hits one round of
+    several commits rather than every round of one; a commit's records are appended after its last
+    round."""
     commits = resolve_commits(a.commits, a.last, a.every)
     if not commits:
         raise Fail("record: no commits selected (use --commits A..B,C or --last N)")
@@ -458,15 +463,41 @@ def cmd_record(a):
     print(f"perf_history.py: machine {machine['name']} ({machine['id']}): {machine['cpu_model']}, "
           f"{machine['cores']} cores, {' '.join(machine['isa'])}; peak {machine.get('peak_gflops')}", flush=True)
     done = have(read_store(a.store)) if os.path.isdir(a.store) else set()
-    total, failed = 0, []
+    log = lambda m: print(m, flush=True)  # noqa: E731
+    failed, todo = [], []
     for sha in commits:
+        if recorded(sha, machine, done) >= a.expect and not a.force:
+            log(f"perf_history.py: {sha[:7]} already recorded on {machine['name']}; skip (--force records again)")
+            continue
         try:
-            total += record_commit(sha, a, machine, done, log=lambda m: print(m, flush=True))
+            todo.append((sha, build_commit(sha, a.cache, a.jobs, log)))
         except Fail as e:
             print(f"perf_history.py: {e}; skipped", file=sys.stderr, flush=True)
             failed.append(sha[:12])
+    acc = {sha: {"res": {}, "load": [], "started": None, "interleaved": len(todo)} for sha, _ in todo}
+    total = 0
+    for r in range(a.rounds):
+        for sha, info in (todo if r % 2 == 0 else todo[::-1]):
+            if sha in failed:
+                continue
+            c = acc[sha]
+            c["started"] = c["started"] or now()
+            try:
+                res = run_train_step(info["bench"], 1, a.reps, a.min_time, a.threads)
+            except Fail as e:
+                print(f"perf_history.py: {sha[:12]}: {e}; skipped", file=sys.stderr, flush=True)
+                failed.append(sha)
+                continue
+            c["load"].append(loadavg())
+            for k, e in res.items():
+                t = c["res"].setdefault(k, {"us": [], "gflops": [], "context": e["context"]})
+                t["us"] += e["us"]
+                t["gflops"] += e["gflops"]
+            if r == a.rounds - 1:
+                total += write_commit(sha, info, c, a, machine, done, log)
+        log(f"perf_history.py: round {r + 1}/{a.rounds} done ({len(todo)} commits)")
     print(f"perf_history.py: {total} records appended to {a.store}"
-          + (f"; {len(failed)} commit(s) skipped: {', '.join(failed)}" if failed else ""))
+          + (f"; {len(failed)} commit(s) skipped: {', '.join(f[:12] for f in failed)}" if failed else ""))
     return 0
 
 
@@ -617,21 +648,22 @@ def series(recs):
     return out
 
 
-def find_steps(recs, **kw):
-    """Change points per (machine, benchmark): [{benchmark, machine, commit, previous, before, after, change}]."""
+def find_steps(recs, statistic="min", **kw):
+    """Change points per (machine, benchmark) on each commit's min (or median) over its samples:
+    [{benchmark, machine, commit, previous, before, after, change_pct, p_value}]."""
     found = []
     for (mid, bench), rs in sorted(series(recs).items()):
-        pts = [r for r in rs if r.get("median")]
+        pts = [r for r in rs if r.get(statistic)]
         if len(pts) < 3:
             continue
-        steps, _ = detect_steps([r["median"] for r in pts], **kw)
+        steps, _ = detect_steps([r[statistic] for r in pts], **kw)
         for s in steps:
             a, b = pts[s["index"] - 1], pts[s["index"]]
             found.append({"benchmark": bench, "machine": mid, "machine_name": b["machine"]["name"],
                           "unit": b.get("unit"), "commit": b["commit"]["short"], "commit_sha": b["commit"]["sha"],
                           "subject": b["commit"]["subject"], "previous": a["commit"]["short"],
                           "index": s["index"], "before": s["before"], "after": s["after"],
-                          "change_pct": 100 * (s["ratio"] - 1),
+                          "change_pct": 100 * (s["ratio"] - 1), "statistic": statistic,
                           "p_value": mann_whitney_p(a["samples"], b["samples"])})
     return found
 
@@ -645,7 +677,7 @@ def fmt_change(st):
 
 def cmd_steps(a):
     recs = read_store(a.store)
-    st = find_steps(recs, beta=a.beta, min_effect=a.min_effect)
+    st = find_steps(recs, a.statistic, beta=a.beta, min_effect=a.min_effect)
     for s in st:
         print(f"{s['benchmark']:<40} {s['machine_name']:<10} {s['previous']}..{s['commit']} "
               f"{s['before']:.4g} -> {s['after']:.4g} {s['unit']}  {fmt_change(s)}  {s['subject'][:50]}")
@@ -701,14 +733,24 @@ def cmd_report(a):
     if not recs:
         raise Fail(f"{a.store}: no records")
     os.makedirs(os.path.join(a.out, "plots"), exist_ok=True)
+    machines = {}
+    for r in recs:  # the machine's best measured peak (a peak measured on a busy machine reads low)
+        m = machines.setdefault(r["machine"]["id"], dict(r["machine"], peak_gflops={}))
+        for k, v in (r["machine"].get("peak_gflops") or {}).items():
+            if isinstance(v, float):
+                m["peak_gflops"][k] = max(v, m["peak_gflops"].get(k, 0.0))
+    for r in recs:
+        pk = peak_for(machines[r["machine"]["id"]], r.get("env", {}).get("threads") or 1)
+        if r.get("gflops_median") and pk:
+            r["pct_of_peak"] = 100.0 * r["gflops_median"] / pk
     ser = series(recs)
-    steps = find_steps(recs, beta=a.beta, min_effect=a.min_effect)
-    machines = {r["machine"]["id"]: r["machine"] for r in recs}
+    steps = find_steps(recs, a.statistic, beta=a.beta, min_effect=a.min_effect)
     body = []
     for mid, m in sorted(machines.items()):
         pk = m.get("peak_gflops") or {}
         body.append(f"<h2>Machine {html_escape(m['name'])} <small>({mid})</small></h2><p>{html_escape(m['cpu_model'])}, "
-                    f"{m['cores']} cores, ISA {html_escape(' '.join(m['isa']))}; measured fp32 FMA peak (GFLOP/s): "
+                    f"{m['cores']} cores, ISA {html_escape(' '.join(m['isa']))}; measured fp32 FMA peak (GFLOP/s, best of the records' "
+                    f"bench_peak runs; % of peak below uses the 1-thread figure for 1-thread runs): "
                     + html_escape(", ".join(f"{k} {v:.0f}" for k, v in pk.items() if isinstance(v, float))) + "</p>")
         conv = ser.get((mid, CONV_NAME), [])
         train = {b: rs for (mm, b), rs in ser.items() if mm == mid and b != CONV_NAME}
@@ -774,8 +816,8 @@ td,th{{border:1px solid #ccc;padding:2px 6px;text-align:left}} img{{max-width:10
 .grid{{display:grid;grid-template-columns:repeat(auto-fill,minmax(640px,1fr))}} figcaption{{font-size:12px}}</style>
 </head><body><h1>sgdbench performance history</h1>
 <p>{len(recs)} records from <code>{html_escape(os.path.relpath(a.store, ROOT) if a.store.startswith(ROOT) else a.store)}</code>;
-change points: penalised L1 piecewise-constant fit on log(median) per commit (beta {a.beta}, minimum effect
-{100 * a.min_effect:g}%). Report written {prov['written']} by {prov['tool']} at {prov['tool_commit']}.</p>
+change points: penalised L1 piecewise-constant fit on log({a.statistic}) per commit over its samples (beta {a.beta},
+minimum effect {100 * a.min_effect:g}%, 3.5 standard errors); plots show the median with the min-max band. Report written {prov['written']} by {prov['tool']} at {prov['tool_commit']}.</p>
 {''.join(body)}
 </body></html>
 """
@@ -783,6 +825,7 @@ change points: penalised L1 piecewise-constant fit on log(median) per commit (be
     atomic_write(os.path.join(a.out, "steps.json"), json.dumps(
         {"schema_version": SCHEMA_VERSION, "provenance": prov, "store": a.store, "records": len(recs),
          "detector": {"method": "penalised L1 piecewise-constant (optimal partitioning)", "beta": a.beta,
+                      "statistic": a.statistic, "z": 3.5, "min_size_inside": 2,
                       "min_effect": a.min_effect}, "steps": steps}, indent=1))
     print(f"perf_history.py: wrote {os.path.join(a.out, 'index.html')} ({len(ser)} series, {len(steps)} change points)")
     return 0
@@ -838,6 +881,7 @@ def cmd_bisect(a):
 
     def measure(sha):
         if sha in known:
+            print(f"perf_history.py: bisect: {sha[:12]} from the store: median {median(known[sha]):.4g}", flush=True)
             return known[sha]
         info = build_commit(sha, a.cache, a.jobs, log=lambda s: print(s, flush=True))
         ci = commit_info(sha)
@@ -856,16 +900,25 @@ def cmd_bisect(a):
                "compiler": info.get("compiler"), "recorded_by": "bisect"}
         if vals:
             append_record(a.store, make_record(ci, machine, bench, kind, vals, unit, extra, env))
+        print(f"perf_history.py: bisect: {sha[:12]} measured: median {median(vals) if vals else float('nan'):.4g}", flush=True)
         return vals
 
-    print(f"perf_history.py: bisect {bench} over {len(commits)} commits ({good[:12]}..{bad[:12]})", flush=True)
-    r = bisect_commits(commits, measure, a.min_effect, a.alpha)
+    word = "faster" if a.faster else "slower"
+    print(f"perf_history.py: bisect {bench} ({word}) over {len(commits)} commits ({good[:12]}..{bad[:12]})", flush=True)
+    # --faster: the same search on 1/value, so 'slower' in bisect_commits means faster here
+    meas = (lambda sha: [1.0 / v for v in measure(sha)]) if a.faster else measure
+    r = bisect_commits(commits, meas, a.min_effect, a.alpha, log=lambda m: None)
+    if a.faster:
+        for k in ("good_median", "bad_median"):
+            r[k] = 1.0 / r[k]
+        if r["slower"]:
+            r["change_pct"] = 100 * (r["bad_median"] / r["good_median"] - 1)
     if not r["slower"]:
-        print(f"perf_history.py: {bad[:12]} is not slower than {good[:12]} ({r['good_median']:.4g} -> "
+        print(f"perf_history.py: {bad[:12]} is not {word} than {good[:12]} ({r['good_median']:.4g} -> "
               f"{r['bad_median']:.4g}, U-test p {r['p_value']:.3g}): nothing to bisect")
         return 1
     ci = commit_info(r["first_bad"])
-    print(f"perf_history.py: first slower commit: {ci['short']} {ci['subject'][:70]!r}: {r['good_median']:.4g} -> "
+    print(f"perf_history.py: first {word} commit: {ci['short']} {ci['subject'][:70]!r}: {r['good_median']:.4g} -> "
           f"{r['bad_median']:.4g} ({r['change_pct']:+.1f}%, U-test p {r['p_value']:.3g} against {r['last_good'][:7]}); "
           f"{r['measured']} commits measured")
     return 0
@@ -912,10 +965,12 @@ def cmd_gate_calibrate(a):
         summary.append({"inject_us": us, "gate_failed": sum(r["exit"] == 1 for r in rs), "runs": len(rs), "per_benchmark": per})
     doc = {"schema_version": SCHEMA_VERSION, "provenance": dict(tool_provenance(), command=" ".join(sys.argv)),
            "build": os.path.abspath(a.build), "machine": machine_identity(a.build, peak=False),
-           "gate_args": (["--quick"] if a.quick else []) + a.gate_args, "summary": summary, "runs": runs}
+           "gate_args": (["--quick"] if a.quick else []) + a.gate_args,
+           "env": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY")},
+           "summary": summary, "runs": runs}
     os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
     atomic_write(a.out, json.dumps(doc, indent=1))
-    print(f"\n| injected per step | gate failed (of N) | per benchmark: injected % -> caught/N (median measured change) |")
+    print("\n| injected per step | gate failed (of N) | per benchmark: injected % -> caught/N (median measured change) |")
     print("|---|---|---|")
     for s in summary:
         print(f"| {s['inject_us']:g} us | {s['gate_failed']}/{s['runs']} | " + "; ".join(
@@ -924,6 +979,54 @@ def cmd_gate_calibrate(a):
     print(f"perf_history.py: wrote {a.out}")
     fp = next((s for s in summary if s["inject_us"] == 0), None)
     return 1 if fp and fp["gate_failed"] else 0
+
+
+
+def callgrind_count(exe, flt, threads=1):
+    """(instructions, iterations) of one bench_train_step process under callgrind."""
+    with tempfile.TemporaryDirectory() as t:
+        out = os.path.join(t, "cg.out")
+        js = os.path.join(t, "b.json")
+        cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", exe, f"--benchmark_filter={flt}",
+               "--benchmark_min_time=0", f"--benchmark_out={js}", "--benchmark_out_format=json"]
+        if threads:
+            cmd.append(f"--threads={threads}")
+        env = dict(os.environ)
+        env.pop("SGDBENCH_BENCH_EXTRA_WORK", None)
+        p = subprocess.run(cmd, capture_output=True, text=True, env=env)
+        m = re.search(r"Collected : (\d+)", p.stderr)
+        if not m:
+            raise Fail(f"callgrind on {exe} failed: {p.stderr.strip()[-200:]}")
+        iters = 0
+        if os.path.exists(js):
+            with open(js) as f:
+                iters = sum(b.get("iterations", 0) for b in json.load(f).get("benchmarks", []))
+        return int(m.group(1)), iters
+
+
+def cmd_instructions(a):
+    """Instructions per training step (callgrind): the step's process minus a setup-only process
+    (same binary, a filter that matches nothing), divided by the iterations run."""
+    if not shutil_which("valgrind"):
+        raise Fail("valgrind not installed (apt-get install valgrind)")
+    gb = "^BM_TrainStep/" + a.benchmark + "/real_time$"
+    rows = []
+    for b in a.builds.split(","):
+        exe = b if os.path.isfile(b) else os.path.join(b, "bench", "bench_train_step")
+        if not os.path.exists(exe):
+            raise Fail(f"{exe}: not found")
+        for r in range(a.repeat):
+            total, iters = callgrind_count(exe, gb)
+            setup, _ = callgrind_count(exe, "^no_such_benchmark$")
+            per = (total - setup) / iters if iters else None
+            rows.append({"build": b, "repeat": r, "instructions": total, "setup_instructions": setup,
+                         "iterations": iters, "per_step": per})
+            print(f"{b}: run {r + 1}: {total:,} instructions, {iters} iterations, setup {setup:,}: "
+                  f"{per:,.0f} per step" if per else f"{b}: run {r + 1}: no iterations", flush=True)
+    if a.out:
+        atomic_write(a.out, json.dumps({"schema_version": SCHEMA_VERSION, "provenance": dict(
+            tool_provenance(), command=" ".join(sys.argv)), "benchmark": a.benchmark, "rows": rows}, indent=1))
+    return 0
 
 
 # ---------------------------------------------------------------- command line (kept last)
@@ -945,14 +1048,13 @@ def main(argv=None):
     r.add_argument("--machine", help="machine name (default: host name); the id is a hash of CPU, cores, ISA, memory")
     r.add_argument("--peak-build", default=os.path.join(ROOT, "build"), help="build with bench/bench_peak")
     r.add_argument("--no-peak", action="store_true")
-    r.add_argument("--rounds", type=int, default=2, help="benchmark processes per commit")
+    r.add_argument("--rounds", type=int, default=3, help="benchmark processes per commit, interleaved across commits")
     r.add_argument("--reps", type=int, default=3, help="repetitions per process")
     r.add_argument("--min-time", type=float, default=0.1, help="seconds per repetition")
     r.add_argument("--threads", type=int, default=1, help="threads (0 = the binary's default)")
     r.add_argument("--conv-reps", type=int, default=1, help="time-to-target runs per commit")
     r.add_argument("--no-convergence", action="store_true")
     r.add_argument("--force", action="store_true", help="record again even when the store has the commit")
-    r.add_argument("--no-skip-check", action="store_true", help=argparse.SUPPRESS)
     r.add_argument("--expect", type=int, default=16, help=argparse.SUPPRESS)
     b = sub.add_parser("build", help="only build commits into the cache")
     commit_args(b)
@@ -961,6 +1063,8 @@ def main(argv=None):
         p.add_argument("--store", default=DEFAULT_STORE)
         p.add_argument("--beta", type=float, default=2.5, help="penalty = beta * noise * ln(n)")
         p.add_argument("--min-effect", type=float, default=0.05, help="smallest step reported (0.05 = 5%%)")
+        p.add_argument("--statistic", choices=("min", "median"), default="min",
+                       help="per-commit figure the steps are found on (default min: load only adds time)")
     rp = sub.add_parser("report", help="static HTML page + PNGs from the store")
     det_args(rp)
     rp.add_argument("--out", help="output directory (default: STORE/report)")
@@ -983,6 +1087,7 @@ def main(argv=None):
     bs.add_argument("--threads", type=int, default=1)
     bs.add_argument("--min-effect", type=float, default=0.05)
     bs.add_argument("--alpha", type=float, default=0.05)
+    bs.add_argument("--faster", action="store_true", help="find the commit that made it faster instead")
     gc = sub.add_parser("gate-calibrate", help="false-positive rate and sensitivity of tools/perf_gate.py")
     gc.add_argument("--build", default=os.path.join(ROOT, "build"), help="build compared with itself")
     gc.add_argument("--runs", type=int, default=10, help="gate runs per injected slowdown")
@@ -992,6 +1097,11 @@ def main(argv=None):
     gc.add_argument("--work", default=os.path.join(ROOT, "build-perf", "calibrate"))
     gc.add_argument("--out", default=os.path.join(ROOT, "results", "perf_gate_calibration", "calibration.json"))
     gc.add_argument("gate_args", nargs="*", help="after --: more perf_gate.py arguments")
+    ins = sub.add_parser("instructions", help="instructions per training step of builds (callgrind)")
+    ins.add_argument("--builds", required=True, help="comma list of build directories or bench_train_step paths")
+    ins.add_argument("--benchmark", default="lenet_cifar/batch:32", help="MODEL/batch:N")
+    ins.add_argument("--repeat", type=int, default=2)
+    ins.add_argument("--out", help="write the counts as JSON here")
     a = ap.parse_args(argv)
     if a.cmd == "report" and not a.out:
         a.out = os.path.join(a.store, "report")
@@ -999,7 +1109,7 @@ def main(argv=None):
         ap.error("record/build: give --commits or --last")
     try:
         return {"record": cmd_record, "build": cmd_build, "report": cmd_report, "steps": cmd_steps,
-                "bisect": cmd_bisect, "gate-calibrate": cmd_gate_calibrate}[a.cmd](a)
+                "bisect": cmd_bisect, "gate-calibrate": cmd_gate_calibrate, "instructions": cmd_instructions}[a.cmd](a)
     except Fail as e:
         print(f"perf_history.py: {e}", file=sys.stderr)
         return 2
