@@ -116,11 +116,13 @@ class Bisect(unittest.TestCase):
                 i = int(sha, 16)
                 return noisy([100 * (1.3 if i >= k else 1)] * 6, 0.03, rng)
 
-            r = ph.bisect_commits(commits, measure, log=lambda m: None)
-            self.assertTrue(r["slower"])
-            self.assertEqual(r["first_bad"], commits[k])
-            self.assertAlmostEqual(r["change_pct"], 30, delta=8)
-            self.assertLessEqual(len(calls), 2 + math.ceil(math.log2(32)))
+            for stat in ("median", "min", "max"):
+                calls.clear()
+                r = ph.bisect_commits(commits, measure, log=lambda m: None, statistic=stat)
+                self.assertTrue(r["slower"], stat)
+                self.assertEqual(r["first_bad"], commits[k], stat)
+                self.assertAlmostEqual(r["change_pct"], 30, delta=8)
+                self.assertLessEqual(len(calls), 2 + math.ceil(math.log2(32)))
 
     def test_no_slowdown_is_reported_as_such(self):
         rng = random.Random(22)
@@ -265,6 +267,21 @@ class Report(unittest.TestCase):
         # the plots' blue lines and bands: pixels clearly blue, not white/grey text
         blue = ((px[..., 2] > px[..., 0] + 0.25) & (px[..., 2] > 0.5)).sum()
         self.assertGreater(blue, 2000, "no plot pixels on the screenshot")
+
+    @unittest.skipUnless(os.path.exists(CHROMIUM), f"{CHROMIUM} not installed (apt-get install chromium)")
+    def test_committed_reference_history_renders(self):
+        page = os.path.join(ROOT, "results", "reference", "perf_history", "index.html")
+        if not os.path.exists(page):
+            self.skipTest(f"{page} not present")
+        shot, errors = render(page, self.d)
+        self.assertEqual(errors, [], "console errors")
+        import matplotlib.image as mpimg
+        px = mpimg.imread(shot)[..., :3]
+        self.assertGreater(((px[..., 2] > px[..., 0] + 0.25) & (px[..., 2] > 0.5)).sum(), 2000)
+        with open(os.path.join(os.path.dirname(page), "steps.json")) as f:
+            steps = json.load(f)["steps"]
+        # the dense-after-flatten weight layout commit is found where it was made
+        self.assertTrue(any(s["commit"] == "8a78afd" and s["change_pct"] < -40 for s in steps), steps)
 
     @unittest.skipUnless(os.path.exists(CHROMIUM), f"{CHROMIUM} not installed (apt-get install chromium)")
     def test_chromium_check_sees_a_broken_page(self):

@@ -29,6 +29,7 @@ import json
 import math
 import os
 import platform
+import random
 import re
 import socket
 import subprocess
@@ -453,8 +454,9 @@ def write_commit(sha, info, acc, a, machine, done, log=print):
 
 def cmd_record(a):
     """Builds every selected commit, then measures them round by round, interleaved (round r runs
-    each commit once, in alternating order), so a burst of load on a shared machine hits one round of
-    several commits rather than every round of one; a commit's records are appended after its last
+    each commit once, in a seeded shuffled order), so a burst or a
+    drift of load on a shared machine hits one round of several commits rather than every round of
+    one, and is not aligned with the commit order; a commit's records are appended after its last
     round."""
     commits = resolve_commits(a.commits, a.last, a.every)
     if not commits:
@@ -477,7 +479,9 @@ def cmd_record(a):
     acc = {sha: {"res": {}, "load": [], "started": None, "interleaved": len(todo)} for sha, _ in todo}
     total = 0
     for r in range(a.rounds):
-        for sha, info in (todo if r % 2 == 0 else todo[::-1]):
+        order = list(todo)
+        random.Random(r).shuffle(order)  # seeded: the order of a round is not the commit order
+        for sha, info in order:
             if sha in failed:
                 continue
             c = acc[sha]
@@ -768,19 +772,23 @@ def cmd_report(a):
             rat = [base[b] / r["median"] for b, rs in train.items() for r in rs
                    if r["commit"]["sha"] == c["sha"] and r.get("median") and b in base]
             cv = [r for r in conv if r["commit"]["sha"] == c["sha"]]
-            ld = [r["env"].get("loadavg_before") for b, rs in train.items() for r in rs if r["commit"]["sha"] == c["sha"]]
+            envs = [r["env"] for b, rs in train.items() for r in rs if r["commit"]["sha"] == c["sha"]]
+            ld = [e.get("loadavg_before") for e in envs]
+            lib = envs[0].get("onednn_version") if envs else None
+            cc = envs[0].get("compiler") if envs else None
             gm = math.exp(sum(math.log(v) for v in rat) / len(rat)) if rat else None
             tt = cv[0] if cv else None
-            rows.append((c, gm, len(rat), tt, ld[0] if ld else None))
+            rows.append((c, gm, len(rat), tt, ld[0] if ld else None, lib, cc))
         body.append("<h3>Speed beside convergence, per commit</h3><table><tr><th>commit</th><th>date</th><th>subject</th>"
                     "<th>train-step speed vs oldest (geomean)</th><th>benchmarks</th>"
-                    f"<th>{html_escape(CONV_NAME)}: seconds (steps)</th><th>load avg</th></tr>")
-        for c, gm, nb, tt, ld in rows:
+                    f"<th>{html_escape(CONV_NAME)}: seconds (steps)</th><th>oneDNN</th><th>compiler</th><th>load avg</th></tr>")
+        for c, gm, nb, tt, ld, lib, cc in rows:
             ttxt = ("not recorded" if tt is None else
                     f"{tt['median']:.2f} s ({median(tt['steps_to_target']):.0f} steps)" if tt.get("median") else
                     "target not reached" + (f": {html_escape(tt.get('error'))}" if tt.get("error") else ""))
             body.append(f"<tr><td><code>{c['short']}</code></td><td>{c['date'][:10]}</td><td>{html_escape(c['subject'][:90])}</td>"
                         f"<td>{'' if gm is None else f'{gm:.2f}x'}</td><td>{nb}</td><td>{ttxt}</td>"
+                        f"<td>{html_escape(lib or '')}</td><td>{html_escape(cc or '')}</td>"
                         f"<td>{html_escape(ld) if ld else ''}</td></tr>")
         body.append("</table>")
         mst = [s for s in steps if s["machine"] == mid]
@@ -834,21 +842,22 @@ minimum effect {100 * a.min_effect:g}%, 3.5 standard errors); plots show the med
 
 # ---------------------------------------------------------------- bisect
 
-def bisect_commits(commits, measure, min_effect=0.05, alpha=0.05, log=print):
+def bisect_commits(commits, measure, min_effect=0.05, alpha=0.05, log=print, statistic="median"):
     """First commit at which a benchmark got slower. commits: oldest (good) .. newest (bad);
-    measure(sha) -> samples (larger = slower). The two ends must differ by more than min_effect with
-    Mann-Whitney p < alpha, else None; each middle commit is called bad when its median is nearer
+    measure(sha) -> samples (larger = slower). The two ends' levels (median or min of the samples)
+    must differ by more than min_effect with Mann-Whitney p < alpha; each middle commit is bad when its level is nearer
     (in log) to the bad end's than to the good end's. Returns a dict with the first bad commit."""
     cache = {}
+    level = {"min": min, "max": max, "median": median}[statistic]
 
     def m(i):
         if i not in cache:
             cache[i] = measure(commits[i])
-            log(f"perf_history.py: bisect: {commits[i][:12]} median {median(cache[i]):.4g} ({len(cache[i])} samples)")
+            log(f"perf_history.py: bisect: {commits[i][:12]} {statistic} {level(cache[i]):.4g} ({len(cache[i])} samples)")
         return cache[i]
 
     g, b = m(0), m(len(commits) - 1)
-    mg, mb = median(g), median(b)
+    mg, mb = level(g), level(b)
     p = mann_whitney_p(g, b)
     if not (mb > mg * (1 + min_effect) and p < alpha):
         return {"slower": False, "good_median": mg, "bad_median": mb, "p_value": p, "measured": len(cache)}
@@ -856,12 +865,12 @@ def bisect_commits(commits, measure, min_effect=0.05, alpha=0.05, log=print):
     lo, hi = 0, len(commits) - 1
     while hi - lo > 1:
         mid = (lo + hi) // 2
-        if math.log(median(m(mid))) > cut:
+        if math.log(level(m(mid))) > cut:
             hi = mid
         else:
             lo = mid
-    return {"slower": True, "first_bad": commits[hi], "last_good": commits[lo], "good_median": median(m(lo)),
-            "bad_median": median(m(hi)), "change_pct": 100 * (median(m(hi)) / median(m(lo)) - 1),
+    return {"slower": True, "first_bad": commits[hi], "last_good": commits[lo], "good_median": level(m(lo)),
+            "bad_median": level(m(hi)), "change_pct": 100 * (level(m(hi)) / level(m(lo)) - 1),
             "p_value": mann_whitney_p(m(lo), m(hi)), "measured": len(cache)}
 
 
@@ -881,7 +890,8 @@ def cmd_bisect(a):
 
     def measure(sha):
         if sha in known:
-            print(f"perf_history.py: bisect: {sha[:12]} from the store: median {median(known[sha]):.4g}", flush=True)
+            print(f"perf_history.py: bisect: {sha[:12]} from the store: min {min(known[sha]):.4g}, "
+                  f"median {median(known[sha]):.4g}", flush=True)
             return known[sha]
         info = build_commit(sha, a.cache, a.jobs, log=lambda s: print(s, flush=True))
         ci = commit_info(sha)
@@ -900,14 +910,18 @@ def cmd_bisect(a):
                "compiler": info.get("compiler"), "recorded_by": "bisect"}
         if vals:
             append_record(a.store, make_record(ci, machine, bench, kind, vals, unit, extra, env))
-        print(f"perf_history.py: bisect: {sha[:12]} measured: median {median(vals) if vals else float('nan'):.4g}", flush=True)
+        print(f"perf_history.py: bisect: {sha[:12]} measured: min {min(vals) if vals else float('nan'):.4g}, "
+              f"median {median(vals) if vals else float('nan'):.4g}", flush=True)
         return vals
 
     word = "faster" if a.faster else "slower"
     print(f"perf_history.py: bisect {bench} ({word}) over {len(commits)} commits ({good[:12]}..{bad[:12]})", flush=True)
     # --faster: the same search on 1/value, so 'slower' in bisect_commits means faster here
     meas = (lambda sha: [1.0 / v for v in measure(sha)]) if a.faster else measure
-    r = bisect_commits(commits, meas, a.min_effect, a.alpha, log=lambda m: None)
+    # the level of a commit: its min (default, as the change points) or median; with --faster the
+    # search runs on 1/value, whose max is the min's reciprocal
+    stat = a.statistic if not a.faster else {"min": "max", "median": "median"}[a.statistic]
+    r = bisect_commits(commits, meas, a.min_effect, a.alpha, log=lambda m: None, statistic=stat)
     if a.faster:
         for k in ("good_median", "bad_median"):
             r[k] = 1.0 / r[k]
@@ -918,7 +932,7 @@ def cmd_bisect(a):
               f"{r['bad_median']:.4g}, U-test p {r['p_value']:.3g}): nothing to bisect")
         return 1
     ci = commit_info(r["first_bad"])
-    print(f"perf_history.py: first {word} commit: {ci['short']} {ci['subject'][:70]!r}: {r['good_median']:.4g} -> "
+    print(f"perf_history.py: first {word} commit: {ci['short']} {ci['subject'][:70]!r}: {a.statistic} {r['good_median']:.4g} -> "
           f"{r['bad_median']:.4g} ({r['change_pct']:+.1f}%, U-test p {r['p_value']:.3g} against {r['last_good'][:7]}); "
           f"{r['measured']} commits measured")
     return 0
@@ -998,9 +1012,11 @@ def callgrind_count(exe, flt, threads=1):
         if not m:
             raise Fail(f"callgrind on {exe} failed: {p.stderr.strip()[-200:]}")
         iters = 0
-        if os.path.exists(js):
+        try:  # a filter that matches nothing leaves the file empty
             with open(js) as f:
                 iters = sum(b.get("iterations", 0) for b in json.load(f).get("benchmarks", []))
+        except (OSError, ValueError):
+            iters = 0
         return int(m.group(1)), iters
 
 
@@ -1088,6 +1104,8 @@ def main(argv=None):
     bs.add_argument("--min-effect", type=float, default=0.05)
     bs.add_argument("--alpha", type=float, default=0.05)
     bs.add_argument("--faster", action="store_true", help="find the commit that made it faster instead")
+    bs.add_argument("--statistic", choices=("min", "median"), default="min",
+                    help="a commit's level: the min (default, as the change points) or median of its samples")
     gc = sub.add_parser("gate-calibrate", help="false-positive rate and sensitivity of tools/perf_gate.py")
     gc.add_argument("--build", default=os.path.join(ROOT, "build"), help="build compared with itself")
     gc.add_argument("--runs", type=int, default=10, help="gate runs per injected slowdown")
