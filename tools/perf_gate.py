@@ -90,7 +90,7 @@ def instructions(binary, env_extra=None):
     with tempfile.TemporaryDirectory() as t:
         out = os.path.join(t, "cg.out")
         p = subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
-                            binary, "--benchmark_filter=^BM_TrainStep/lenet_cifar/batch:32$",
+                            binary, "--benchmark_filter=^BM_TrainStep/lenet_cifar/batch:32/real_time$",
                             "--benchmark_min_time=0", "--threads=1"],
                            capture_output=True, text=True, env=env)
         m = re.search(r"Collected : (\d+)", p.stderr)

@@ -14,6 +14,7 @@ pkgs=(
   openmpi-bin libopenmpi-dev           # mpirun sweeps and data-parallel training (SGDBENCH_MPI)
   slurm-wlm munge                      # Slurm job arrays; tests/slurm_test.sh starts a local cluster
   clang libclang-rt-14-dev libomp-14-dev  # libFuzzer targets (tools/fuzz.sh)
+  chromium ccache valgrind             # perf history: report test (headless), per-commit build cache, instruction counts
 )
 for a in "$@"; do
   case "$a" in
