@@ -3,6 +3,7 @@
 # result file is ever half-written, finished ones are not rewritten, and every run's history
 # equals a clean uninterrupted run's (times excluded). Usage: resume_test.sh path/to/sgdbench [trials]
 set -u
+# --threads 2: a fixed count (left to sgdbench it follows the machine's load, and so do the bits).
 bin="$1"; trials="${2:-2}"; tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 cat > "$tmp/spec.json" <<'SPEC'
 {"experiment": "killme",
@@ -13,11 +14,11 @@ SPEC
 fails=0
 fail() { echo "FAIL: $*"; fails=$((fails+1)); }
 histories() { /usr/bin/python3 "$(dirname "$0")/histories.py" "$1"; }
-"$bin" run "$tmp/spec.json" --out "$tmp/clean" --quiet > /dev/null 2>&1 || fail "clean run"
+"$bin" --threads 2 run "$tmp/spec.json" --out "$tmp/clean" --quiet > /dev/null 2>&1 || fail "clean run"
 clean=$(histories "$tmp/clean/killme/runs")
 for t in $(seq 1 "$trials"); do
   runs="$tmp/t$t/killme/runs"
-  "$bin" run "$tmp/spec.json" --out "$tmp/t$t" --quiet > /dev/null 2>&1 &
+  "$bin" --threads 2 run "$tmp/spec.json" --out "$tmp/t$t" --quiet > /dev/null 2>&1 &
   pid=$!
   if [ "$t" -eq 1 ]; then  # the first trial kills after at least 2 finished runs
     for _ in $(seq 1 600); do
@@ -35,7 +36,7 @@ for t in $(seq 1 "$trials"); do
       || fail "trial $t: $f is not a complete result"
   done
   sums_before=$(cd "$runs" 2>/dev/null && md5sum *.json 2>/dev/null)
-  out=$("$bin" run "$tmp/spec.json" --out "$tmp/t$t" --quiet 2>&1)
+  out=$("$bin" --threads 2 run "$tmp/spec.json" --out "$tmp/t$t" --quiet 2>&1)
   echo "$out" | grep -q "$done_before already done, $((6 - done_before)) to run" \
     || fail "trial $t: rerun plan: $out"
   [ "$(ls "$runs"/*.json | wc -l)" -eq 6 ] || fail "trial $t: not all 6 runs finished"

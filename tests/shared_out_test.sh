@@ -74,7 +74,7 @@ env -u OMP_NUM_THREADS "$bin" run "$tmp/spec.json" --out "$tmp/p2" --quiet > /de
 kill "$p1" 2>/dev/null; wait "$p1" 2>/dev/null
 cores=$(nproc)
 if [ "$cores" -ge 2 ]; then
-  grep -q "1 other sgdbench process(es) running on this machine: runs start with $((cores / 2)) thread(s) each" "$tmp/p2.err" \
+  grep -q "1 other sgdbench process(es) running and [0-9]* of $cores cores busy with other work on this machine: runs start with $((cores / 2)) thread(s) each" "$tmp/p2.err" \
     || fail "sharing: no note naming the other process: $(cat "$tmp/p2.err")"
   /usr/bin/python3 -c "import glob,json,sys; t={json.load(open(f))['provenance']['threads'] for f in glob.glob(sys.argv[1]+'/*.json')}; sys.exit(t != {int(sys.argv[2])//2})" \
     "$tmp/p2/shared/runs" "$cores" || fail "sharing: runs did not record cores/2 threads"

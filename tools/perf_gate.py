@@ -13,6 +13,9 @@ Usage:
   --instructions   also count instructions of one training step of each side with valgrind's
                    callgrind (noise-free, but valgrind runs oneDNN's AVX2 code path, not AVX-512)
 
+A benchmark flagged by the first measurement is measured again (fresh rounds, that benchmark
+only) and fails the gate only if the second measurement flags it too (--no-confirm: off).
+
 Exit status: 0 pass, 1 regression found, 2 usage or build error.
 Needs libbenchmark-tools (compare.py) and python3-scipy (its U test); tools/setup.sh installs both.
 """
@@ -97,45 +100,8 @@ def instructions(binary, env_extra=None):
         return int(m.group(1)) if m else None
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--baseline", default="HEAD~1", help="git ref to compare against (default: the previous commit)")
-    ap.add_argument("--baseline-build", help="use this existing build directory as the baseline instead")
-    ap.add_argument("--current-build", help="use this existing build directory for the current tree")
-    ap.add_argument("--work", default=os.path.join(ROOT, "build-perf"), help="where baselines are built")
-    ap.add_argument("--quick", action="store_true", help="the CI form: 4 benchmarks, 3 rounds x 3 repetitions")
-    ap.add_argument("--filter", help="benchmark regex (default: train steps at batch 1, 32, 128)")
-    ap.add_argument("--rounds", type=int, help="interleaved rounds (default 5, quick 3)")
-    ap.add_argument("--reps", type=int, default=3, help="repetitions per round")
-    ap.add_argument("--min-time", type=float, help="seconds per repetition (default 0.2, quick 0.1)")
-    ap.add_argument("--threshold", type=float, default=0.15, help="slowdown that fails (0.15 = 15%%)")
-    ap.add_argument("--alpha", type=float, default=0.05, help="U-test significance level")
-    ap.add_argument("--inject-slowdown-us", type=float, default=0,
-                    help="busy-wait this many microseconds per step on the current side (gate self-test)")
-    ap.add_argument("--instructions", action="store_true", help="also compare callgrind instruction counts")
-    a = ap.parse_args()
-    if not os.path.exists(COMPARE):
-        sys.exit("perf_gate.py: compare.py not found; install Debian's libbenchmark-tools (tools/setup.sh does)")
-    rounds = a.rounds or (3 if a.quick else 5)
-    min_time = a.min_time or (0.1 if a.quick else 0.2)
-    flt = a.filter or (QUICK_FILTER if a.quick else FULL_FILTER)
-    os.makedirs(a.work, exist_ok=True)
-
-    if a.baseline_build:
-        base_bin, base_name = os.path.join(a.baseline_build, "bench", "bench_train_step"), a.baseline_build
-    else:
-        base_bin, commit = build_baseline(a.baseline, os.path.join(a.work, "base"))
-        base_name = f"{a.baseline} ({commit[:12]})"
-        if base_bin is None:
-            print(f"perf_gate.py: baseline {base_name} has no bench/bench_train_step.cpp: nothing to compare; pass")
-            return 0
-    cur_bin = (os.path.join(a.current_build, "bench", "bench_train_step") if a.current_build
-               else build(ROOT, os.path.join(a.work, "current")))
-    for b in (base_bin, cur_bin):
-        if not os.path.exists(b):
-            sys.exit(f"perf_gate.py: {b} not found (build the bench targets first)")
-    cur_env = {"SGDBENCH_BENCH_EXTRA_WORK": str(a.inject_slowdown_us)} if a.inject_slowdown_us else {}
-
+def measure_and_judge(a, base_bin, cur_bin, cur_env, base_name, flt, rounds, min_time):
+    """Runs both sides interleaved, prints compare.py's table and the gate's; returns the failing names."""
     base_docs, cur_docs = [], []
     with tempfile.TemporaryDirectory() as t:
         for r in range(rounds):  # alternate the order so drift hits both sides alike
@@ -171,6 +137,63 @@ def main():
             failed.append(name)
         ps = f"{p:.4f}" if p is not None else "n/a"
         print(f"{name:<48} {mb:>10.1f} {mc:>10.1f} {100 * change:>+7.1f}% {ps:>8}  {'REGRESSION' if bad else 'ok'}")
+    return failed
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--baseline", default="HEAD~1", help="git ref to compare against (default: the previous commit)")
+    ap.add_argument("--baseline-build", help="use this existing build directory as the baseline instead")
+    ap.add_argument("--current-build", help="use this existing build directory for the current tree")
+    ap.add_argument("--work", default=os.path.join(ROOT, "build-perf"), help="where baselines are built")
+    ap.add_argument("--quick", action="store_true", help="the CI form: 4 benchmarks, 3 rounds x 3 repetitions")
+    ap.add_argument("--filter", help="benchmark regex (default: train steps at batch 1, 32, 128)")
+    ap.add_argument("--rounds", type=int, help="interleaved rounds (default 5, quick 3)")
+    ap.add_argument("--reps", type=int, default=3, help="repetitions per round")
+    ap.add_argument("--min-time", type=float, help="seconds per repetition (default 0.2, quick 0.1)")
+    ap.add_argument("--threshold", type=float, default=0.15, help="slowdown that fails (0.15 = 15%%)")
+    ap.add_argument("--alpha", type=float, default=0.05, help="U-test significance level")
+    ap.add_argument("--inject-slowdown-us", type=float, default=0,
+                    help="busy-wait this many microseconds per step on the current side (gate self-test)")
+    ap.add_argument("--instructions", action="store_true", help="also compare callgrind instruction counts")
+    ap.add_argument("--no-confirm", dest="confirm", action="store_false",
+                    help="fail on the first measurement (default: a flagged benchmark is measured again and fails "
+                         "only if the second measurement flags it too)")
+    a = ap.parse_args()
+    if not os.path.exists(COMPARE):
+        sys.exit("perf_gate.py: compare.py not found; install Debian's libbenchmark-tools (tools/setup.sh does)")
+    rounds = a.rounds or (3 if a.quick else 5)
+    min_time = a.min_time or (0.1 if a.quick else 0.2)
+    flt = a.filter or (QUICK_FILTER if a.quick else FULL_FILTER)
+    os.makedirs(a.work, exist_ok=True)
+
+    if a.baseline_build:
+        base_bin, base_name = os.path.join(a.baseline_build, "bench", "bench_train_step"), a.baseline_build
+    else:
+        base_bin, commit = build_baseline(a.baseline, os.path.join(a.work, "base"))
+        base_name = f"{a.baseline} ({commit[:12]})"
+        if base_bin is None:
+            print(f"perf_gate.py: baseline {base_name} has no bench/bench_train_step.cpp: nothing to compare; pass")
+            return 0
+    cur_bin = (os.path.join(a.current_build, "bench", "bench_train_step") if a.current_build
+               else build(ROOT, os.path.join(a.work, "current")))
+    for b in (base_bin, cur_bin):
+        if not os.path.exists(b):
+            sys.exit(f"perf_gate.py: {b} not found (build the bench targets first)")
+    cur_env = {"SGDBENCH_BENCH_EXTRA_WORK": str(a.inject_slowdown_us)} if a.inject_slowdown_us else {}
+
+    failed = measure_and_judge(a, base_bin, cur_bin, cur_env, base_name, flt, rounds, min_time)
+    # A slowdown is confirmed by a second, independent measurement of the flagged benchmarks only
+    # (fresh interleaved rounds): noise that crosses the threshold once rarely does twice, a real
+    # slowdown does every time. --no-confirm: judge on the first measurement alone.
+    if failed and a.confirm:
+        print(f"\nperf_gate.py: confirming {len(failed)} flagged benchmark(s) with a second measurement", flush=True)
+        again = "^(" + "|".join(re.escape(n) for n in failed) + ")$"
+        second = measure_and_judge(a, base_bin, cur_bin, cur_env, base_name, again, rounds, min_time)
+        cleared = [n for n in failed if n not in second]
+        if cleared:
+            print(f"perf_gate.py: not confirmed (noise): {', '.join(cleared)}")
+        failed = [n for n in failed if n in second]
     if a.instructions:
         ib, ic = instructions(base_bin), instructions(cur_bin, cur_env)
         if ib and ic:

@@ -405,8 +405,9 @@ int run_experiment(const Experiment& e, const RunOptions& opt) {
   const int jobs = std::max(1, std::min<int>(opt.jobs, int(std::max<size_t>(s.todo.size(), 1))));
   const int per_job = std::max(1, total_threads / jobs);
   // Threads not chosen (no --threads, no OMP_NUM_THREADS): each run starts with this machine's
-  // cores shared among the live sgdbench processes (core/peers.hpp), so two sweeps on one machine
-  // do not spin each other's OpenMP threads to a standstill. The count is fixed for the run and
+  // cores shared among the live sgdbench processes (core/peers.hpp) and less those other programs
+  // keep busy (sampled for 50 ms), so two sweeps on one machine, or a sweep beside a build, do
+  // not spin each other's OpenMP threads to a standstill. The count is fixed for the run and
   // recorded in its provenance (a run's numbers depend on its thread count, not on its timing).
   const bool share = opt.threads <= 0 && !std::getenv("OMP_NUM_THREADS");
   print_plan(s, std::to_string(jobs) + " job(s) x " + std::to_string(per_job) + " thread(s)" +
@@ -417,11 +418,13 @@ int run_experiment(const Experiment& e, const RunOptions& opt) {
   std::atomic<bool> noted{false};
   auto threads_now = [&] {
     if (!share) return per_job;
-    const int peers = live_peers();
-    const int n = std::max(1, total_threads / ((1 + peers) * jobs));
+    const auto pids = live_peers();
+    const int peers = int(pids.size()), busy = busy_cores_elsewhere(50, pids);
+    const int n = std::max(1, std::min(total_threads / (1 + peers), total_threads - busy) / jobs);
     if (n < per_job && !noted.exchange(true))
-      std::fprintf(stderr, "sgdbench: %d other sgdbench process(es) running on this machine: runs start with %d "
-                   "thread(s) each while they do (--threads N fixes the count)\n", peers, n);
+      std::fprintf(stderr, "sgdbench: %d other sgdbench process(es) running and %d of %d cores busy with other work "
+                   "on this machine: runs start with %d thread(s) each while they are (--threads N fixes the "
+                   "count)\n", peers, std::min(busy, total_threads), total_threads, n);
     return n;
   };
 
