@@ -23,6 +23,9 @@ for t in $(seq 1 "$trials"); do
   for sig in INT TERM; do
     "$bin" --threads 2 run "$tmp/spec.json" --out "$out" --quiet > "$tmp/log" 2>&1 &
     pid=$!
+    # A signal before sgdbench has taken over SIGINT/SIGTERM (its first milliseconds: loading
+    # libraries) kills it the default way; wait for the plan line, printed after that.
+    for _ in $(seq 1 200); do grep -q "^experiment sig" "$tmp/log" 2>/dev/null && break; sleep 0.02; done
     sleep "$((RANDOM % 2)).$((RANDOM % 10))"  # 0.0-1.9 s into a sweep of about 2.5 s
     kill -"$sig" "$pid" 2>/dev/null
     wait "$pid"; rc=$?

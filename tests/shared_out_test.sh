@@ -54,12 +54,12 @@ wait "$b" || fail "kill: the surviving process exit $?"
 # 3. Another spec (or other --set values) under the same experiment name and --out.
 sed 's/0.08\]/0.09]/' "$tmp/spec.json" > "$tmp/other.json"
 msg=$("$bin" --threads 1 run "$tmp/other.json" --out "$tmp/clean" --quiet 2>&1); rc=$?
-[ "$rc" -eq 3 ] && grep -q "other.json: $tmp/clean/shared already holds runs of experiment 'shared' from a different spec or --set ($tmp/spec.json, 8 runs; this one has 8): use another --out or experiment name, or --allow-mixed" <<<"$msg" \
+[ "$rc" -eq 3 ] && grep -q "other.json: $tmp/clean/shared already holds runs of experiment 'shared' from a different spec, --set or sgdbench version ($tmp/spec.json, 8 runs; this one has 8): use another --out or experiment name, or --allow-mixed" <<<"$msg" \
   || fail "another spec: exit $rc: $msg"
 msg=$(run --out "$tmp/clean" --quiet --set epochs=2 --dry-run 2>&1); rc=$?
 [ "$rc" -eq 0 ] || fail "--dry-run checks nothing and writes nothing: exit $rc: $msg"
 msg=$(run --out "$tmp/clean" --quiet --set epochs=2 2>&1); rc=$?
-[ "$rc" -eq 3 ] && grep -q "from a different spec or --set" <<<"$msg" || fail "--set epochs=2: exit $rc: $msg"
+[ "$rc" -eq 3 ] && grep -q "from a different spec, --set or sgdbench version" <<<"$msg" || fail "--set epochs=2: exit $rc: $msg"
 "$bin" --threads 1 run "$tmp/other.json" --out "$tmp/clean" --quiet --allow-mixed > /dev/null 2>&1 || fail "--allow-mixed"
 [ "$(ls "$tmp"/clean/shared/runs/*.json | wc -l)" -eq 9 ] || fail "--allow-mixed: 9 results expected"
 run --out "$tmp/clean" --quiet > /dev/null 2>&1 || fail "a spec already accepted is accepted again"

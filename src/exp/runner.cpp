@@ -213,7 +213,7 @@ void check_identity(const Sweep& s, const std::string& exp_dir) {
   if (!doc["specs"].empty() && !s.opt.allow_mixed) {
     const auto& first = doc["specs"][0];
     SGD_THROW(Spec, s.e.path, ": ", exp_dir, " already holds runs of experiment '", s.e.name,
-              "' from a different spec or --set (", first.value("spec_file", std::string("?")), ", ",
+              "' from a different spec, --set or sgdbench version (", first.value("spec_file", std::string("?")), ", ",
               first.value("runs", 0), " runs; this one has ", s.e.runs.size(),
               "): use another --out or experiment name, or --allow-mixed to add these runs beside them");
   }
