@@ -10,7 +10,8 @@ cd "$(dirname "$0")/.."
 secs="${1:-15}"; shift || true
 targets=("$@"); [ ${#targets[@]} -gt 0 ] || targets=(spec model idx cifar)
 command -v clang++ > /dev/null || { echo "fuzz.sh: clang++ not found (tools/setup.sh installs clang)"; exit 2; }
-CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSGDBENCH_FUZZ=ON -DSGDBENCH_BUILD_TESTS=OFF \
+CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1" \
+      -DSGDBENCH_FUZZ=ON -DSGDBENCH_BUILD_TESTS=OFF \
       -DSGDBENCH_BUILD_BENCH=OFF -DSGDBENCH_MPI=OFF -DSGDBENCH_WERROR=OFF > /dev/null
 cmake --build build-fuzz -j"$(nproc)" --target "${targets[@]/#/fuzz_}" > /dev/null
 mkdir -p build-fuzz/findings

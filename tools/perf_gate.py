@@ -13,6 +13,8 @@ Usage:
   --instructions   also count instructions of one training step of each side with valgrind's
                    callgrind (noise-free, but valgrind runs oneDNN's AVX2 code path, not AVX-512)
 
+When the baseline and this tree have the same src/, bench/, models/, cmake/ and CMakeLists.txt
+(a docs-, tools- or tests-only change) nothing is built or run: pass.
 A benchmark flagged by the first measurement is measured again (fresh rounds, that benchmark
 only) and fails the gate only if the second measurement flags it too (--no-confirm: off).
 
@@ -37,6 +39,20 @@ FULL_FILTER = r"^BM_TrainStep/.*/batch:(1|32|128)/real_time$"
 def sh(cmd, **kw):
     print("+ " + " ".join(cmd), file=sys.stderr, flush=True)
     return subprocess.run(cmd, check=True, **kw)
+
+
+# What bench_train_step is built from: a change elsewhere (docs, tools, tests) cannot move it.
+CODE_PATHS = ["src", "bench", "models", "cmake", "CMakeLists.txt"]
+
+
+def same_code(ref):
+    """True when the baseline commit and the working tree agree on every file of CODE_PATHS."""
+    r = subprocess.run(["git", "-C", ROOT, "diff", "--quiet", ref, "--"] + CODE_PATHS, capture_output=True)
+    if r.returncode not in (0, 1):
+        return False
+    untracked = subprocess.run(["git", "-C", ROOT, "ls-files", "--others", "--exclude-standard", "--"] + CODE_PATHS,
+                               capture_output=True, text=True).stdout.strip()
+    return r.returncode == 0 and not untracked
 
 
 def build(src, build_dir):
@@ -169,6 +185,10 @@ def main():
 
     if a.baseline_build:
         base_bin, base_name = os.path.join(a.baseline_build, "bench", "bench_train_step"), a.baseline_build
+    elif not a.inject_slowdown_us and same_code(a.baseline):
+        print(f"perf_gate.py: {a.baseline} and this tree have the same {', '.join(CODE_PATHS)}: the benchmarks "
+              "cannot differ; pass")
+        return 0
     else:
         base_bin, commit = build_baseline(a.baseline, os.path.join(a.work, "base"))
         base_name = f"{a.baseline} ({commit[:12]})"
