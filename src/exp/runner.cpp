@@ -309,9 +309,9 @@ int run_sweep_data_parallel(const Experiment& e, const RunOptions& opt) {
   // rank 0 could already be writing a result while they read the directory).
   // The last two entries: rank 0's hash of the run ids, to check every rank expanded the same spec.
   std::vector<double> todo(e.runs.size() + 2, 0.0);
-  uint64_t ids = 0xCBF29CE484222325ull;
-  for (auto& r : e.runs)
-    for (char c : r.id) ids = (ids ^ uint8_t(c)) * 0x100000001B3ull;
+  std::vector<std::string> id_list;
+  for (auto& r : e.runs) id_list.push_back(r.id);
+  const uint64_t ids = std::stoull(run_id(nlohmann::json(id_list)), nullptr, 16);  // the one FNV-1a of JSON
   int code = 0;
   std::vector<RunClaim> claims;  // rank 0's, released when the sweep ends
   if (w.rank == 0) {
