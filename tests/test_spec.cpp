@@ -239,18 +239,28 @@ TEST_CASE("declared defaults equal the config structs' defaults", "[spec][decl]"
   TrainConfig t;
   auto canon = t.to_json();
   auto resolved = resolve_fields(config_decl(), nullptr, "t", "", ErrorKind::Spec);
-  // "parallel" at its default (one process) is left out of the canonical config (run ids of
-  // ordinary runs do not change); with parallel.data = 2 it is written.
+  // Fields added after the first results ("parallel", "clip", "log_grad_norms", "noise_scale",
+  // "augment") are left out of the canonical config at their defaults (run ids of ordinary runs
+  // do not change); set, they are written.
+  const std::set<std::string> omitted{"parallel", "clip", "log_grad_norms", "noise_scale", "augment"};
   for (auto& [k, v] : resolved.items()) {
     INFO("config field " << k);
-    if (k == "parallel") continue;
+    if (omitted.count(k)) {
+      CHECK(!canon.contains(k));
+      continue;
+    }
     CHECK(canon.at(k) == v);
   }
-  CHECK(!canon.contains("parallel"));
   t.data_parallel = 2;
   CHECK(t.to_json().at("parallel") == nlohmann::json{{"data", 2}});
+  t.clip_norm = 1, t.log_grad_norms = true, t.noise_every = 100, t.hflip = true;
+  auto set = t.to_json();
+  CHECK(set.at("clip") == nlohmann::json{{"norm", 1.0}, {"value", 0.0}});
+  CHECK(set.at("log_grad_norms") == true);
+  CHECK(set.at("noise_scale").at("every_steps") == 100);
+  CHECK(set.at("augment") == nlohmann::json{{"crop_pad", 0}, {"hflip", true}});
   // Every field a config may have is declared somewhere and is in the canonical config.
-  for (auto& f : config_field_names()) CHECK((canon.contains(f) || f == "parallel"));
+  for (auto& f : config_field_names()) CHECK((canon.contains(f) || omitted.count(f)));
 }
 
 TEST_CASE("the data set's shape comes from its files", "[spec][data]") {

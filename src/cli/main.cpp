@@ -1,6 +1,7 @@
 // sgdbench CLI: parses arguments, calls the library, maps errors to exit codes. Nothing else.
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <filesystem>
 #include <cstdlib>
 #include <optional>
 #include <iostream>
@@ -11,12 +12,14 @@
 #include "data/dataset.hpp"
 #include "dist/world.hpp"
 #include "dnnl/context.hpp"
+#include "exp/export.hpp"
 #include "exp/runner.hpp"
 #include "exp/result.hpp"
 #include "exp/spec.hpp"
 #include "layers/registry.hpp"
 #include "model/zoo.hpp"
 #include "sgdbench/build_info.hpp"
+#include "train/lr_find.hpp"
 
 using namespace sgdbench;
 
@@ -268,30 +271,59 @@ int main(int argc, char** argv) {
   validate->add_option("--set", sets, "As for run");
 
   auto* trn = app.add_subcommand("train", "One training run from flags (same field names as specs)");
+  auto* lrf = app.add_subcommand(
+      "lr-find",
+      "Learning-rate range test (Smith; fastai's lr_find): train with the lr growing exponentially from --start "
+      "to --end, record the loss of every step, suggest the lr where the smoothed loss falls fastest. Writes a "
+      "JSON file; plot it with: /usr/bin/python3 tools/plot.py FILE");
   std::string t_model = "lenet", t_data = "fashion-mnist", t_dir, t_opt = "sgd", t_batch = "32", t_label,
               t_exp = "train";
   double t_lr = 0.01, t_mom = 0;
   int64_t t_epochs = 1, t_seed = 1, t_limit = 0;
   bool t_nesterov = false, t_data_parallel = false;
   std::vector<std::string> t_set;
-  trn->add_option("--model", t_model, "Zoo model (sgdbench models)")->capture_default_str();
-  trn->add_option("--data", t_data, join(known_datasets(), " | "))->capture_default_str();
-  trn->add_option("--data-dir", t_dir, "Directory of the data files (mnist, cifar10)");
-  trn->add_option("--optimizer", t_opt, join(optimizer_names(), " | "))->capture_default_str();
-  trn->add_option("--momentum", t_mom, "SGD/RMSprop momentum")->capture_default_str();
-  trn->add_flag("--nesterov", t_nesterov, "Nesterov momentum (sgd)");
-  trn->add_option("--batch-size", t_batch, "1 (SGD), B (mini-batch) or full (GD)")->capture_default_str();
-  trn->add_option("--lr", t_lr, "Learning rate")->capture_default_str();
-  trn->add_option("--epochs", t_epochs, "Epoch budget")->capture_default_str();
-  trn->add_option("--seed", t_seed, "Seed for init, shuffle and dropout")->capture_default_str();
-  trn->add_option("--limit", t_limit, "Use the first N training samples (0 = all)")->check(CLI::Range(0, 100000000));
-  trn->add_option("--label", t_label, "Method label for plots");
+  auto add_model_flags = [&](CLI::App* c) {
+    c->add_option("--model", t_model, "Zoo model (sgdbench models)")->capture_default_str();
+    c->add_option("--data", t_data, join(known_datasets(), " | "))->capture_default_str();
+    c->add_option("--data-dir", t_dir, "Directory of the data files (mnist, cifar10)");
+    c->add_option("--optimizer", t_opt, join(optimizer_names(), " | "))->capture_default_str();
+    c->add_option("--momentum", t_mom, "SGD/RMSprop momentum")->capture_default_str();
+    c->add_flag("--nesterov", t_nesterov, "Nesterov momentum (sgd)");
+    c->add_option("--batch-size", t_batch, "1 (SGD), B (mini-batch) or full (GD)")->capture_default_str();
+    c->add_option("--lr", t_lr, "Learning rate")->capture_default_str();
+    c->add_option("--epochs", t_epochs, "Epoch budget")->capture_default_str();
+    c->add_option("--seed", t_seed, "Seed for init, shuffle and dropout")->capture_default_str();
+    c->add_option("--limit", t_limit, "Use the first N training samples (0 = all)")->check(CLI::Range(0, 100000000));
+    c->add_option("--label", t_label, "Method label for plots");
+    c->add_option("--set", t_set, "Any spec field, e.g. --set schedule.name=cosine --set target_acc=0.8");
+  };
+  add_model_flags(trn);
+  add_model_flags(lrf);
   trn->add_flag("--data-parallel", t_data_parallel,
                 "Under mpirun -n N: the N ranks train this one run together (parallel.data = N): each computes "
                 "the gradient of its slice of every batch, one all-reduce per step");
   trn->add_option("--experiment", t_exp, "Experiment name for the result directory")->capture_default_str();
-  trn->add_option("--set", t_set, "Any spec field, e.g. --set schedule.name=cosine --set target_acc=0.8");
   add_run_options(trn);
+  LrFindConfig lf;
+  std::string lf_out;
+  lrf->add_option("--start", lf.start, "First learning rate")->capture_default_str();
+  lrf->add_option("--end", lf.end, "Last learning rate")->capture_default_str();
+  lrf->add_option("--steps", lf.steps, "Steps from --start to --end, 3-1e6")->capture_default_str()->check(
+      CLI::Range(int64_t(3), int64_t(1000000)));
+  lrf->add_option("--diverge", lf.diverge, "Stop once the smoothed loss exceeds this times its minimum")
+      ->capture_default_str();
+  lrf->add_option("--out", ropt.out_dir, "Results root for the default --output")->capture_default_str();
+  lrf->add_option("--output", lf_out, "JSON file to write (default results/lr_find/<model>_<data>_b<batch>.json)");
+
+  auto* exp = app.add_subcommand(
+      "export", "Export finished results: csv (one row per logged point) or deepobs (DeepOBS's result layout)");
+  std::string ex_dir, ex_format = "csv", ex_out, ex_problem;
+  exp->add_option("dir", ex_dir, "An experiment directory (e.g. results/quickstart) or a results root")->required();
+  exp->add_option("--format", ex_format, "csv | deepobs")->check(CLI::IsMember({"csv", "deepobs"}))->capture_default_str();
+  exp->add_option("--output", ex_out, "csv: file (default DIR/export.csv; - = stdout); deepobs: directory "
+                                      "(default DIR/deepobs)");
+  exp->add_option("--testproblem", ex_problem, "deepobs: the test-problem folder (default from data and model, "
+                                               "e.g. fmnist_mlp, cifar10_3c3d)");
 
   auto* describe = app.add_subcommand(
       "describe", "Print every name a spec or model may use (layer kinds and their fields, zoo models, optimizers...)");
@@ -343,6 +375,48 @@ int main(int argc, char** argv) {
     if (*validate) {
       auto e = load_spec(spec_path, parse_sets(sets));
       std::printf("%s: valid; experiment '%s', %zu runs\n", spec_path.c_str(), e.name.c_str(), e.runs.size());
+    }
+    if (*exp) {
+      auto r = ex_format == "csv"
+                   ? export_csv(ex_dir, ex_out.empty() ? ex_dir + "/export.csv" : ex_out)
+                   : export_deepobs(ex_dir, ex_out.empty() ? ex_dir + "/deepobs" : ex_out, ex_problem);
+      std::fprintf(stderr, "sgdbench: exported %d runs (%d %s) to %s%s\n", r.runs, r.rows,
+                   ex_format == "csv" ? "rows" : "files", r.written.c_str(),
+                   r.skipped ? (" (" + std::to_string(r.skipped) + " unfinished or unreadable files skipped)").c_str()
+                             : "");
+    }
+    if (*lrf) {
+      nlohmann::ordered_json c = {{"model", t_model}, {"lr", lf.start}, {"seed", t_seed}};
+      c["data"] = {{"name", t_data}};
+      if (!t_dir.empty()) c["data"]["dir"] = t_dir;
+      if (t_limit > 0) c["data"]["limit"] = t_limit;
+      c["optimizer"] = {{"name", t_opt}};
+      if (t_mom != 0) c["optimizer"]["momentum"] = t_mom;
+      if (t_nesterov) c["optimizer"]["nesterov"] = true;
+      c["batch_size"] = t_batch == "full" ? nlohmann::ordered_json("full") : parse_value(t_batch);
+      auto e = parse_spec({{"experiment", "lr_find"}, {"base", c}}, kCommandLineSpec, parse_sets(t_set));
+      const auto& cfg = e.runs.at(0).cfg;
+      SGD_CHECK(cfg.batch_size != 0, Usage, "lr-find: needs mini-batches (--batch-size B), not full batch");
+      auto data = load_dataset(cfg.data);
+      const std::string started = utc_now();
+      auto r = lr_find(cfg, data, lf);
+      std::string out = lf_out;
+      if (out.empty()) {
+        out = ropt.out_dir + "/lr_find/" + cfg.model.name + "_" + cfg.data.name + "_b" + std::to_string(cfg.batch_size) + ".json";
+        std::error_code ec;
+        std::filesystem::create_directories(ropt.out_dir + "/lr_find", ec);
+      }
+      nlohmann::json doc = {{"schema_version", kResultSchemaVersion},
+                            {"kind", "lr_find"},
+                            {"config", e.runs.at(0).config},
+                            {"range", {{"start", lf.start}, {"end", lf.end}, {"steps", lf.steps},
+                                       {"smooth", lf.smooth}, {"diverge", lf.diverge}}},
+                            {"provenance", provenance(dnnl_ctx::threads(), started, utc_now())}};
+      doc.update(r.to_json());
+      write_json_atomic(out, doc);
+      std::printf("lr-find: %zu steps (%s); smoothed loss lowest at lr %.3g; suggested lr %.3g (steepest descent)\n"
+                  "wrote %s; plot: /usr/bin/python3 tools/plot.py %s\n",
+                  r.lr.size(), r.stop_reason.c_str(), r.min_loss_lr, r.suggested, out.c_str(), out.c_str());
     }
     if (*run || *trn) {
       const auto& world = dist::init(&argc, &argv);

@@ -1,22 +1,28 @@
-// Batcher: seeded per-epoch order, gather + preprocess into float buffers.
+// Batcher: seeded per-epoch order, gather + preprocess (+ augment) into float buffers, and the
+// optional prefetch thread.
 #include "data/batcher.hpp"
 
+#include <algorithm>
+#include <cstring>
 #include <numeric>
 
 #include "core/error.hpp"
 #include "core/rng.hpp"
+#include "dnnl/context.hpp"
 
 namespace sgdbench {
 
 Batcher::Batcher(const Split& split, const Shape& shape, const Preprocess& pre, int64_t batch, bool shuffle,
-                 uint64_t seed, bool drop_last)
+                 uint64_t seed, bool drop_last, Augment aug)
     : split_(split),
+      shape_(shape),
       sample_size_(shape.numel()),
       pre_(pre),
       batch_(batch),
       shuffle_(shuffle),
       drop_last_(drop_last),
-      seed_(seed) {
+      seed_(seed),
+      aug_(aug) {
   SGD_CHECK(batch > 0, Internal, "batch size must be positive");
   SGD_CHECK(int64_t(pre.scale.size()) == shape[0], Internal, "preprocessing has ", pre.scale.size(),
             " channels, data has ", shape[0]);
@@ -24,7 +30,54 @@ Batcher::Batcher(const Split& split, const Shape& shape, const Preprocess& pre, 
   start_epoch(0);
 }
 
+Batcher::~Batcher() { set_prefetch(false); }
+
+void Batcher::set_slice(int part, int parts) { part_ = part, parts_ = parts; }
+
+std::pair<int64_t, int64_t> Batcher::slice(int64_t n) const {
+  return {n * part_ / parts_, n * (part_ + 1) / parts_};
+}
+
+void Batcher::set_prefetch(bool on) {
+  if (on == thread_.joinable()) return;
+  if (on) {
+    quit_ = false, job_ = false, ready_ = false, staged_pos_ = -1;
+    thread_ = std::thread([this] { worker(); });
+    return;
+  }
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    quit_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+  staged_pos_ = -1;
+}
+
+void Batcher::worker() {
+  dnnl_ctx::apply_denormal_mode();  // the same arithmetic as the computing threads
+  std::unique_lock<std::mutex> l(mu_);
+  for (;;) {
+    cv_.wait(l, [&] { return quit_ || job_; });
+    if (quit_) return;
+    const int64_t pos = staged_pos_, n = staged_n_;
+    l.unlock();
+    fill(pos, n, stage_x_.data(), stage_y_.data(), false);  // no OpenMP team beside the computing one
+    l.lock();
+    job_ = false, ready_ = true;
+    cv_.notify_all();
+  }
+}
+
+void Batcher::wait_staged() {
+  std::unique_lock<std::mutex> l(mu_);
+  cv_.wait(l, [&] { return ready_; });
+}
+
 void Batcher::start_epoch(int64_t epoch) {
+  if (thread_.joinable() && staged_pos_ >= 0) wait_staged();  // the worker reads order_
+  staged_pos_ = -1;
+  epoch_ = epoch;
   std::iota(order_.begin(), order_.end(), 0);
   if (shuffle_) {
     Rng r(seed_, RngPurpose::Shuffle, uint64_t(epoch));
@@ -43,19 +96,46 @@ int64_t Batcher::next_size() const {
   return n <= 0 || (drop_last_ && n < batch_) ? 0 : n;
 }
 
-int64_t Batcher::next(float* x, int32_t* y, int64_t lo, int64_t hi) {
-  int64_t n = next_size();
+void Batcher::fill(int64_t pos, int64_t n, float* x, int32_t* y, bool threads) const {
+  const auto [lo, hi] = slice(n);
+  if (hi <= lo) return;
+  // Augmentation stream of a sample: its position in the epoch (the same on every rank).
+  const uint64_t stream = uint64_t(epoch_) * uint64_t(order_.size() + 1) + uint64_t(pos + lo);
+  gather(split_, sample_size_, pre_, order_.data() + pos + lo, hi - lo, x, y, &shape_, aug_, seed_, stream, threads);
+}
+
+int64_t Batcher::next(float* x, int32_t* y) {
+  const int64_t n = next_size();
   if (n == 0) return 0;
-  if (hi < 0) hi = n;
-  SGD_CHECK(0 <= lo && lo <= hi && hi <= n, Internal, "batch slice [", lo, ", ", hi, ") of ", n);
-  if (hi > lo) gather(split_, sample_size_, pre_, order_.data() + pos_ + lo, hi - lo, x, y);
+  const auto [lo, hi] = slice(n);
+  if (staged_pos_ == pos_) {
+    wait_staged();
+    const size_t m = size_t(hi - lo);
+    if (m > 0) {
+      std::memcpy(x, stage_x_.data(), m * size_t(sample_size_) * sizeof(float));
+      std::memcpy(y, stage_y_.data(), m * sizeof(int32_t));
+    }
+  } else {
+    fill(pos_, n, x, y, true);
+  }
   pos_ += n;
-  // Shuffled samples come from all over a data set larger than the caches: ask for the next
-  // batch's images now, so they arrive while this batch trains (the gather then hits cache).
-  const int64_t next_n = std::min<int64_t>(batch_, int64_t(order_.size()) - pos_);
-  for (int64_t i = 0; i < next_n; ++i) {
-    const uint8_t* img = split_.images.data() + order_[size_t(pos_ + i)] * sample_size_;
-    for (int64_t b = 0; b < sample_size_; b += 64) __builtin_prefetch(img + b);
+  const int64_t next_n = next_size();
+  if (thread_.joinable() && next_n > 0) {  // the next batch of this epoch, on the worker
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      const size_t cap = size_t(batch_);
+      stage_x_.resize(cap * size_t(sample_size_));
+      stage_y_.resize(cap);
+      staged_pos_ = pos_, staged_n_ = next_n, job_ = true, ready_ = false;
+    }
+    cv_.notify_all();
+  } else if (next_n > 0) {
+    // Shuffled samples come from all over a data set larger than the caches: ask for the next
+    // batch's images now, so they arrive while this batch trains (the gather then hits cache).
+    for (int64_t i = 0; i < next_n; ++i) {
+      const uint8_t* img = split_.images.data() + order_[size_t(pos_ + i)] * sample_size_;
+      for (int64_t b = 0; b < sample_size_; b += 64) __builtin_prefetch(img + b);
+    }
   }
   return n;
 }
@@ -71,24 +151,56 @@ inline void convert_sample(const uint8_t* __restrict src, float* __restrict dst,
     for (int64_t j = 0; j < HW; ++j) d[j] = float(s[j]) * a + b;
   }
 }
+
+// One augmented sample: out(c, y, x) = in(c, y + dy - P, fx + dx - P) with fx = W-1-x when
+// flipped, else x (crop, then flip, as torchvision); outside the image the raw value is 0.
+void augment_sample(const uint8_t* src, float* dst, int64_t C, int64_t H, int64_t W, const float* scale,
+                    const float* shift, const Augment& aug, Rng& r) {
+  const int64_t P = aug.crop_pad;
+  const int64_t dy = P > 0 ? int64_t(r.below(uint64_t(2 * P + 1))) - P : 0;
+  const int64_t dx = P > 0 ? int64_t(r.below(uint64_t(2 * P + 1))) - P : 0;
+  const bool flip = aug.hflip && (r.next() >> 63);
+  for (int64_t c = 0; c < C; ++c) {
+    const float a = scale[c], b = shift[c];
+    for (int64_t yy = 0; yy < H; ++yy) {
+      const int64_t sy = yy + dy;
+      float* d = dst + (c * H + yy) * W;
+      if (sy < 0 || sy >= H) {
+        std::fill(d, d + W, b);
+        continue;
+      }
+      const uint8_t* s = src + (c * H + sy) * W;
+      for (int64_t xx = 0; xx < W; ++xx) {
+        const int64_t sx = (flip ? W - 1 - xx : xx) + dx;
+        d[xx] = sx < 0 || sx >= W ? b : float(s[sx]) * a + b;
+      }
+    }
+  }
+}
 }  // namespace
 
 void Batcher::gather(const Split& split, int64_t P, const Preprocess& pre, const int64_t* idx, int64_t n, float* x,
-                     int32_t* y) {
+                     int32_t* y, const Shape* shape, const Augment& aug, uint64_t seed, uint64_t first_stream,
+                     bool threads) {
   const int64_t C = int64_t(pre.scale.size()), HW = P / C;
   const uint8_t* images = split.images.data();
-  if (n * P < (int64_t(1) << 18)) {  // small batches: a parallel region costs more than it saves
-    for (int64_t i = 0; i < n; ++i) {
+  const bool augment = aug.on() && shape;
+  auto one = [&](int64_t i) {
+    if (augment) {
+      Rng r(seed, RngPurpose::Augment, first_stream + uint64_t(i));
+      augment_sample(images + idx[i] * P, x + i * P, C, (*shape)[1], (*shape)[2], pre.scale.data(), pre.shift.data(),
+                     aug, r);
+    } else {
       convert_sample(images + idx[i] * P, x + i * P, C, HW, pre.scale.data(), pre.shift.data());
-      y[i] = split.labels[size_t(idx[i])];
     }
+    y[i] = split.labels[size_t(idx[i])];
+  };
+  if (!threads || n * P < (int64_t(1) << 18)) {  // small batches: a parallel region costs more than it saves
+    for (int64_t i = 0; i < n; ++i) one(i);
     return;
   }
 #pragma omp parallel for
-  for (int64_t i = 0; i < n; ++i) {
-    convert_sample(images + idx[i] * P, x + i * P, C, HW, pre.scale.data(), pre.shift.data());
-    y[i] = split.labels[size_t(idx[i])];
-  }
+  for (int64_t i = 0; i < n; ++i) one(i);
 }
 
 }  // namespace sgdbench

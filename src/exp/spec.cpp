@@ -162,6 +162,10 @@ TrainConfig read_config(const ojson& j, const Reader& r) {
   }
   if (j.contains("schedule")) c.schedule = ScheduleConfig::from_json(named_object(j["schedule"]), r.file, "schedule", shown);
   r.with_path("schedule", [&] { c.schedule.validate(double(c.epochs)); });
+  if (auto problem = c.conflict(); !problem.empty()) {
+    const auto colon = problem.find(':');
+    r.fail(problem.substr(0, colon), problem.substr(colon + 2));
+  }
   if (c.label.empty()) c.label = default_label(c);
   // The model must fit the data's images: the shape read from the data (IDX header, CIFAR-10
   // format, synthetic config). When the files cannot be read yet, loading reports it at run start.

@@ -4,6 +4,7 @@
 // to the parameters marked `decay` (weights) unless weight_decay_on = "all". Not: clipping.
 #pragma once
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -27,6 +28,12 @@ struct OptimizerConfig {
   double eps = -1;                          // <0: the optimizer's PyTorch default (adagrad 1e-10, rmsprop/adam 1e-8)
   double lr_decay = 0.0;                    // adagrad
   double initial_accumulator = 0.0;         // adagrad
+  int64_t history_size = 100;               // lbfgs: correction pairs kept
+  int64_t max_iter = 20;                    // lbfgs: iterations per step
+  int64_t max_eval = 0;                     // lbfgs: evaluations per step (0 = max_iter * 5 / 4)
+  double tolerance_grad = 1e-7;             // lbfgs: stop when max |g| <= this
+  double tolerance_change = 1e-9;           // lbfgs: stop when the loss or step changes less
+  std::string line_search = "strong_wolfe";  // lbfgs: strong_wolfe | none
 
   // From a spec's {"name": ..., fields}: checked against the optimizer's declaration (unknown
   // names and fields, types, ranges), Error(Spec) "<where>: <path>.field: ...".
@@ -46,6 +53,12 @@ class Optimizer {
   // One update of a Network's buffers (n = buffer_size()): weight decay per parameter group.
   void step(float* params, const float* grads, size_t n, double lr, const std::vector<ParamRef>& refs);
   virtual std::string describe() const = 0;
+  // Optimizers that re-evaluate the loss and gradient themselves (L-BFGS) take their steps with
+  // step_with: `grads` holds the gradient at `params` (loss `loss`) on entry; closure() recomputes
+  // both at the current params (the gradient into `grads`) and returns the loss.
+  virtual bool needs_closure() const { return false; }
+  virtual void step_with(float* params, float* grads, size_t n, double lr, double loss,
+                         const std::function<double()>& closure);
   long steps() const { return t_; }
 
  protected:
@@ -62,6 +75,9 @@ class Optimizer {
 // One declaration per optimizer (name, display name, doc, fields), in the order the docs list them.
 const std::vector<KindDecl>& optimizer_decls();
 const std::vector<std::string>& optimizer_names();
+
+// L-BFGS (lbfgs.cpp), registered in the optimizer table.
+std::unique_ptr<Optimizer> make_lbfgs(const OptimizerConfig& cfg);
 
 // Throws Error(Spec) for unknown names or invalid values (e.g. negative momentum).
 std::unique_ptr<Optimizer> make_optimizer(const OptimizerConfig& cfg);

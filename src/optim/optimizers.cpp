@@ -174,6 +174,10 @@ class Adam : public Optimizer {
 
 }  // namespace
 
+void Optimizer::step_with(float* params, float* grads, size_t n, double lr, double, const std::function<double()>&) {
+  step(params, grads, n, lr);
+}
+
 void Optimizer::step(float* params, const float* grads, size_t n, double lr) {
   begin(n, lr);
   update(params, grads, 0, n, lr, float(weight_decay_));
@@ -255,6 +259,23 @@ const std::vector<OptDecl>& optimizer_table() {
             {FieldDecl::number("beta2", 0.999, 0, 1, "decay of the second-moment average", false, true), &C::beta2},
             eps(1e-8)},
            make_one<Adam>),
+      make("lbfgs", "L-BFGS",
+           "L-BFGS (torch.optim.LBFGS): each step runs up to max_iter iterations, each a quasi-Newton direction "
+           "from the last history_size pairs and a strong-Wolfe line search (or a fixed step lr); meant for "
+           "batch_size \"full\"",
+           {{FieldDecl::integer("history_size", 100, 1, 1e4, "correction pairs kept"), &C::history_size},
+            {FieldDecl::integer("max_iter", 20, 1, 1e6, "iterations per step"), &C::max_iter},
+            {FieldDecl::integer("max_eval", 0, 0, 1e7, "loss evaluations per step (0 = max_iter * 5 / 4)"),
+             &C::max_eval},
+            {FieldDecl::number("tolerance_grad", 1e-7, 0, 1e30, "stop a step when max |gradient| <= this"),
+             &C::tolerance_grad},
+            {FieldDecl::number("tolerance_change", 1e-9, 0, 1e30,
+                               "stop a step when the loss or the parameters change less than this"),
+             &C::tolerance_change},
+            {FieldDecl::word("line_search", "strong_wolfe", {"strong_wolfe", "none"},
+                             "strong_wolfe: PyTorch's line search; none: a fixed step of lr"),
+             &C::line_search}},
+           make_lbfgs),
   };
   return t;
 }

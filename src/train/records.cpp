@@ -75,7 +75,36 @@ const Bindings<C>& config_bindings() {
                 {{FieldDecl::integer("data", 1, 1, 1024,
                                      "MPI ranks that train this run together, data-parallel (mpirun -n N; 1 = one "
                                      "process)"),
-                  &C::data_parallel}})};
+                  &C::data_parallel}}),
+      nested<C>("clip", "gradient clipping before the update (0 = off): by value, then by global L2 norm",
+                {{FieldDecl::number("norm", 0.0, 0, 1e30,
+                                    "scale the whole gradient down to this L2 norm when above it "
+                                    "(torch.nn.utils.clip_grad_norm_)"),
+                  &C::clip_norm},
+                 {FieldDecl::number("value", 0.0, 0, 1e30,
+                                    "clamp every gradient element to [-value, value] (clip_grad_value_)"),
+                  &C::clip_value}}),
+      {FieldDecl::boolean("log_grad_norms", false,
+                          "at every logged point, the L2 norm of each parameter's gradient (as used by the "
+                          "update) and of its weights"),
+       &C::log_grad_norms},
+      nested<C>("noise_scale", "gradient noise scale B_simple = tr(Sigma)/|G|^2 logged during training",
+                {{FieldDecl::integer("every_steps", 0, 0, kMaxCount,
+                                     "start a measurement every K steps (0 = off); K >= big/small"),
+                  &C::noise_every},
+                 {FieldDecl::integer("small", 0, 0, kMaxCount, "the small batch b: the run's batch_size (0 = it)"),
+                  &C::noise_small},
+                 {FieldDecl::integer("big", 0, 0, kMaxCount,
+                                     "the big batch B: a multiple >= 2 of small, made of B/b consecutive batches "
+                                     "(0 = 8 x small)"),
+                  &C::noise_big},
+                 {FieldDecl::number("ema", 0.9, 0, 1, "smoothing of the estimators' moving averages", false, true),
+                  &C::noise_ema}}),
+      nested<C>("augment", "training-image augmentation, seeded (test and validation images are never changed)",
+                {{FieldDecl::integer("crop_pad", 0, 0, 64,
+                                     "random crop of the original size after zero-padding by this many pixels"),
+                  &C::crop_pad},
+                 {FieldDecl::boolean("hflip", false, "random horizontal flip with probability 0.5"), &C::hflip}})};
   return b;
 }
 
@@ -95,11 +124,37 @@ const std::vector<std::string>& config_field_names() {
   return n;
 }
 
+std::string TrainConfig::conflict() const {
+  if (noise_every > 0) {
+    if (batch_size == 0) return "noise_scale: needs mini-batches (batch_size \"full\" has one gradient per epoch)";
+    const int64_t b = batch_size, B = noise_big > 0 ? noise_big : 8 * b;
+    if (noise_small != 0 && noise_small != b)
+      return "noise_scale.small: " + std::to_string(noise_small) + " is not the run's batch_size " +
+             std::to_string(b) + " (the small-batch gradients are the run's own; leave it out or set it to " +
+             std::to_string(b) + ")";
+    if (B % b != 0 || B < 2 * b)
+      return "noise_scale.big: " + std::to_string(B) + " is not a multiple >= 2 of the small batch " +
+             std::to_string(b);
+    if (noise_every < B / b)
+      return "noise_scale.every_steps: " + std::to_string(noise_every) + " is shorter than one measurement (" +
+             std::to_string(B / b) + " steps of batch " + std::to_string(b) + " make the big batch " +
+             std::to_string(B) + ")";
+  }
+  if (optimizer.name == "lbfgs" && data_parallel > 1)
+    return "optimizer: lbfgs with parallel.data > 1 is not supported (its line search is not all-reduced)";
+  return "";
+}
+
 void TrainConfig::read_fields(const nlohmann::json& resolved) { read_bound(*this, config_bindings(), resolved); }
 
 nlohmann::json TrainConfig::to_json() const {
   nlohmann::json j = write_bound(*this, config_bindings());
-  if (data_parallel == 1) j.erase("parallel");  // the default: ordinary runs keep their ids
+  // Defaults are not written: ordinary runs keep the ids they had before these fields existed.
+  if (data_parallel == 1) j.erase("parallel");
+  if (clip_norm == 0 && clip_value == 0) j.erase("clip");
+  if (!log_grad_norms) j.erase("log_grad_norms");
+  if (noise_every == 0) j.erase("noise_scale");
+  if (crop_pad == 0 && !hflip) j.erase("augment");
   j["model"] = model.canonical();
   j["model_name"] = model.name;
   j["init"] = init;
@@ -126,6 +181,8 @@ nlohmann::json HistoryPoint::to_json() const {
                       {"test_acc", test_acc}};
   if (val_loss) j["val_loss"] = *val_loss, j["val_acc"] = *val_acc;
   if (train_full_loss) j["train_full_loss"] = *train_full_loss, j["train_full_acc"] = *train_full_acc;
+  if (!grad_norms.is_null()) j["grad_norms"] = grad_norms;
+  if (!noise_scale.is_null()) j["noise_scale"] = noise_scale;
   return j;
 }
 

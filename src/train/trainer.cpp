@@ -14,6 +14,8 @@
 #include "core/interrupt.hpp"
 #include "data/batcher.hpp"
 #include "dist/world.hpp"
+#include "train/grad_health.hpp"
+#include "train/noise_scale.hpp"
 
 namespace sgdbench {
 
@@ -84,6 +86,10 @@ double full_batch_gradient(Network& net, const Split& split, const Preprocess& p
 }
 
 Trainer::Trainer(TrainConfig cfg, const Dataset& data) : cfg_(std::move(cfg)), data_(data) {
+  if (auto problem = cfg_.conflict(); !problem.empty()) SGD_THROW(Spec, problem);
+  const Augment aug{cfg_.crop_pad, cfg_.hflip};
+  SGD_CHECK(!aug.on() || (data_.shape.rank() == 3 && data_.shape[1] > 1 && data_.shape[2] > 1), Spec,
+            "augment: needs images (C x H x W with H, W > 1); ", data_.name, " has samples of ", data_.shape.str());
   net_ = build_network(cfg_.model, data_.shape, data_.classes);
   initialize(*net_, init_from_string(cfg_.init.empty() ? cfg_.model.init : cfg_.init), cfg_.seed);
   if (cfg_.data_parallel > 1) {
@@ -99,23 +105,33 @@ Trainer::Trainer(TrainConfig cfg, const Dataset& data) : cfg_(std::move(cfg)), d
   SGD_CHECK(N > 0, Data, data_.name, ": the train split is empty");
   full_ = cfg_.batch_size == 0;
   batch_ = full_ ? N : std::min(cfg_.batch_size, N);
-  batcher_ = std::make_unique<Batcher>(data_.train, data_.shape, data_.pre, batch_, true, cfg_.seed, cfg_.drop_last);
+  batcher_ =
+      std::make_unique<Batcher>(data_.train, data_.shape, data_.pre, batch_, true, cfg_.seed, cfg_.drop_last, aug);
+  batcher_->set_slice(rank_, ranks_);
+  if (aug.on() && !full_) batcher_->set_prefetch(true);
   steps_per_epoch_ = full_ ? 1 : batcher_->batches_per_epoch();
   SGD_CHECK(steps_per_epoch_ > 0, Spec, "batch_size ", batch_, " with drop_last leaves no batch of ", N, " samples");
   sched_ = std::make_unique<Schedule>(cfg_.schedule, cfg_.lr, double(batch_), double(cfg_.epochs));
   if (full_) accum_ = Tensor(Shape{int64_t(net_->buffer_size())});
+  if (cfg_.noise_every > 0)
+    noise_ = std::make_unique<NoiseScale>(cfg_.noise_every, batch_, cfg_.noise_big > 0 ? cfg_.noise_big : 8 * batch_,
+                                          cfg_.noise_ema);
 }
 
 Trainer::~Trainer() = default;
 
+void Trainer::set_prefetch(bool on) {
+  if (!full_) batcher_->set_prefetch(on);
+}
+
 bool Trainer::load_batch() {
   int64_t n = batcher_->next_size();
   if (n == 0) return false;
-  auto [lo, hi] = slice_of(n, rank_, ranks_);  // data-parallel: this rank's part of the batch
+  auto [lo, hi] = batcher_->slice(n);  // data-parallel: this rank's part of the batch
   n_local_ = hi - lo;
   // Only a last partial batch looks its plan up; a rank with no sample this step has none.
   plan_ = n_local_ == 0 ? nullptr : n == batch_ ? main_plan_ : &net_->plan(n_local_, true);
-  n_ = batcher_->next(plan_ ? plan_->input() : nullptr, plan_ ? plan_->labels() : nullptr, lo, hi);
+  n_ = batcher_->next(plan_ ? plan_->input() : nullptr, plan_ ? plan_->labels() : nullptr);
   dropout_at_step_ = net_->dropout_rng();
   have_batch_ = true;
   return n_ > 0;
@@ -147,6 +163,14 @@ double Trainer::compute_gradient() {
     loss = v[0];
     if (v[1] > 0) throw Interrupted(interrupt_signal() ? interrupt_signal() : SIGTERM);
   }
+  if (noise_ && observed_step_ != step_) {  // the raw gradient, once per step
+    observed_step_ = step_;
+    noise_->observe(grad, m, step_);
+  }
+  if (cfg_.clip_norm > 0 || cfg_.clip_value > 0) {
+    const auto c = clip_gradient(grad, m, cfg_.clip_norm, cfg_.clip_value);
+    clip_norm_before_ = c.norm_before, clip_scale_ = c.scale;
+  }
   if (hook_ && !in_hook_) {
     in_hook_ = true;  // a closure() called from inside the hook does not run the hook again
     hook_(*net_, grad, m, step_);
@@ -168,13 +192,18 @@ bool Trainer::take_step(double loss, int64_t n) {
         std::isfinite(loss) ? "loss " + std::to_string(loss) + " above divergence_loss" : "non-finite loss";
     return false;
   }
-  const float* grad = full_ ? accum_.data() : net_->grads();
-  dnnl_ctx::ThreadScope scope(full_ || !plan_ || ranks_ > 1 ? 0 : plan_->threads());  // a tiny step's update: its threads
-  opt_->step(net_->params(), grad, net_->buffer_size(), sched_->lr(double(step_) / double(steps_per_epoch_)),
-             net_->param_refs());
+  float* grad = full_ ? accum_.data() : net_->grads();
+  const double lr = lr_fn_ ? lr_fn_(step_) : sched_->lr(double(step_) / double(steps_per_epoch_));
+  if (opt_->needs_closure()) {  // L-BFGS: re-evaluates the loss and gradient along its line search
+    opt_->step_with(net_->params(), grad, net_->buffer_size(), lr, loss, [&] { return compute_gradient(); });
+  } else {
+    dnnl_ctx::ThreadScope scope(full_ || !plan_ || ranks_ > 1 ? 0 : plan_->threads());  // a tiny step's update
+    opt_->step(net_->params(), grad, net_->buffer_size(), lr, net_->param_refs());
+  }
   ++step_;
   samples_ += n;
   loss_sum_ += loss * double(n), loss_n_ += n;
+  if (on_step_ && !on_step_(step_, lr, loss)) stop_ = true, res_.stop_reason = "stopped by the caller";
   return true;
 }
 
@@ -206,6 +235,14 @@ void Trainer::record(const char* kind) {
     auto v = evaluate(*net_, data_.validation, data_.pre, cfg_.eval_batch);
     h.val_loss = v.loss, h.val_acc = v.acc;
   }
+  if (cfg_.log_grad_norms) {
+    // The gradient of the last step as the update used it (after clipping), and the weights now.
+    h.grad_norms = {{"weights", param_norms(*net_, net_->params())}};
+    if (step_ > 0) h.grad_norms["grad"] = param_norms(*net_, full_ ? accum_.data() : net_->grads());
+    if (step_ > 0 && cfg_.clip_norm > 0) h.grad_norms["norm_before_clip"] = clip_norm_before_;
+    if (step_ > 0 && cfg_.clip_norm > 0) h.grad_norms["clip_scale"] = clip_scale_;
+  }
+  if (noise_) h.noise_scale = noise_->point();
   if (cfg_.eval_train && h.kind == "epoch") {
     auto t = evaluate(*net_, data_.train, data_.pre, cfg_.eval_batch);
     h.train_full_loss = t.loss, h.train_full_acc = t.acc;
@@ -302,7 +339,10 @@ TrainResult Trainer::run() {
     }
     if (!stop_ && budget_hit()) stop_ = true;
   }
-  if (res_.status == RunStatus::Running) res_.status = RunStatus::Completed, res_.stop_reason = "epoch budget done";
+  if (res_.status == RunStatus::Running) {
+    res_.status = RunStatus::Completed;
+    if (res_.stop_reason.empty()) res_.stop_reason = "epoch budget done";
+  }
   res_.steps = step_, res_.samples = samples_, res_.train_seconds = train_s_, res_.eval_seconds = eval_s_;
   res_.final_state_hash = state_hash(*net_);
   // Testing hook: SGDBENCH_SAVE_PARAMS=DIR writes the trained parameters (raw fp32, in buffer

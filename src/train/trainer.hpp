@@ -51,9 +51,26 @@ struct TrainConfig {
   // their slice of every global batch; one all-reduce per step. 1 = one process (not written in
   // the canonical config, so run ids of ordinary runs do not change).
   int64_t data_parallel = 1;
+  // Gradient health: clipping ("clip": {"norm": x, "value": v}, 0 = off; value first, then norm,
+  // as torch.nn.utils.clip_grad_value_ / clip_grad_norm_) and per-parameter gradient and weight
+  // norms at every logged point ("log_grad_norms": true).
+  double clip_norm = 0, clip_value = 0;
+  bool log_grad_norms = false;
+  // Gradient noise scale ("noise_scale": {"every_steps": K, "small": b, "big": B, "ema": a}):
+  // every K steps the gradients of the next B/b consecutive batches (b = batch_size) are
+  // combined into the two-batch-size estimators of |G|^2 and tr(Sigma); see noise_scale.hpp.
+  int64_t noise_every = 0, noise_small = 0, noise_big = 0;
+  double noise_ema = 0.9;
+  // Image augmentation ("augment": {"crop_pad": P, "hflip": true}): seeded random crop after
+  // zero-padding by P pixels and a random horizontal flip (p = 0.5), per training sample.
+  int64_t crop_pad = 0;
+  bool hflip = false;
 
   // The plain-valued fields from a resolve_fields(config_decl(), ...) result.
   void read_fields(const nlohmann::json& resolved);
+  // The checks that span several fields: "" when the config is consistent, else the problem
+  // ("noise_scale.big: ..."), starting with the field's path.
+  std::string conflict() const;
   nlohmann::json to_json() const;  // the canonical, fully resolved config (hashed into the run id)
 };
 
@@ -74,6 +91,9 @@ struct HistoryPoint {
   double train_loss = 0;  // running mean of mini-batch losses since the previous point
   double test_loss = 0, test_acc = 0;
   std::optional<double> val_loss, val_acc, train_full_loss, train_full_acc;
+  // Optional (null when off): log_grad_norms' {"grad": param_norms, "weights": param_norms, ...}
+  // and noise_scale's NoiseScale::point().
+  nlohmann::json grad_norms, noise_scale;
   nlohmann::json to_json() const;
 };
 
@@ -117,6 +137,14 @@ class Trainer {
   ~Trainer();
   void set_gradient_hook(GradientHook hook) { hook_ = std::move(hook); }
   void set_progress(std::function<void(const Progress&)> f) { on_progress_ = std::move(f); }
+  // The learning rate of step s (0-based) from f(s) instead of the schedule (lr-find).
+  void set_lr_function(std::function<double(int64_t)> f) { lr_fn_ = std::move(f); }
+  // Called after every step with its number (1-based), learning rate and mini-batch loss;
+  // returning false ends the run there (status completed, "stopped by the caller").
+  void set_step_callback(std::function<bool(int64_t, double, double)> f) { on_step_ = std::move(f); }
+  // Prepare the next batch on a background thread while the current one trains (default on when
+  // the run augments its images); the results are the same either way.
+  void set_prefetch(bool on);
   // Re-evaluates the loss and the gradient (into network().grads(); for GD into the accumulator) at the current
   // parameters on the current step's batch (the whole train split for GD), then runs the gradient hook (not when called
   // from inside it). Deterministic: dropout masks are those of the step (the dropout generator is rewound), so two
@@ -143,6 +171,11 @@ class Trainer {
   std::unique_ptr<Batcher> batcher_;
   std::unique_ptr<Schedule> sched_;
   GradientHook hook_;
+  std::function<double(int64_t)> lr_fn_;
+  std::function<bool(int64_t, double, double)> on_step_;
+  std::unique_ptr<class NoiseScale> noise_;
+  int64_t observed_step_ = -1;  // the step whose gradient noise_ has seen
+  double clip_norm_before_ = 0, clip_scale_ = 1;
   std::function<void(const Progress&)> on_progress_;
   TrainResult res_;
   bool full_ = false, stop_ = false, in_hook_ = false;
