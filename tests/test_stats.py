@@ -1,7 +1,9 @@
 #!/usr/bin/python3
 """Tests for tools/sgdstats.py, the best-learning-rate rule (sgdresults.select_best_lr) and the
-statistics sections of report.py, each checked against an independent oracle: numbers worked out
-by hand here, brute force, a Monte-Carlo estimate, or a textbook formula. No sgdbench binary needed.
+statistics sections of report.py (including the gradient noise scale, gradient/weight norms and
+L-BFGS as a method, on result dicts from fakeruns.py), each checked against an independent
+oracle: numbers worked out by hand here, brute force, a Monte-Carlo estimate, or a textbook
+formula. No sgdbench binary needed.
 
 Usage: /usr/bin/python3 tests/test_stats.py
 """
@@ -22,6 +24,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 import sgdresults as R  # noqa: E402
 import sgdstats as S  # noqa: E402
+from fakeruns import grad_history, noise_history, run, write_runs  # noqa: E402  (tests/ is on the path)
 
 
 class BootstrapTest(unittest.TestCase):
@@ -215,27 +218,6 @@ class TuningCurveTest(unittest.TestCase):
             S.expected_best_of_k([], 1)
 
 
-def run(lr, seed, status="completed", final=0.8, best=None, steps=None, label="m", batch=32, momentum=0.0,
-        seconds=None):
-    """A minimal result dict with what the tools read. Like real files, a diverged run keeps the
-    accuracies of its last logged point (and may have reached the target before diverging)."""
-    reached = steps is not None
-    return {
-        "schema_version": 2, "run_id": "0" * 16, "experiment": "fx",
-        "spec_file": "fx.json", "status": status,
-        "config": {"label": label, "model_name": "mlp", "model": {"name": "mlp"}, "batch_size": batch, "lr": lr,
-                   "seed": seed, "target_acc": 0.8, "optimizer": {"name": "sgd", "momentum": momentum}},
-        "provenance": {"threads": 1}, "data": {"train": 1000},
-        "history": [{"step": 0, "epoch": 0, "test_acc": 0.1}],
-        "summary": {"final_test_acc": final, "best_test_acc": best or final,
-                    "target_reached": reached, "steps_to_target": steps,
-                    "samples_to_target": steps * batch if reached else None,
-                    "seconds_to_target": (seconds or 0.001 * steps) if reached else None,
-                    "epochs_to_target": None, "steps": steps or 100, "train_seconds": 0.001 * (steps or 100),
-                    "images_per_second": 1000.0},
-    }
-
-
 class BestLrRuleTest(unittest.TestCase):
     def test_a_diverged_seed_disqualifies_the_rate(self):
         rs = [run(0.1, s, final=0.80) for s in (1, 2, 3)]
@@ -323,6 +305,157 @@ class ReportSectionsTest(unittest.TestCase):
         fit = S.fit_batch_scaling([32, 128, 512], [321.8, 210, 158])
         self.assertIn(f"| plain SGD | {fit[0]:.1f}", fam[0])
         self.assertIn(f"| {fit[1]:.1f}", fam[0])
+
+
+def _report(exp_dir, select):
+    """REPORT.md of the result files under exp_dir, as `report.py exp_dir --no-plots --select select`
+    writes it (in this process: no second numpy/scipy start-up)."""
+    import report
+    runs, problems = R.load_runs([exp_dir])
+    assert runs and not problems, problems
+    with open(report.write_report(runs, exp_dir, [], select)) as f:
+        return f.read()
+
+
+def _row(text, start):
+    rows = [l for l in text.splitlines() if l.startswith(start)]
+    assert len(rows) == 1, (start, rows)
+    return rows[0]
+
+
+class NoiseScaleTest(unittest.TestCase):
+    """B_simple at the last logged point, per method and pooled per family, and B_crit beside it.
+    Plain SGD: S_min 160, B_crit 64 at batch 32, 128, 512 (steps 480, 240, 180, every seed alike);
+    momentum 0.9: S_min 100, B_crit 1024 at 32 and 128 (3300, 900). With 3 values the 95% percentile
+    bootstrap interval of the mean is [min, max] (each extreme resample has probability 1/27 > 2.5%),
+    with 2 values too (1/4)."""
+    B_SIMPLE = {32: [[50, 100], [60, 150], [70, 230]], 128: [[40, 80], [40, 90], [40, None]],
+                512: [[200], [220], [240]]}
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="sgdbench_noise_")
+        cls.runs = []
+        for b, steps in ((32, 480), (128, 240), (512, 180)):
+            for s in range(3):
+                cls.runs.append(run(0.1, s, steps=steps, label=f"mini-batch {b}", batch=b,
+                                    history=noise_history(cls.B_SIMPLE[b][s])))
+                # a slower rate whose B_simple would change every number if it were picked
+                cls.runs.append(run(0.01, s, steps=steps + 50, label=f"mini-batch {b}", batch=b,
+                                    history=noise_history([5000])))
+        for b, steps in ((32, 3300), (128, 900)):
+            cls.runs += [run(0.1, s, steps=steps, label=f"mini-batch {b} + momentum 0.9", batch=b, momentum=0.9,
+                             history=noise_history([20, 20])) for s in range(3)]
+        cls.exp = os.path.join(cls.tmp, "fx")
+        write_runs(cls.runs, cls.exp)
+        cls.text = _report(cls.exp, "steps_to_target")
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def test_last_point_by_hand(self):
+        import sgdanalysis as A
+        r = run(0.1, 1, history=noise_history([40, 90, None]))
+        self.assertEqual(A.last_noise_scale(r), {"b_simple": None, "grad_sq": -0.5, "trace_cov": 100.0, "step": 30,
+                                                 "last_defined": 90, "last_defined_step": 20})
+        self.assertIsNone(A.last_noise_scale(run(0.1, 1)))
+        self.assertIsNone(A.last_noise_scale(run(0.1, 1, history=noise_history([]))))  # only the null at step 0
+
+    def test_per_method_numbers(self):
+        import sgdanalysis as A
+        rows = {r["label"]: r for r in A.noise_scale(self.runs, "steps_to_target")}
+        self.assertEqual(rows["mini-batch 32"]["b_simple"], (160, (100, 230), 3))
+        self.assertEqual(rows["mini-batch 128"]["b_simple"], (85, (80, 90), 2))
+        self.assertEqual(rows["mini-batch 128"]["grad_sq"], (1 + 1 - 0.5) / 3)
+        self.assertEqual(rows["mini-batch 128"]["trace_cov"], (80 + 90 + 100) / 3)
+        self.assertEqual(rows["mini-batch 128"]["last_defined"][0], (80 + 90 + 40) / 3)
+        self.assertEqual(rows["mini-batch 128"]["last_defined_steps"], [10, 20])
+        fam = A.family_b_simple(self.runs, "steps_to_target")
+        pooled = [100, 150, 230, 80, 90, 200, 220, 240]
+        self.assertEqual((fam["plain SGD"]["mean"], fam["plain SGD"]["n"], fam["plain SGD"]["runs"]), (163.75, 8, 9))
+        self.assertEqual(fam["plain SGD"]["ci"], S.bootstrap_ci(pooled))
+        self.assertEqual(fam["momentum 0.9"]["mean"], 20)
+
+    def test_report_table(self):
+        self.assertIn("### Gradient noise scale", self.text)
+        section = self.text.split("### Gradient noise scale")[1]
+        self.assertIn("best learning rate by steps_to_target", section)
+        self.assertIn("| 0.1 | 3 | 160 [100, 230] | 3/3 | 1.00 | 160 | 160 (step 20) |", _row(section, "| mini-batch 32 |"))
+        self.assertIn("| 0.1 | 3 | 85.0 [80.0, 90.0] | 2/3 | 0.500 | 90.0 | 70.0 (steps 10, 20) |",
+                      _row(section, "| mini-batch 128 |"))
+        self.assertIn("| 0.1 | 3 | 220 [200, 240] | 3/3 |", _row(section, "| mini-batch 512 |"))
+
+    def test_b_crit_sentences(self):
+        lo, hi = S.bootstrap_ci([100, 150, 230, 80, 90, 200, 220, 240])
+        # 64 / 163.75 = 0.39; 1024 / 20 = 51.2
+        self.assertIn(f"- plain SGD: the fitted B_crit 64.0 is 0.39 times the measured B_simple 164 [{lo:.0f}, {hi:.0f}] "
+                      "(mean over the 8 of 9 runs where it is defined, each batch size's best lr by steps_to_target): "
+                      "within a factor of 3, as McCandlish et al. (2018) predict", self.text)
+        self.assertIn("- momentum 0.9: the fitted B_crit 1024 is 51 times the measured B_simple 20.0 (mean over the 6 "
+                      "of 6 runs", self.text)
+        self.assertIn("more than a factor of 3 apart", self.text)
+
+    def test_no_section_without_noise_scale(self):
+        d = os.path.join(self.tmp, "plain")
+        write_runs([run(0.1, s, steps=100) for s in range(2)], d)
+        self.assertNotIn("Gradient noise scale", _report(d, "final"))
+        self.assertNotIn("Gradient and weight norms", _report(d, "final"))
+
+
+class GradNormsAndLbfgsTest(unittest.TestCase):
+    """The gradient/weight-norm table and L-BFGS as a method: 'GD + L-BFGS' (lbfgs, full batch) and
+    'GD' (SGD, full batch, clipped, one diverged rate) with hand-chosen norms, 3 seeds each."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="sgdbench_norms_")
+        runs = []
+        for s, (g, w) in enumerate(((0.1, 20), (0.2, 22), (0.3, 24))):
+            runs.append(run(1, s, final=0.90 + s / 100, label="GD + L-BFGS", batch="full", optimizer="lbfgs",
+                            history=grad_history([1.0, 0.5, g], [10, 11, 12, w])))
+        for s in range(3):
+            runs.append(run(0.5, s, final=0.80 + s / 100, label="GD", batch="full",
+                            history=grad_history([2.0, 1.0], [5, 6, 7], clip_before=[4.0, 1.0])))
+            runs.append(run(5.0, s, status="diverged", final=0.1, label="GD", batch="full",
+                            history=grad_history([1000.0], [5, 900])))
+        runs += [run(0.1, s, final=0.7, label="mini-batch 32") for s in range(3)]  # logged no norms
+        cls.runs = runs
+        cls.exp = os.path.join(cls.tmp, "fx")
+        write_runs(runs, cls.exp)
+        cls.text = _report(cls.exp, "final")
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def test_series_by_hand(self):
+        import sgdanalysis as A
+        gd = [r for r in self.runs if r["config"]["label"] == "GD" and r["config"]["lr"] == 0.5]
+        g = A.grad_norm_series(gd, "grad")
+        self.assertEqual(g["total"], ([1, 2], [2.0, 1.0]))
+        self.assertEqual(g["before clipping"], ([1, 2], [4.0, 1.0]))
+        self.assertAlmostEqual(g["dense1.weight"][1][0], 2.0 / math.sqrt(2))
+        self.assertEqual(A.grad_norm_series(gd, "weights")["total"], ([0, 1, 2], [5.0, 6.0, 7.0]))
+
+    def test_norm_table(self):
+        self.assertIn("### Gradient and weight norms", self.text)
+        # final gradient 0.1, 0.2, 0.3 -> 0.200 [0.100, 0.300]; weights 20, 22, 24 -> 22.0 [20.0, 24.0];
+        # 0.2 / 22 = 0.0091; largest logged gradient norm 1.0 in every seed
+        self.assertIn("| GD + L-BFGS | full | 1 | 3 | 0.200 [0.100, 0.300] | 22.0 [20.0, 24.0] | 0.0091 | 1.00 | – |",
+                      self.text)
+        # GD at its best rate 0.5 (the diverged 5.0 with its 1000 is not picked); clipped at 1 of 2 points, 3 seeds
+        self.assertIn("| GD | full | 0.5 | 3 | 1.00 | 7.00 | 0.14 | 2.00 | 3/6 |", self.text)
+        self.assertNotIn("| mini-batch 32 | 32 | 0.1 | 3 | ", self.text.split("### Gradient and weight norms")[1])
+
+    def test_lbfgs_is_a_method(self):
+        self.assertEqual(R.optimizer_family(self.runs[0]["config"]), "L-BFGS")
+        self.assertIn("L-BFGS: one step runs several full-batch loss-and-gradient evaluations", self.text)
+        # final 0.90, 0.91, 0.92: with 3 values the 95% bootstrap interval is [min, max]
+        self.assertIn("| GD + L-BFGS | full | 3 | 1 | 91.00 [90.00, 92.00] |", self.text)
+        # 3 seeds each, completely separated: exact Mann-Whitney p = 2/20
+        self.assertIn("- L-BFGS ends at a higher test accuracy than plain SGD at full batch: 91.00% vs 81.00%, p = 0.1, "
+                      "3 seeds each", self.text)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 #!/usr/bin/python3
 """Tests for tools/plot.py and tools/report.py on a small result set made here with sgdbench
-(synthetic data, several seeds, a diverged run), plus the JSON Schema of result files.
+(synthetic data, several seeds, a diverged run), plus the JSON Schema of result files; the
+figures of gradient norms, the noise scale and lr-find on hand-built results (fakeruns.py) and on
+real sgdbench output (log_grad_norms, noise_scale, clipping, L-BFGS, lr-find).
 
 Usage: /usr/bin/python3 tests/test_tools.py path/to/sgdbench
 """
@@ -15,6 +17,7 @@ import unittest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 import sgdresults as R  # noqa: E402
+import fakeruns as F  # noqa: E402  (tests/ is on the path)
 PY = "/usr/bin/python3"
 SGDBENCH = None
 
@@ -125,6 +128,190 @@ class ToolsTest(unittest.TestCase):
         p = self.tool("plot.py", os.path.join(self.tmp, "nonexistent"))
         self.assertNotEqual(p.returncode, 0)
         self.assertIn("nonexistent", p.stderr)
+
+
+def lr_find_doc(lr, smoothed, suggested, min_loss):
+    return {"schema_version": 2, "kind": "lr_find", "config": {"model_name": "mlp", "label": "mini-batch 32",
+                                                                "batch_size": 32, "data": {"name": "synthetic"}},
+            "range": {"start": lr[0], "end": lr[-1], "steps": len(lr), "smooth": 0.98, "diverge": 4},
+            "lr": lr, "loss": [v + 0.05 for v in smoothed], "smoothed_loss": smoothed,
+            "suggested_lr": suggested, "min_loss_lr": min_loss, "stop_reason": "reached --end"}
+
+
+class ScienceFiguresTest(unittest.TestCase):
+    """grad_norms_<model>, noise_scale_<model>, B_simple in batch_scaling_<model> and the lr-find
+    plot, on hand-built result dicts: each written when its data is there and only then."""
+
+    @classmethod
+    def setUpClass(cls):
+        import plot
+        cls.plot = plot
+        cls.tmp = tempfile.mkdtemp(prefix="sgdbench_figs_")
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def runs(self, grads, noise):
+        out = []
+        for b, steps in ((32, 480), (128, 240), (512, 180)):  # S_min 160, B_crit 64
+            for s in (1, 2):
+                h = (F.noise_history([60 + b, 80 + b]) if noise else
+                     F.grad_history([1.0, 0.1, 0.01], [5, 6, 7, 8]) if grads else None)
+                out.append(F.run(0.1, s, steps=steps, label=f"mini-batch {b}", batch=b, history=h))
+        return out
+
+    def written(self, figure, runs, name, formats=("png",)):
+        """plot.<figure>(...) into its own directory: the names of the files written."""
+        out = os.path.join(self.tmp, name)
+        paths = getattr(self.plot, figure)(runs, "mlp", out, formats, "final")
+        self.assertEqual(sorted(paths), sorted(os.path.join(out, f) for f in os.listdir(out)) if paths else [])
+        return {os.path.basename(p) for p in paths}
+
+    def test_grad_norms_only_when_logged(self):
+        self.assertEqual(self.written("grad_norms", self.runs(grads=True, noise=False), "grads"), {"grad_norms_mlp.png"})
+        self.assertEqual(self.written("grad_norms", self.runs(grads=False, noise=False), "none"), set())
+        self.assertEqual(self.written("grad_norms", self.runs(grads=False, noise=True), "noise_only"), set())
+
+    def test_noise_scale_figures(self):
+        self.assertEqual(self.written("noise_scale", self.runs(grads=False, noise=True), "noise"), {"noise_scale_mlp.png"})
+        self.assertEqual(self.written("noise_scale", self.runs(grads=True, noise=False), "grads_only"), set())
+        self.written("batch_scaling", self.runs(grads=False, noise=True), "noise_b", ("svg",))
+        with open(os.path.join(self.tmp, "noise_b", "batch_scaling_mlp.svg")) as f:
+            svg = f.read()
+        self.assertIn('id="b_simple_line"', svg)  # the measured B_simple beside B_crit
+        self.assertIn('id="b_crit_line"', svg)
+
+    def test_lbfgs_sorts_with_gd(self):
+        runs = [F.run(0.1, 1, label="mini-batch 32"), F.run(1, 1, label="GD + L-BFGS", batch="full", optimizer="lbfgs"),
+                F.run(0.5, 1, label="GD", batch="full"), F.run(0.1, 1, label="mini-batch 64", batch=64)]
+        self.assertEqual([c[0] for c in self.plot._best_per_method(runs, "final")],
+                         ["mini-batch 32", "mini-batch 64", "GD", "GD + L-BFGS"])
+
+    def test_lr_find_markers_by_hand(self):
+        doc = lr_find_doc([1e-4, 1e-3, 1e-2, 1e-1, 1], [2.3, 2.2, 1.5, 1.2, 4.0], 1e-2, 1e-1)
+        self.assertEqual(self.plot.lr_find_markers(doc), {"suggested": (1e-2, 1.5), "min_loss": (1e-1, 1.2)})
+        # a rate between the recorded ones takes the loss of the nearest on a log scale: 0.03 is nearer 0.01
+        doc["suggested_lr"] = 0.03
+        self.assertEqual(self.plot.lr_find_markers(doc)["suggested"], (0.03, 1.5))
+        doc["suggested_lr"] = 0.0  # sgdbench writes 0 when it has no suggestion
+        self.assertNotIn("suggested", self.plot.lr_find_markers(doc))
+
+    def plot_main(self, *args):
+        """plot.py's main() in this process (no second matplotlib start-up): its stdout lines."""
+        import contextlib
+        import io
+        out, argv = io.StringIO(), sys.argv
+        sys.argv = ["plot.py", *args]
+        try:
+            with contextlib.redirect_stdout(out):
+                self.plot.main()
+        finally:
+            sys.argv = argv
+        return out.getvalue().split()
+
+    def test_lr_find_plot_beside_the_document(self):
+        d = os.path.join(self.tmp, "results", "lr_find")
+        os.makedirs(d)
+        doc = os.path.join(d, "mlp_synthetic_b32.json")
+        with open(doc, "w") as f:
+            json.dump(lr_find_doc([1e-4, 1e-3, 1e-2, 1e-1, 1], [2.3, 2.2, 1.5, 1.2, 4.0], 1e-2, 1e-1), f)
+        stem = os.path.join(d, "mlp_synthetic_b32")
+        self.assertEqual(self.plot_main(doc), [stem + ".png", stem + ".svg"])
+        with open(stem + ".svg") as f:
+            svg = f.read()
+        self.assertIn('id="suggested_lr"', svg)
+        self.assertIn('id="min_loss_lr"', svg)
+        _, drawn = self.plot.lr_find(R.read_lr_find(doc), os.path.join(self.tmp, "lrf"), [])  # draws, saves nothing
+        self.assertEqual(drawn, {"suggested": (1e-2, 1.5), "min_loss": (1e-1, 1.2)})
+        # a results root holding lr_find/ and no runs: its documents are plotted, nothing is refused
+        self.assertEqual(self.plot_main(os.path.join(self.tmp, "results"), "--formats", "png"), [stem + ".png"])
+        # report.py names an lr-find document it is given and skips it
+        p = subprocess.run([PY, os.path.join(ROOT, "tools", "report.py"), doc, "--no-plots"], capture_output=True, text=True)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("an lr-find document, not a run result", p.stderr)
+
+
+class ScienceOutputTest(unittest.TestCase):
+    """Real sgdbench output with log_grad_norms, noise_scale, gradient clipping and L-BFGS, and an
+    lr-find document: valid against results/schema.json, and the tools draw and report it."""
+    SPEC = {"experiment": "sci",
+            "base": {"model": "keras_mnist_mlp", "epochs": 2, "target_acc": 0.3, "log_every_steps": 5,
+                     "log_grad_norms": True,
+                     "data": {"name": "synthetic", "synthetic": {"shape": [1, 8, 8], "train": 400, "test": 100}}},
+            "grid": {"variants": [{"batch_size": 16, "lr": 0.05,
+                                   "noise_scale": {"every_steps": 10, "small": 0, "big": 128, "ema": 0.9}},
+                                  {"batch_size": "full", "lr": 1, "optimizer": {"name": "lbfgs", "max_iter": 5}},
+                                  {"batch_size": "full", "lr": 0.5, "clip": {"norm": 0.5, "value": 0}}],
+                     "seed": [1, 2]}}
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="sgdbench_sci_")
+        spec = os.path.join(cls.tmp, "sci.json")
+        with open(spec, "w") as f:
+            json.dump(cls.SPEC, f)
+        cls.results = os.path.join(cls.tmp, "results")
+        subprocess.run([SGDBENCH, "run", spec, "--out", cls.results, "--quiet"], check=True, capture_output=True)
+        cls.exp = os.path.join(cls.results, "sci")
+        cls.runs = R.load_runs([cls.exp])[0]
+        subprocess.run([SGDBENCH, "lr-find", "--model", "keras_mnist_mlp", "--data", "synthetic", "--set",
+                        "data.synthetic.shape=[1,8,8]", "--set", "data.synthetic.train=400", "--set",
+                        "data.synthetic.test=100", "--steps", "30", "--start", "1e-4", "--end", "10",
+                        "--out", cls.results], check=True, capture_output=True)
+        cls.lr_find = os.path.join(cls.results, "lr_find", "keras_mnist_mlp_synthetic_b32.json")
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def test_output_has_the_new_fields_and_validates(self):
+        self.assertEqual(len(self.runs), 6)
+        by = R.group(self.runs, lambda r: r["config"]["label"])
+        self.assertEqual(sorted(by), ["GD", "GD + L-BFGS", "mini-batch 16"])
+        self.assertEqual(R.optimizer_family(by["GD + L-BFGS"][0]["config"]), "L-BFGS")
+        self.assertTrue(any((h.get("noise_scale") or {}).get("b_simple") for r in by["mini-batch 16"] for h in r["history"]))
+        self.assertTrue(all("grad" in h["grad_norms"] for r in self.runs for h in r["history"][1:]))
+        self.assertTrue(any("clip_scale" in h["grad_norms"] for r in by["GD"] for h in r["history"]))
+        try:
+            import jsonschema
+        except ImportError:
+            self.skipTest("python3-jsonschema not installed (tools/setup.sh installs it)")
+        with open(os.path.join(ROOT, "results", "schema.json")) as f:
+            schema = json.load(f)
+        for r in self.runs:
+            jsonschema.validate({k: v for k, v in r.items() if k != "_file"}, schema)
+
+    def test_plots_and_report(self):
+        import plot
+        import report
+        from unittest import mock
+        skip = [mock.patch.object(plot, f, return_value=[])  # drawn and tested in ToolsTest; slow to draw
+                for f in ("learning_curves", "lr_sensitivity", "batch_scaling", "tuning_budget", "throughput")]
+        for m in skip:
+            m.start()
+        try:
+            paths = plot.plot_experiment(self.runs, os.path.join(self.exp, "plots"), ["png"])  # what report.py does
+        finally:
+            for m in skip:
+                m.stop()
+        names = {os.path.basename(p) for p in paths}
+        self.assertTrue({"grad_norms_keras_mnist_mlp.png", "noise_scale_keras_mnist_mlp.png"} <= names, names)
+        with open(report.write_report(self.runs, self.exp, paths)) as f:
+            text = f.read()
+        self.assertIn("![grad_norms_keras_mnist_mlp.png](plots/grad_norms_keras_mnist_mlp.png)", text)
+        for heading in ("### Gradient noise scale", "### Gradient and weight norms"):
+            self.assertIn(heading, text)
+        self.assertIn("| GD + L-BFGS | full | 2 | 1 |", text)  # a method of the best-lr table like the others
+        self.assertIn("L-BFGS", text.split("### Comparisons at the same batch size")[1])
+
+    def test_lr_find_document_plots(self):
+        import plot
+        doc = R.read_lr_find(self.lr_find)
+        self.assertEqual(len(doc["lr"]), 30)
+        paths, _ = plot.lr_find(doc, formats=["png"])
+        self.assertEqual(paths, [self.lr_find[:-len("json")] + "png"])
+        self.assertGreater(os.path.getsize(paths[0]), 1000)
 
 
 class DeclarationsTest(unittest.TestCase):

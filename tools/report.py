@@ -1,8 +1,10 @@
 #!/usr/bin/python3
 """Writes results/<experiment>/REPORT.md: what was run (spec, provenance, data), a table per model
 of every method and learning rate (mean ± std over seeds), each method at its best learning rate
-with 95% bootstrap intervals, pairwise tests, tuning budget, the batch-size fit, and the plots
-(made by plot.py). The numbers come from sgdanalysis.py; this file only formats them.
+with 95% bootstrap intervals, pairwise tests, tuning budget, the batch-size fit, and, when the
+runs logged them, the gradient noise scale B_simple (section "Gradient noise scale", compared
+with the fit's B_crit) and the final gradient and weight norms ("Gradient and weight norms"),
+then the plots (made by plot.py). The numbers come from sgdanalysis.py; this file only formats them.
 
 Usage: /usr/bin/python3 tools/report.py RESULTS [RESULTS ...] [--no-plots]
                                         [--select final|best|steps_to_target]
@@ -12,6 +14,7 @@ experiment, next to its runs/ directory. Malformed result files are reported and
 """
 import argparse
 import datetime
+import math
 import os
 import subprocess
 import sys
@@ -210,8 +213,110 @@ def scaling_section(runs):
     return out
 
 
+FACTOR_OF_A_FEW = 3  # how far B_crit may be from B_simple and still count as "B_crit ≈ B_simple"
+
+
+def _digits(m):
+    """Decimals for about three significant digits (none from 100 up)."""
+    return 0 if not m or abs(m) >= 100 else 1 if abs(m) >= 10 else max(2, 2 - math.floor(math.log10(abs(m))))
+
+
+def _fmt_sig(m, ci=None):
+    return A.fmt_ci(m, ci, digits=_digits(m))
+
+
+def b_crit_sentence(fam, fit, bs, criterion):
+    """'plain SGD: the fitted B_crit 64.0 [..] is 0.40 times the measured B_simple 160 [..] ...'."""
+    b_crit = f"B_crit {_fmt_sig(fit['b_crit'], fit['b_crit_ci'])}"
+    if bs["mean"] is None:
+        return (f"{fam}: the fitted {b_crit}; B_simple is undefined at the last point of all {bs['runs']} "
+                "runs, so there is nothing to compare it with.")
+    ratio = fit["b_crit"] / bs["mean"]
+    close = 1 / FACTOR_OF_A_FEW <= ratio <= FACTOR_OF_A_FEW
+    return (f"{fam}: the fitted {b_crit} is {ratio:.2g} times the measured B_simple {_fmt_sig(bs['mean'], bs['ci'])} "
+            f"(mean over the {bs['n']} of {bs['runs']} runs where it is defined, each batch size's best lr by "
+            f"{criterion}): " + (f"within a factor of {FACTOR_OF_A_FEW}, as McCandlish et al. (2018) predict "
+                                 "(B_crit ≈ B_simple up to a factor of a few)." if close else
+                                 f"more than a factor of {FACTOR_OF_A_FEW} apart, farther than the factor of a few "
+                                 "McCandlish et al. (2018) predict."))
+
+
+def noise_scale_section(runs, criterion):
+    """B_simple at the last logged point per method at its best lr, and B_crit against it; [] when
+    no run logged the noise scale."""
+    if not A.has_noise_scale(runs):
+        return []
+    out = ["### Gradient noise scale", "",
+           "B_simple = tr(Σ) / |G|² (McCandlish et al. 2018, the gradient noise scale: the batch size at which "
+           "the mini-batch gradient's noise equals its signal), as sgdbench estimates it from gradients at two "
+           "batch sizes (config noise_scale: small, big) with moving averages. Runs: each method's best "
+           f"learning rate by {criterion} (the rule of the best-lr table), one run per seed; B_simple is read "
+           "at each run's last logged point. Mean [95% percentile bootstrap interval] over the runs where it "
+           "is defined there (defined: k/n); it is undefined where the |G|² estimate is ≤ 0, which happens late "
+           "in training when the gradient is small beside its noise. B_simple grows as the loss falls, so the "
+           "value at the end of training is larger than earlier in it; the last column gives the last defined "
+           "value (mean over runs) and its logged step(s).", "",
+           "| method | batch | best lr | runs | B_simple at the last point | defined | ‖G‖² estimate | "
+           "tr(Σ) estimate | last defined B_simple (step) |", "|---|---|---|---|---|---|---|---|---|"]
+    for row in A.noise_scale(runs, criterion):
+        cells = [row["label"], row["batch"]]
+        if row["lr"] is None:
+            out.append("| " + " | ".join(cells + ["no rate qualifies"] + [""] * 6) + " |")
+            continue
+        cells += [f"{row['lr']:g}", str(row["runs"])]
+        if not row["logged"]:
+            out.append("| " + " | ".join(cells + ["not logged"] + [""] * 4) + " |")
+            continue
+        m, ci, n = row["b_simple"]
+        lm, lci, ln = row["last_defined"]
+        steps = ", ".join(map(str, row["last_defined_steps"]))
+        cells += [_fmt_sig(m, ci), f"{n}/{row['logged']}", _fmt_sig(row["grad_sq"]), _fmt_sig(row["trace_cov"]),
+                  "–" if lm is None else f"{_fmt_sig(lm)} (step{'s' if len(row['last_defined_steps']) > 1 else ''} {steps})"]
+        out.append("| " + " | ".join(cells) + " |")
+    out.append("")
+    fits = {f: d["fit"] for f, d in A.batch_scaling(runs).items() if d["fit"]}
+    measured = A.family_b_simple(runs, criterion)
+    both = [f for f in fits if f in measured]
+    if both:
+        out += ["The critical batch size of the batch-size fit against the measured noise scale (pooled over "
+                "the family's batch sizes):", ""]
+        out += [f"- {b_crit_sentence(f, fits[f], measured[f], criterion)}" for f in both] + [""]
+    return out
+
+
+def grad_norm_section(runs, criterion):
+    """Final global gradient and weight norms per method at its best lr; [] when none logged them."""
+    rows = A.grad_norms(runs, criterion)
+    if not rows:
+        return []
+    clip = any("clipped" in r for r in rows)
+    out = ["### Gradient and weight norms", "",
+           f"Global L2 norms at the last logged point, each method at its best learning rate by {criterion}: the "
+           "gradient as the update used it (after clipping) and the weights; mean [95% percentile bootstrap "
+           "interval] over seeds. Largest: the largest gradient norm at a logged point (mean over seeds); a "
+           "gradient that vanishes shows as a final norm orders of magnitude below the largest, one that explodes "
+           "as a largest norm far above the rest. Per-parameter curves: the grad_norms plot."
+           + (" Clipped: logged points whose gradient was scaled down (clip_scale < 1)." if clip else ""), "",
+           "| method | batch | best lr | seeds | final gradient norm | final weight norm | gradient / weight | "
+           "largest gradient norm |" + (" clipped |" if clip else ""), "|---|---|---|---|---|---|---|---|" + ("---|" if clip else "")]
+    for r in rows:
+        cells = [r["label"], r["batch"]]
+        if r["lr"] is None:
+            out.append("| " + " | ".join(cells + ["no rate qualifies"] + [""] * (4 + clip)) + " |")
+            continue
+        g, w = r["grad"], r["weights"]
+        ratio = "–" if g[0] is None or not w[0] else f"{g[0] / w[0]:.2g}"
+        cells += [f"{r['lr']:g}", str(r["seeds"]), _fmt_sig(g[0], g[1]), _fmt_sig(w[0], w[1]), ratio,
+                  _fmt_sig(r["max_grad"])]
+        if clip:
+            cells.append(f"{r['clipped'][0]}/{r['clipped'][1]}" if "clipped" in r else "–")
+        out.append("| " + " | ".join(cells) + " |")
+    return out + [""]
+
+
 def stats_sections(runs, criterion):
-    """Markdown lines: best-lr table with CIs, pairwise comparisons, tuning budget, batch-size fit."""
+    """Markdown lines: best-lr table with CIs, pairwise comparisons, tuning budget, batch-size fit,
+    gradient noise scale, gradient and weight norms (the last three when the runs support them)."""
     target = _target(runs)
     out = [f"### Each method at its best learning rate (by {criterion})", "",
            f"Best learning rate: the {CRITERION_TEXT[criterion]} among the rates where every seed finished "
@@ -237,7 +342,7 @@ def stats_sections(runs, criterion):
         if target:
             out += [f"Chance (%) that at least one of k random draws reaches {100 * target:g}%:", "",
                     tuning_table(runs, criterion, "reach"), ""]
-    return out + scaling_section(runs)
+    return out + scaling_section(runs) + noise_scale_section(runs, criterion) + grad_norm_section(runs, criterion)
 
 
 def write_report(runs, exp_dir, plots, criterion="final"):
@@ -277,7 +382,11 @@ def write_report(runs, exp_dir, plots, criterion="final"):
         "", "Accuracies are on the test split, mean ± standard deviation over seeds; a diverged run has no final "
         "accuracy. Steps/samples/seconds to target are read at the logged points (per epoch and log-spaced "
         "steps), so they are upper bounds at that resolution; (k/n) means only k of n seeds reached it. "
-        "images/s is training throughput including batching and the update, excluding evaluation.", ""]
+        "images/s is training throughput including batching and the update, excluding evaluation."
+        + (" L-BFGS: one step runs several full-batch loss-and-gradient evaluations (up to max_eval, in its "
+           "line search) while samples and images/s count one pass over the training set per step, so compare "
+           "it with GD by steps and training seconds, not by samples." if any(
+               r["config"]["optimizer"]["name"] == "lbfgs" for r in runs) else ""), ""]
     for model, rs in sorted(R.group(runs, R.model_name).items()):
         out += [f"## {model}", "", table(rs), ""] + stats_sections(rs, criterion)
         for p in plots:

@@ -2,7 +2,8 @@
 
 Loads every result under the given directories, reports unreadable or malformed files (naming
 the file) and keeps the rest; groups runs by experiment, model, method and learning rate, and
-aggregates over seeds. Standard library only.
+aggregates over seeds. Also finds and reads `sgdbench lr-find` documents (kind "lr_find",
+results/lr_find/*.json), which are not run results. Standard library only.
 """
 import glob
 import json
@@ -51,6 +52,9 @@ def load_runs(paths, tool="sgdresults"):
         if not isinstance(d, dict):
             problems.append((f, "not a result object"))
             continue
+        if is_lr_find(d):
+            problems.append((f, "an lr-find document, not a run result (plot it: tools/plot.py FILE)"))
+            continue
         missing = [k for k in REQUIRED if k not in d]
         if missing:
             problems.append((f, "missing field(s) " + ", ".join(repr(m) for m in missing)))
@@ -67,6 +71,54 @@ def load_runs(paths, tool="sgdresults"):
     for f, msg in problems:
         warn(tool, f"skipping {f}: {msg}")
     return runs, problems
+
+
+def is_lr_find(doc):
+    return isinstance(doc, dict) and doc.get("kind") == "lr_find"
+
+
+LR_FIND_REQUIRED = ("lr", "loss", "smoothed_loss", "suggested_lr", "min_loss_lr")
+
+
+def read_lr_find(path):
+    """An lr-find document (`sgdbench lr-find`), or None when the file is not one. Raises
+    ValueError naming what is wrong when it says it is one but is malformed."""
+    try:
+        with open(path) as fh:
+            d = json.load(fh)
+    except (OSError, json.JSONDecodeError):
+        return None
+    if not is_lr_find(d):
+        return None
+    missing = [k for k in LR_FIND_REQUIRED if k not in d]
+    if missing:
+        raise ValueError(f"{path}: lr-find document without " + ", ".join(repr(m) for m in missing))
+    if not (len(d["lr"]) == len(d["loss"]) == len(d["smoothed_loss"])) or not d["lr"]:
+        raise ValueError(f"{path}: lr-find document whose lr, loss and smoothed_loss differ in length or are empty")
+    d["_file"] = path
+    return d
+
+
+def find_lr_find_files(paths):
+    """Candidate lr-find documents: each path that is a .json file, the .json files of a directory
+    named lr_find, and <dir>/**/lr_find/*.json under any other directory (read_lr_find decides)."""
+    files = []
+    for p in paths:
+        if os.path.isfile(p):
+            files += [p] if p.endswith(".json") else []
+        elif os.path.isdir(p):
+            if os.path.basename(os.path.normpath(p)) == "lr_find":
+                files += glob.glob(os.path.join(p, "*.json"))
+            files += glob.glob(os.path.join(p, "**", "lr_find", "*.json"), recursive=True)
+    return sorted(set(files))
+
+
+def last_point_with(run, key):
+    """The last history point that has `key` with a non-null value, or None."""
+    for h in reversed(run["history"]):
+        if h.get(key) is not None:
+            return h
+    return None
 
 
 def model_name(run):
@@ -105,11 +157,12 @@ def method(run):
 
 # The optimizers' display names: `sgdbench describe --json` declares them; tests/test_tools.py
 # fails when this copy drifts from it.
-OPTIMIZER_DISPLAY = {"sgd": "SGD", "adagrad": "AdaGrad", "rmsprop": "RMSprop", "adam": "Adam"}
+OPTIMIZER_DISPLAY = {"sgd": "SGD", "adagrad": "AdaGrad", "rmsprop": "RMSprop", "adam": "Adam", "lbfgs": "L-BFGS"}
 
 
 def optimizer_family(cfg):
-    """The optimizer without the batch size: 'SGD', 'momentum 0.9', 'Nesterov 0.9', 'Adam', ..."""
+    """The optimizer without the batch size: 'plain SGD', 'momentum 0.9', 'Nesterov 0.9', 'Adam',
+    'L-BFGS', ..."""
     o = cfg["optimizer"]
     if o["name"] == "sgd":
         m = o.get("momentum", 0)

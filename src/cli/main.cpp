@@ -400,11 +400,13 @@ int main(int argc, char** argv) {
       auto data = load_dataset(cfg.data);
       const std::string started = utc_now();
       auto r = lr_find(cfg, data, lf);
-      std::string out = lf_out;
-      if (out.empty()) {
-        out = ropt.out_dir + "/lr_find/" + cfg.model.name + "_" + cfg.data.name + "_b" + std::to_string(cfg.batch_size) + ".json";
+      std::string out = lf_out.empty() ? ropt.out_dir + "/lr_find/" + cfg.model.name + "_" + cfg.data.name + "_b" +
+                                             std::to_string(cfg.batch_size) + ".json"
+                                       : lf_out;
+      if (auto parent = std::filesystem::path(out).parent_path(); !parent.empty()) {
         std::error_code ec;
-        std::filesystem::create_directories(ropt.out_dir + "/lr_find", ec);
+        std::filesystem::create_directories(parent, ec);
+        SGD_CHECK(!ec, Io, parent.string(), ": cannot create: ", ec.message());
       }
       nlohmann::json doc = {{"schema_version", kResultSchemaVersion},
                             {"kind", "lr_find"},
@@ -414,9 +416,11 @@ int main(int argc, char** argv) {
                             {"provenance", provenance(dnnl_ctx::threads(), started, utc_now())}};
       doc.update(r.to_json());
       write_json_atomic(out, doc);
-      std::printf("lr-find: %zu steps (%s); smoothed loss lowest at lr %.3g; suggested lr %.3g (steepest descent)\n"
+      char sug[96] = "no suggestion (the smoothed loss never fell: widen --start/--end or add --steps)";
+      if (r.suggested > 0) std::snprintf(sug, sizeof sug, "suggested lr %.3g (steepest descent)", r.suggested);
+      std::printf("lr-find: %zu steps (%s); smoothed loss lowest at lr %.3g; %s\n"
                   "wrote %s; plot: /usr/bin/python3 tools/plot.py %s\n",
-                  r.lr.size(), r.stop_reason.c_str(), r.min_loss_lr, r.suggested, out.c_str(), out.c_str());
+                  r.lr.size(), r.stop_reason.c_str(), r.min_loss_lr, sug, out.c_str(), out.c_str());
     }
     if (*run || *trn) {
       const auto& world = dist::init(&argc, &argv);

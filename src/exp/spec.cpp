@@ -172,6 +172,8 @@ TrainConfig read_config(const ojson& j, const Reader& r) {
   // A model that cannot take them is a model error (exit 5) naming the spec field, the model's
   // file and the layer.
   if (auto info = probe_dataset(c.data)) {
+    if ((c.crop_pad > 0 || c.hflip) && !(info->shape.rank() == 3 && info->shape[1] > 1 && info->shape[2] > 1))
+      r.fail("augment", "needs images (C x H x W with H, W > 1); the data has samples of " + info->shape.str());
     const int64_t batch = c.batch_size == 0 ? c.chunk : c.batch_size;  // GD: one chunk at a time
     const std::string key = c.model.canonical().dump() + "|" + info->shape.str() + "|" +
                             std::to_string(info->classes) + "|" + std::to_string(batch) + "|" +
@@ -181,6 +183,8 @@ TrainConfig read_config(const ojson& j, const Reader& r) {
       auto net = build_network(c.model, info->shape, info->classes);
       net->check_batch(batch, true, c.batch_size == 0 ? "chunk" : "batch_size");
       net->check_batch(c.eval_batch, false, "eval_batch");
+      if (auto p = optimizer_memory_problem(c.optimizer, net->buffer_size()); !p.empty())
+        r.fail("optimizer.history_size", p);
       if (r.built) r.built->insert(key);
     } catch (const Error& e) {
       if (e.kind() != ErrorKind::Model) throw;

@@ -8,6 +8,8 @@
 #include <deque>
 #include <vector>
 
+#include <cstdio>
+
 #include "optim/optimizer.hpp"
 
 namespace sgdbench {
@@ -238,5 +240,16 @@ class Lbfgs : public Optimizer {
 }  // namespace
 
 std::unique_ptr<Optimizer> make_lbfgs(const OptimizerConfig& c) { return std::make_unique<Lbfgs>(c); }
+
+std::string optimizer_memory_problem(const OptimizerConfig& c, size_t n) {
+  if (c.name != "lbfgs") return "";
+  constexpr double kLimit = 4.0 * (1 << 30);  // bytes, as the largest tensor a batch may need
+  const double bytes = (2.0 * double(c.history_size) + 6.0) * double(n) * sizeof(float);
+  if (bytes <= kLimit) return "";
+  char b[256];
+  std::snprintf(b, sizeof b, "%lld pairs of %zu-float vectors would need %.1f GiB (limit 4 GiB): use a smaller "
+                "history_size", (long long)c.history_size, n, bytes / double(1 << 30));
+  return b;
+}
 
 }  // namespace sgdbench

@@ -76,6 +76,10 @@ class Optimizer {
 const std::vector<KindDecl>& optimizer_decls();
 const std::vector<std::string>& optimizer_names();
 
+// The optimizer's state for n parameters must fit the memory limit (L-BFGS keeps 2 x history_size
+// vectors of n floats): "" when it does, else the problem with the field "history_size".
+std::string optimizer_memory_problem(const OptimizerConfig& cfg, size_t n);
+
 // L-BFGS (lbfgs.cpp), registered in the optimizer table.
 std::unique_ptr<Optimizer> make_lbfgs(const OptimizerConfig& cfg);
 

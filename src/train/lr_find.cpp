@@ -28,7 +28,7 @@ nlohmann::json LrFindResult::to_json() const {
   return {{"lr", lr},
           {"loss", loss},
           {"smoothed_loss", smoothed},
-          {"suggested_lr", suggested},
+          {"suggested_lr", suggested > 0 ? nlohmann::json(suggested) : nlohmann::json(nullptr)},
           {"min_loss_lr", min_loss_lr},
           {"stop_reason", stop_reason}};
 }
@@ -52,8 +52,9 @@ LrFindResult lr_find(const TrainConfig& in, const Dataset& data, const LrFindCon
     avg = f.smooth * avg + (1 - f.smooth) * loss;
     const double s = avg / (1 - std::pow(f.smooth, double(step)));
     r.lr.push_back(lr), r.loss.push_back(loss), r.smoothed.push_back(s);
-    if (s < best) best = s, r.min_loss_lr = lr;
-    if (step > 3 && s > f.diverge * best) {
+    // The minimum from the 5th step on: the first averages are single noisy losses.
+    if (step >= 5 && s < best) best = s, r.min_loss_lr = lr;
+    if (step > 5 && s > f.diverge * best) {
       r.stop_reason = "smoothed loss above " + std::to_string(f.diverge) + " x its minimum";
       return false;
     }

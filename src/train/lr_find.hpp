@@ -24,7 +24,7 @@ struct LrFindConfig {
 
 struct LrFindResult {
   std::vector<double> lr, loss, smoothed;  // per step
-  double suggested = 0;                    // steepest descent of the smoothed loss
+  double suggested = 0;                    // steepest descent of the smoothed loss (0: none; null in JSON)
   double min_loss_lr = 0;                  // lr at the smoothed loss's minimum
   std::string stop_reason;
   nlohmann::json to_json() const;

@@ -35,7 +35,7 @@ class NoiseScale {
  private:
   int64_t every_, small_, big_, k_;
   double ema_;
-  std::vector<double> sum_;  // the window's sum of small gradients
+  std::vector<float> sum_;  // the window's sum of small gradients
   int64_t in_window_ = 0;    // small gradients summed so far (0: not measuring)
   double small_sq_sum_ = 0;
   double avg_g2_ = 0, avg_s_ = 0, weight_ = 0;  // EMAs and their bias correction 1 - ema^count

@@ -208,6 +208,10 @@ nlohmann::json TrainResult::summary() const {
   s["seconds_to_target"] = opt(target_seconds);
   s["epochs_to_target"] = opt(target_epoch);
   s["final_state_hash"] = final_state_hash;
+  if (noise_scale_seconds > 0) s["noise_scale_seconds"] = noise_scale_seconds;
+  // Written when it differs from the step count (L-BFGS: its line search evaluates several times
+  // per step, so samples and images/s alone understate its work).
+  if (gradient_evaluations > 0 && gradient_evaluations != steps) s["gradient_evaluations"] = gradient_evaluations;
   return s;
 }
 

@@ -101,6 +101,8 @@ Trainer::Trainer(TrainConfig cfg, const Dataset& data) : cfg_(std::move(cfg)), d
   }
   net_->reseed_dropout(cfg_.seed, uint64_t(rank_));  // each rank its own masks; rank 0 those of one process
   opt_ = make_optimizer(cfg_.optimizer);
+  if (auto p = optimizer_memory_problem(cfg_.optimizer, net_->buffer_size()); !p.empty())
+    SGD_THROW(Spec, "optimizer.history_size: ", p);
   const int64_t N = data_.train.size();
   SGD_CHECK(N > 0, Data, data_.name, ": the train split is empty");
   full_ = cfg_.batch_size == 0;
@@ -108,7 +110,11 @@ Trainer::Trainer(TrainConfig cfg, const Dataset& data) : cfg_(std::move(cfg)), d
   batcher_ =
       std::make_unique<Batcher>(data_.train, data_.shape, data_.pre, batch_, true, cfg_.seed, cfg_.drop_last, aug);
   batcher_->set_slice(rank_, ranks_);
-  if (aug.on() && !full_) batcher_->set_prefetch(true);
+  // The prefetch thread: on for augmented runs (the crop and flip per pixel cost more than a plain
+  // copy); SGDBENCH_PREFETCH=1 / 0 turns it on / off for every run (the numbers are the same).
+  const char* pf = std::getenv("SGDBENCH_PREFETCH");
+  const bool prefetch = pf && *pf ? std::string(pf) != "0" : aug.on();
+  if (prefetch && !full_) batcher_->set_prefetch(true);
   steps_per_epoch_ = full_ ? 1 : batcher_->batches_per_epoch();
   SGD_CHECK(steps_per_epoch_ > 0, Spec, "batch_size ", batch_, " with drop_last leaves no batch of ", N, " samples");
   sched_ = std::make_unique<Schedule>(cfg_.schedule, cfg_.lr, double(batch_), double(cfg_.epochs));
@@ -138,6 +144,7 @@ bool Trainer::load_batch() {
 }
 
 double Trainer::compute_gradient() {
+  ++evals_;
   net_->dropout_rng() = dropout_at_step_;  // the same masks for every evaluation of this step
   double loss = 0;
   float* grad = full_ ? accum_.data() : net_->grads();
@@ -165,7 +172,9 @@ double Trainer::compute_gradient() {
   }
   if (noise_ && observed_step_ != step_) {  // the raw gradient, once per step
     observed_step_ = step_;
+    const auto t0 = Clock::now();
     noise_->observe(grad, m, step_);
+    noise_s_ += seconds_since(t0);
   }
   if (cfg_.clip_norm > 0 || cfg_.clip_value > 0) {
     const auto c = clip_gradient(grad, m, cfg_.clip_norm, cfg_.clip_value);
@@ -309,8 +318,9 @@ TrainResult Trainer::run() {
           train_s_ += seconds_since(t0);
           break;
         }
+        const double noise0 = noise_s_;
         bool ok = take_step(compute_gradient(), n_);
-        train_s_ += seconds_since(t0);
+        train_s_ += seconds_since(t0) - (noise_s_ - noise0);  // measuring is not training
         if (!ok) {
           stop_ = true;
           break;
@@ -344,6 +354,8 @@ TrainResult Trainer::run() {
     if (res_.stop_reason.empty()) res_.stop_reason = "epoch budget done";
   }
   res_.steps = step_, res_.samples = samples_, res_.train_seconds = train_s_, res_.eval_seconds = eval_s_;
+  res_.noise_scale_seconds = noise_s_;
+  res_.gradient_evaluations = evals_;
   res_.final_state_hash = state_hash(*net_);
   // Testing hook: SGDBENCH_SAVE_PARAMS=DIR writes the trained parameters (raw fp32, in buffer
   // order) to DIR/<final_state_hash>.f32, e.g. to compare data-parallel with one-process training.

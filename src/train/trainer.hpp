@@ -103,6 +103,8 @@ struct TrainResult {
   std::vector<HistoryPoint> history;
   int64_t steps = 0, samples = 0;
   double train_seconds = 0, eval_seconds = 0;
+  double noise_scale_seconds = 0;  // time measuring the noise scale (excluded from train_seconds)
+  int64_t gradient_evaluations = 0;  // loss + gradient computations (L-BFGS: several per step)
   std::optional<int64_t> target_step, target_samples;
   std::optional<double> target_seconds, target_epoch;
   std::string final_state_hash;  // state_hash() of the trained network
@@ -176,6 +178,8 @@ class Trainer {
   std::unique_ptr<class NoiseScale> noise_;
   int64_t observed_step_ = -1;  // the step whose gradient noise_ has seen
   double clip_norm_before_ = 0, clip_scale_ = 1;
+  double noise_s_ = 0;  // seconds in noise_->observe(), taken out of the training time
+  int64_t evals_ = 0;   // compute_gradient() calls
   std::function<void(const Progress&)> on_progress_;
   TrainResult res_;
   bool full_ = false, stop_ = false, in_hook_ = false;
