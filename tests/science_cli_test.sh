@@ -37,8 +37,10 @@ spec() { echo "{\"experiment\": \"s\", \"base\": {\"data\": {\"name\": \"synthet
 spec '"batch_size": 8, "noise_scale": {"every_steps": 10, "big": 12}'
 expect 3 "s.json: base.noise_scale.big: 12 is not a multiple >= 2 of the small batch 8" validate "$tmp/s.json"
 spec '"batch_size": "full", "noise_scale": {"every_steps": 10}'
+expect 3 "s.json: base.noise_scale.small: needed with batch_size \"full\"" validate "$tmp/s.json"
+spec '"batch_size": "full", "noise_scale": {"every_steps": 10, "method": "consecutive"}'
 expect 3 "s.json: base.noise_scale: needs mini-batches" validate "$tmp/s.json"
-spec '"batch_size": 8, "noise_scale": {"every_steps": 3, "big": 64}'
+spec '"batch_size": 8, "noise_scale": {"every_steps": 3, "big": 64, "method": "consecutive"}'
 expect 3 "s.json: base.noise_scale.every_steps: 3 is shorter than one measurement" validate "$tmp/s.json"
 spec '"clip": {"norm": -1}'
 expect 3 "s.json: base.clip.norm" validate "$tmp/s.json"

@@ -200,10 +200,13 @@ TEST_CASE("noise scale estimators: hand-computed values", "[science][noise]") {
 TEST_CASE("noise scale during training equals tr(Sigma)/|G|^2 from the exact per-sample gradients",
           "[science][noise]") {
   // At a learning rate of ~0 the parameters stay put, so the exact answer is computable from the
-  // N per-sample gradients g_i: G = mean g_i, tr(Sigma) = mean |g_i - G|^2. Consecutive batches
-  // of one shuffled epoch are a sample without replacement, for which the estimators' means are
-  // |G|^2 - tr(Sigma)/(N-1) and tr(Sigma) N/(N-1) (derivation in the test's comment below).
+  // N per-sample gradients g_i: G = mean g_i, tr(Sigma) = mean |g_i - G|^2. Both methods draw the
+  // B samples of a measurement without replacement ("fixed": B distinct samples; "consecutive":
+  // B/b consecutive batches of one shuffled epoch), for which the estimators' means are
+  // |G|^2 - tr(Sigma)/(N-1) and tr(Sigma) N/(N-1) (derivation below).
   //   E|G_b|^2 = |G|^2 + tr(Sigma)/b (N-b)/(N-1); put into the estimators' formulas.
+  const std::string method = GENERATE("fixed", "consecutive");
+  CAPTURE(method);
   const int64_t N = 512, b = 8, B = 64;
   TrainConfig c;
   c.model = load_model_file(kSmallMlp);
@@ -211,7 +214,7 @@ TEST_CASE("noise scale during training equals tr(Sigma)/|G|^2 from the exact per
   c.batch_size = b;
   c.lr = 1e-30;  // the update rounds away: p - 1e-30 g == p in fp32
   c.epochs = 40;
-  c.noise_every = B / b, c.noise_big = B, c.noise_ema = 0.999;
+  c.noise_every = B / b, c.noise_big = B, c.noise_ema = 0.999, c.noise_method = method;
   auto data = load_dataset(c.data);
   Trainer t(c, data);
   Network& net = t.network();
@@ -247,8 +250,12 @@ TEST_CASE("noise scale during training equals tr(Sigma)/|G|^2 from the exact per
 TEST_CASE("noise_scale and augment checks name the field", "[science][spec]") {
   TrainConfig c;
   c.batch_size = 0, c.noise_every = 10;
+  CHECK(c.conflict().rfind("noise_scale.small:", 0) == 0);  // fixed: full batch needs an explicit b
+  c.noise_small = 16;
+  CHECK(c.conflict().empty());
+  c.noise_method = "consecutive";
   CHECK(c.conflict().rfind("noise_scale:", 0) == 0);
-  c.batch_size = 8, c.noise_big = 12;
+  c.batch_size = 8, c.noise_small = 0, c.noise_big = 12;
   CHECK(c.conflict().rfind("noise_scale.big:", 0) == 0);
   c.noise_big = 64, c.noise_every = 4;
   CHECK(c.conflict().rfind("noise_scale.every_steps:", 0) == 0);
@@ -256,6 +263,10 @@ TEST_CASE("noise_scale and augment checks name the field", "[science][spec]") {
   CHECK(c.conflict().rfind("noise_scale.small:", 0) == 0);
   c.noise_small = 8;
   CHECK(c.conflict().empty());
+  c.noise_method = "fixed", c.noise_small = 4, c.noise_every = 1;  // fixed: any b dividing B, any K
+  CHECK(c.conflict().empty());
+  c.data_parallel = 2;
+  CHECK(c.conflict().rfind("noise_scale:", 0) == 0);
   TrainConfig a;
   a.model = load_model_file(kSmallMlp);
   a.data = synthetic(64, Shape{1, 1, 36});

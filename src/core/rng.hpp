@@ -7,7 +7,7 @@
 
 namespace sgdbench {
 
-enum class RngPurpose : uint64_t { Init = 1, Shuffle = 2, Dropout = 3, Data = 4, Split = 5, Augment = 6 };
+enum class RngPurpose : uint64_t { Init = 1, Shuffle = 2, Dropout = 3, Data = 4, Split = 5, Augment = 6, Noise = 7 };
 
 inline uint64_t splitmix64(uint64_t& x) {
   uint64_t z = (x += 0x9E3779B97F4A7C15ull);

@@ -51,14 +51,17 @@ void NoiseScale::observe(const float* g, size_t n, int64_t step) {
     big += part;
   }
   big /= double(k_) * double(k_);
-  const double small = small_sq_sum_ / double(k_);
+  in_window_ = 0;
+  add(small_sq_sum_ / double(k_), big);
+}
+
+void NoiseScale::add(double small, double big) {
   last_g2_ = grad_sq(small, big, double(small_), double(big_));
   last_s_ = trace_cov(small, big, double(small_), double(big_));
   avg_g2_ = ema_ * avg_g2_ + (1 - ema_) * last_g2_;
   avg_s_ = ema_ * avg_s_ + (1 - ema_) * last_s_;
   ++count_;
   weight_ = 1 - std::pow(ema_, double(count_));
-  in_window_ = 0;
 }
 
 nlohmann::json NoiseScale::point() const {

@@ -90,16 +90,20 @@ const Bindings<C>& config_bindings() {
        &C::log_grad_norms},
       nested<C>("noise_scale", "gradient noise scale B_simple = tr(Sigma)/|G|^2 logged during training",
                 {{FieldDecl::integer("every_steps", 0, 0, kMaxCount,
-                                     "start a measurement every K steps (0 = off); K >= big/small"),
+                                     "one measurement every K steps (0 = off); consecutive: K >= big/small"),
                   &C::noise_every},
-                 {FieldDecl::integer("small", 0, 0, kMaxCount, "the small batch b: the run's batch_size (0 = it)"),
+                 {FieldDecl::integer("small", 0, 0, kMaxCount,
+                                     "the small batch b (0 = the run's batch_size; consecutive: must be it)"),
                   &C::noise_small},
-                 {FieldDecl::integer("big", 0, 0, kMaxCount,
-                                     "the big batch B: a multiple >= 2 of small, made of B/b consecutive batches "
-                                     "(0 = 8 x small)"),
+                 {FieldDecl::integer("big", 0, 0, kMaxCount, "the big batch B: a multiple >= 2 of small (0 = 8 x small)"),
                   &C::noise_big},
                  {FieldDecl::number("ema", 0.9, 0, 1, "smoothing of the estimators' moving averages", false, true),
-                  &C::noise_ema}}),
+                  &C::noise_ema},
+                 {FieldDecl::word("method", "fixed", {"fixed", "consecutive"},
+                                  "fixed: B fresh samples at the current parameters, in B/b chunks (B/b extra "
+                                  "gradients per measurement, timed apart); consecutive: the run's own B/b "
+                                  "consecutive batch gradients (free, biased when the parameters move within them)"),
+                  &C::noise_method}}),
       nested<C>("augment", "training-image augmentation, seeded (test and validation images are never changed)",
                 {{FieldDecl::integer("crop_pad", 0, 0, 64,
                                      "random crop of the original size after zero-padding by this many pixels"),
@@ -125,7 +129,16 @@ const std::vector<std::string>& config_field_names() {
 }
 
 std::string TrainConfig::conflict() const {
-  if (noise_every > 0) {
+  if (noise_every > 0 && noise_method == "fixed") {
+    if (batch_size == 0 && noise_small == 0)
+      return "noise_scale.small: needed with batch_size \"full\" (there is no mini-batch size to default to)";
+    const int64_t b = noise_small > 0 ? noise_small : batch_size, B = noise_big > 0 ? noise_big : 8 * b;
+    if (B % b != 0 || B < 2 * b)
+      return "noise_scale.big: " + std::to_string(B) + " is not a multiple >= 2 of the small batch " +
+             std::to_string(b);
+    if (data_parallel > 1) return "noise_scale: not supported with parallel.data > 1";
+  }
+  if (noise_every > 0 && noise_method == "consecutive") {
     if (batch_size == 0) return "noise_scale: needs mini-batches (batch_size \"full\" has one gradient per epoch)";
     const int64_t b = batch_size, B = noise_big > 0 ? noise_big : 8 * b;
     if (noise_small != 0 && noise_small != b)

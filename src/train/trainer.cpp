@@ -12,6 +12,7 @@
 
 #include "core/error.hpp"
 #include "core/interrupt.hpp"
+#include "core/rng.hpp"
 #include "data/batcher.hpp"
 #include "dist/world.hpp"
 #include "train/grad_health.hpp"
@@ -110,18 +111,23 @@ Trainer::Trainer(TrainConfig cfg, const Dataset& data) : cfg_(std::move(cfg)), d
   batcher_ =
       std::make_unique<Batcher>(data_.train, data_.shape, data_.pre, batch_, true, cfg_.seed, cfg_.drop_last, aug);
   batcher_->set_slice(rank_, ranks_);
-  // The prefetch thread: on for augmented runs (the crop and flip per pixel cost more than a plain
-  // copy); SGDBENCH_PREFETCH=1 / 0 turns it on / off for every run (the numbers are the same).
+  // The prefetch thread: on for augmented runs that leave a core free (with every core computing,
+  // a third thread preempts an OpenMP worker at its barriers: 1.4-4x slower steps measured, see
+  // README); SGDBENCH_PREFETCH=1 / 0 turns it on / off for every run (the numbers are the same).
   const char* pf = std::getenv("SGDBENCH_PREFETCH");
-  const bool prefetch = pf && *pf ? std::string(pf) != "0" : aug.on();
+  const bool prefetch =
+      pf && *pf ? std::string(pf) != "0" : aug.on() && dnnl_ctx::threads() < dnnl_ctx::hardware_threads();
   if (prefetch && !full_) batcher_->set_prefetch(true);
   steps_per_epoch_ = full_ ? 1 : batcher_->batches_per_epoch();
   SGD_CHECK(steps_per_epoch_ > 0, Spec, "batch_size ", batch_, " with drop_last leaves no batch of ", N, " samples");
   sched_ = std::make_unique<Schedule>(cfg_.schedule, cfg_.lr, double(batch_), double(cfg_.epochs));
   if (full_) accum_ = Tensor(Shape{int64_t(net_->buffer_size())});
-  if (cfg_.noise_every > 0)
-    noise_ = std::make_unique<NoiseScale>(cfg_.noise_every, batch_, cfg_.noise_big > 0 ? cfg_.noise_big : 8 * batch_,
-                                          cfg_.noise_ema);
+  if (cfg_.noise_every > 0) {
+    const int64_t b = cfg_.noise_small > 0 ? cfg_.noise_small : batch_, B = cfg_.noise_big > 0 ? cfg_.noise_big : 8 * b;
+    SGD_CHECK(cfg_.noise_method != "fixed" || B <= N, Spec, "noise_scale.big: ", B, " is more than the ", N,
+              " training samples");
+    noise_ = std::make_unique<NoiseScale>(cfg_.noise_every, b, B, cfg_.noise_ema);
+  }
 }
 
 Trainer::~Trainer() = default;
@@ -170,7 +176,7 @@ double Trainer::compute_gradient() {
     loss = v[0];
     if (v[1] > 0) throw Interrupted(interrupt_signal() ? interrupt_signal() : SIGTERM);
   }
-  if (noise_ && observed_step_ != step_) {  // the raw gradient, once per step
+  if (noise_ && cfg_.noise_method == "consecutive" && observed_step_ != step_) {  // the raw gradient, once per step
     observed_step_ = step_;
     const auto t0 = Clock::now();
     noise_->observe(grad, m, step_);
@@ -186,6 +192,38 @@ double Trainer::compute_gradient() {
     in_hook_ = false;
   }
   return loss;
+}
+
+void Trainer::measure_noise() {
+  const int64_t b = noise_->small(), B = noise_->big(), k = B / b, N = data_.train.size();
+  const int64_t P = net_->input_shape().numel();
+  if (noise_order_.empty()) {
+    noise_order_.resize(size_t(N));
+    std::iota(noise_order_.begin(), noise_order_.end(), 0);
+  }
+  // B distinct samples: a partial Fisher-Yates draw, seeded by (run seed, step).
+  Rng r(cfg_.seed, RngPurpose::Noise, uint64_t(step_));
+  for (int64_t i = 0; i < B; ++i) std::swap(noise_order_[size_t(i)], noise_order_[size_t(i + int64_t(r.below(uint64_t(N - i))))]);
+  // Neither the training's dropout masks nor batch norm's running statistics may change.
+  const Rng saved_rng = net_->dropout_rng();
+  net_->dropout_rng() = Rng(cfg_.seed, RngPurpose::Noise, ~uint64_t(step_));
+  std::vector<float> saved_state(net_->state(), net_->state() + net_->state_size());
+  const size_t m = net_->buffer_size();
+  std::vector<float> sum(m, 0.f);
+  double small_sq = 0;
+  Plan& plan = net_->plan(b, true);
+  for (int64_t c = 0; c < k; ++c) {
+    Batcher::gather(data_.train, P, data_.pre, noise_order_.data() + c * b, b, plan.input(), plan.labels());
+    plan.forward_loss();
+    plan.backward();
+    const float* g = net_->grads();
+    small_sq += double(l2_norm(g, m)) * l2_norm(g, m);
+    for (size_t j = 0; j < m; ++j) sum[j] += g[j];
+  }
+  const double big = l2_norm(sum.data(), m) / double(k);
+  noise_->add(small_sq / double(k), big * big);
+  net_->dropout_rng() = saved_rng;
+  std::copy(saved_state.begin(), saved_state.end(), net_->state());
 }
 
 double Trainer::closure() {
@@ -300,6 +338,11 @@ TrainResult Trainer::run() {
   for (int64_t epoch = 0; epoch < cfg_.epochs && !stop_; ++epoch) {
     if (full_) {
       if (ranks_ == 1) check_interrupt();  // data-parallel: agreed in compute_gradient
+      if (noise_ && noise_->due(step_)) {
+        const auto tn = Clock::now();
+        measure_noise();
+        noise_s_ += seconds_since(tn);
+      }
       auto t0 = Clock::now();
       dropout_at_step_ = net_->dropout_rng();
       bool ok = take_step(compute_gradient(), N);
@@ -313,6 +356,11 @@ TrainResult Trainer::run() {
         // SIGINT/SIGTERM: stop here, between steps (the run is not written); data-parallel: all
         // ranks agree in compute_gradient.
         if (ranks_ == 1) check_interrupt();
+        if (noise_ && cfg_.noise_method == "fixed" && noise_->due(step_) && batcher_->next_size() > 0) {
+          const auto tn = Clock::now();  // before the step's batch is loaded: the plan is free
+          measure_noise();
+          noise_s_ += seconds_since(tn);
+        }
         auto t0 = Clock::now();
         if (!load_batch()) {
           train_s_ += seconds_since(t0);

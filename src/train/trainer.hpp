@@ -56,11 +56,12 @@ struct TrainConfig {
   // norms at every logged point ("log_grad_norms": true).
   double clip_norm = 0, clip_value = 0;
   bool log_grad_norms = false;
-  // Gradient noise scale ("noise_scale": {"every_steps": K, "small": b, "big": B, "ema": a}):
-  // every K steps the gradients of the next B/b consecutive batches (b = batch_size) are
-  // combined into the two-batch-size estimators of |G|^2 and tr(Sigma); see noise_scale.hpp.
+  // Gradient noise scale ("noise_scale": {"every_steps": K, "small": b, "big": B, "ema": a,
+  // "method": "fixed" | "consecutive"}): every K steps one measurement of the two-batch-size
+  // estimators of |G|^2 and tr(Sigma); see noise_scale.hpp.
   int64_t noise_every = 0, noise_small = 0, noise_big = 0;
   double noise_ema = 0.9;
+  std::string noise_method = "fixed";
   // Image augmentation ("augment": {"crop_pad": P, "hflip": true}): seeded random crop after
   // zero-padding by P pixels and a random horizontal flip (p = 0.5), per training sample.
   int64_t crop_pad = 0;
@@ -145,7 +146,8 @@ class Trainer {
   // returning false ends the run there (status completed, "stopped by the caller").
   void set_step_callback(std::function<bool(int64_t, double, double)> f) { on_step_ = std::move(f); }
   // Prepare the next batch on a background thread while the current one trains (default on when
-  // the run augments its images); the results are the same either way.
+  // the run augments its images and computes on fewer threads than the machine has); the results
+  // are the same either way.
   void set_prefetch(bool on);
   // Re-evaluates the loss and the gradient (into network().grads(); for GD into the accumulator) at the current
   // parameters on the current step's batch (the whole train split for GD), then runs the gradient hook (not when called
@@ -159,6 +161,7 @@ class Trainer {
 
  private:
   double compute_gradient();  // loss of the current batch; gradient into net_->grads() (or accum_)
+  void measure_noise();       // "fixed" noise scale: B fresh samples at the current parameters
   bool load_batch();          // next mini-batch into the plan; false at the end of the epoch
   bool take_step(double loss, int64_t n);
   void record(const char* kind);
@@ -180,6 +183,7 @@ class Trainer {
   double clip_norm_before_ = 0, clip_scale_ = 1;
   double noise_s_ = 0;  // seconds in noise_->observe(), taken out of the training time
   int64_t evals_ = 0;   // compute_gradient() calls
+  std::vector<int64_t> noise_order_;  // "fixed": the train indices, partly reshuffled per measurement
   std::function<void(const Progress&)> on_progress_;
   TrainResult res_;
   bool full_ = false, stop_ = false, in_hook_ = false;
