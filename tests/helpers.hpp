@@ -4,10 +4,13 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstring>
+#include <fstream>
 #include <functional>
 #include <memory>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "core/rng.hpp"
 #include "dnnl/context.hpp"
@@ -159,6 +162,36 @@ struct LayerRig {
     return from_memory(exec->diff_src);
   }
   ref::T grad(size_t i, const std::vector<int64_t>& dims) const { return from_floats(grads[i].data(), dims); }
+};
+
+// A PyTorch golden from tools/gen_reference.py: tests/data/golden_<name>.json (manifest: shapes
+// and offsets) + .bin (float32 tensors back to back).
+struct Golden {
+  nlohmann::json manifest;
+  std::vector<float> data;
+  explicit Golden(const std::string& name) {
+    std::string base = std::string(SGDBENCH_TEST_DATA) + "/golden_" + name;
+    std::ifstream j(base + ".json");
+    REQUIRE(j.good());
+    j >> manifest;
+    std::ifstream b(base + ".bin", std::ios::binary | std::ios::ate);
+    REQUIRE(b.good());
+    data.resize(size_t(b.tellg()) / 4);
+    b.seekg(0);
+    b.read(reinterpret_cast<char*>(data.data()), std::streamsize(data.size() * 4));
+  }
+  std::vector<float> floats(const std::string& name) const {
+    auto& t = manifest.at("tensors").at(name);
+    const float* p = data.data() + t.at("offset").get<size_t>();
+    return std::vector<float>(p, p + t.at("count").get<size_t>());
+  }
+  ref::T get(const std::string& name) const {
+    auto& t = manifest.at("tensors").at(name);
+    std::vector<int64_t> dims = t.at("shape").get<std::vector<int64_t>>();
+    if (dims.empty()) dims = {1};
+    return from_floats(data.data() + t.at("offset").get<size_t>(), dims);
+  }
+  bool has(const std::string& name) const { return manifest.at("tensors").contains(name); }
 };
 
 }  // namespace sgdbench::test

@@ -80,32 +80,6 @@ TEST_CASE("initialisers follow PyTorch and Keras defaults", "[model][init]") {
   CHECK(!std::equal(a->params(), a->params() + a->buffer_size(), net->params()));
 }
 
-namespace {
-
-struct Golden {
-  nlohmann::json manifest;
-  std::vector<float> data;
-  explicit Golden(const std::string& model) {
-    std::string base = std::string(SGDBENCH_TEST_DATA) + "/golden_" + model;
-    std::ifstream j(base + ".json");
-    REQUIRE(j.good());
-    j >> manifest;
-    std::ifstream b(base + ".bin", std::ios::binary | std::ios::ate);
-    REQUIRE(b.good());
-    data.resize(size_t(b.tellg()) / 4);
-    b.seekg(0);
-    b.read(reinterpret_cast<char*>(data.data()), std::streamsize(data.size() * 4));
-  }
-  ref::T get(const std::string& name) const {
-    auto& t = manifest.at("tensors").at(name);
-    std::vector<int64_t> dims = t.at("shape").get<std::vector<int64_t>>();
-    if (dims.empty()) dims = {1};
-    return from_floats(data.data() + t.at("offset").get<size_t>(), dims);
-  }
-  bool has(const std::string& name) const { return manifest.at("tensors").contains(name); }
-};
-
-}  // namespace
 
 TEST_CASE("models match PyTorch goldens: logits, loss, gradients, 3 SGD-momentum steps, batch-norm statistics",
           "[model][golden]") {

@@ -15,31 +15,11 @@
 #include "train/trainer.hpp"
 
 using namespace sgdbench;
+using sgdbench::test::Golden;
 
 namespace {
 
 const std::string kSmallMlp = std::string(SGDBENCH_TEST_DATA) + "/models/small_mlp.json";
-
-struct Golden {
-  nlohmann::json manifest;
-  std::vector<float> data;
-  explicit Golden(const std::string& name) {
-    const std::string base = std::string(SGDBENCH_TEST_DATA) + "/golden_" + name;
-    std::ifstream j(base + ".json");
-    REQUIRE(j.good());
-    j >> manifest;
-    std::ifstream b(base + ".bin", std::ios::binary | std::ios::ate);
-    REQUIRE(b.good());
-    data.resize(size_t(b.tellg()) / 4);
-    b.seekg(0);
-    b.read(reinterpret_cast<char*>(data.data()), std::streamsize(data.size() * 4));
-  }
-  std::vector<float> get(const std::string& name) const {
-    auto& t = manifest.at("tensors").at(name);
-    const float* p = data.data() + t.at("offset").get<size_t>();
-    return std::vector<float>(p, p + t.at("count").get<size_t>());
-  }
-};
 
 // The small MLP with the golden's parameters, batch and labels in its training plan.
 struct GoldenNet {
@@ -49,9 +29,9 @@ struct GoldenNet {
     auto& m = g.manifest;
     net = build_network(load_model_file(kSmallMlp), Shape(m.at("input_shape").get<std::vector<int64_t>>()),
                         m.at("classes").get<int64_t>());
-    for (auto& r : net->param_refs()) net->write_param(r.name, g.get("param." + r.name).data());
+    for (auto& r : net->param_refs()) net->write_param(r.name, g.floats("param." + r.name).data());
     plan = &net->plan(m.at("batch").get<int64_t>(), true);
-    auto x = g.get("input"), y = g.get("labels");
+    auto x = g.floats("input"), y = g.floats("labels");
     std::copy(x.begin(), x.end(), plan->input());
     for (size_t i = 0; i < y.size(); ++i) plan->labels()[i] = int32_t(y[i]);
   }
@@ -97,14 +77,14 @@ TEST_CASE("gradient clipping by norm and by value equals torch.nn.utils.clip_gra
   CHECK_THAT(c.scale, Catch::Matchers::WithinRel(0.5, 1e-5));
   for (auto& r : n.net->param_refs()) {
     INFO(r.name);
-    CHECK(n.rel_error(r.name, g.get("clip_norm." + r.name), true) <= 1e-5);
+    CHECK(n.rel_error(r.name, g.floats("clip_norm." + r.name), true) <= 1e-5);
   }
   std::copy(raw.begin(), raw.end(), n.net->grads());
   c = clip_gradient(n.net->grads(), m, 0, g.manifest.at("clip_value").get<double>());
   CHECK(c.scale == 1);
   for (auto& r : n.net->param_refs()) {
     INFO(r.name);
-    CHECK(n.rel_error(r.name, g.get("clip_value." + r.name), true) <= 1e-6);
+    CHECK(n.rel_error(r.name, g.floats("clip_value." + r.name), true) <= 1e-6);
   }
   // A norm below the limit is left alone.
   std::copy(raw.begin(), raw.end(), n.net->grads());
@@ -126,7 +106,7 @@ TEST_CASE("L-BFGS gives torch.optim.LBFGS's iterates (strong Wolfe and fixed ste
   oc.line_search = kw.at("line_search_fn").is_null() ? "none" : "strong_wolfe";
   auto opt = make_optimizer(oc);
   REQUIRE(opt->needs_closure());
-  const auto losses = g.get("lbfgs." + run + ".losses");
+  const auto losses = g.floats("lbfgs." + run + ".losses");
   int evaluations = 0;
   const int steps = kw.at("steps");
   for (int s = 0; s < steps; ++s) {
@@ -142,7 +122,7 @@ TEST_CASE("L-BFGS gives torch.optim.LBFGS's iterates (strong Wolfe and fixed ste
     // (strong Wolfe) away from its float64 iterates there (this golden is float64).
     const double tol = s < 2 ? 1e-5 : 1e-4;
     for (auto& r : n.net->param_refs()) {
-      const double err = n.rel_error(r.name, g.get("lbfgs." + run + "." + std::to_string(s) + "." + r.name), false);
+      const double err = n.rel_error(r.name, g.floats("lbfgs." + run + "." + std::to_string(s) + "." + r.name), false);
       INFO("step " << s << " " << r.name << ": max-norm relative error " << err);
       CHECK(err <= tol);
     }

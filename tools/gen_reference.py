@@ -168,19 +168,9 @@ def main():
         manifest = {"model": name, "model_file": os.path.relpath(model, os.path.join(TESTS, "..", "..")) if
                     os.sep in model else f"models/{model}.json", "input_shape": list(shape), "batch": batch, "classes": 10,
                     "lr": LR, "momentum": MOMENTUM, "steps": STEPS, "dtype": "float64 reference, stored float32",
-                    "generator": "tools/gen_reference.py", "torch_version": torch.__version__,
-                    "tensors": {}}
-        blob = bytearray()
-        for k, t in tensors.items():
-            a = t.float().contiguous().numpy().astype("<f4")
-            manifest["tensors"][k] = {"shape": list(t.shape), "offset": len(blob) // 4, "count": int(a.size)}
-            blob += a.tobytes()
-        base = os.path.join(args.out, f"golden_{name}")
-        with open(base + ".bin", "wb") as f:
-            f.write(blob)
-        with open(base + ".json", "w") as f:
-            json.dump(manifest, f, indent=1)
-        print(f"{base}: {len(blob) // 4} floats, loss {loss.item():.6f}")
+                    "generator": "tools/gen_reference.py", "torch_version": torch.__version__}
+        write_golden(os.path.join(args.out, f"golden_{name}"), manifest, tensors)
+        print(f"  loss {loss.item():.6f}")
     optim_golden(args.out)
 
 

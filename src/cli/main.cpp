@@ -376,6 +376,19 @@ int main(int argc, char** argv) {
       auto e = load_spec(spec_path, parse_sets(sets));
       std::printf("%s: valid; experiment '%s', %zu runs\n", spec_path.c_str(), e.name.c_str(), e.runs.size());
     }
+    // The run config the `train` and `lr-find` flags describe (lr: lr-find's first rate).
+    auto flags_config = [&](double lr) {
+      nlohmann::ordered_json c = {{"model", t_model}, {"lr", lr}, {"epochs", t_epochs}, {"seed", t_seed}};
+      c["data"] = {{"name", t_data}};
+      if (!t_dir.empty()) c["data"]["dir"] = t_dir;
+      if (t_limit > 0) c["data"]["limit"] = t_limit;
+      c["optimizer"] = {{"name", t_opt}};
+      if (t_mom != 0) c["optimizer"]["momentum"] = t_mom;
+      if (t_nesterov) c["optimizer"]["nesterov"] = true;
+      c["batch_size"] = t_batch == "full" ? nlohmann::ordered_json("full") : parse_value(t_batch);
+      if (!t_label.empty()) c["label"] = t_label;
+      return c;
+    };
     if (*exp) {
       auto r = ex_format == "csv"
                    ? export_csv(ex_dir, ex_out.empty() ? ex_dir + "/export.csv" : ex_out)
@@ -386,15 +399,8 @@ int main(int argc, char** argv) {
                              : "");
     }
     if (*lrf) {
-      nlohmann::ordered_json c = {{"model", t_model}, {"lr", lf.start}, {"seed", t_seed}};
-      c["data"] = {{"name", t_data}};
-      if (!t_dir.empty()) c["data"]["dir"] = t_dir;
-      if (t_limit > 0) c["data"]["limit"] = t_limit;
-      c["optimizer"] = {{"name", t_opt}};
-      if (t_mom != 0) c["optimizer"]["momentum"] = t_mom;
-      if (t_nesterov) c["optimizer"]["nesterov"] = true;
-      c["batch_size"] = t_batch == "full" ? nlohmann::ordered_json("full") : parse_value(t_batch);
-      auto e = parse_spec({{"experiment", "lr_find"}, {"base", c}}, kCommandLineSpec, parse_sets(t_set));
+      auto e = parse_spec({{"experiment", "lr_find"}, {"base", flags_config(lf.start)}}, kCommandLineSpec,
+                          parse_sets(t_set));
       const auto& cfg = e.runs.at(0).cfg;
       SGD_CHECK(cfg.batch_size != 0, Usage, "lr-find: needs mini-batches (--batch-size B), not full batch");
       auto data = load_dataset(cfg.data);
@@ -428,15 +434,7 @@ int main(int argc, char** argv) {
       // stop_all (MPI_Abort) with MPI still up, or the other ranks would wait forever.
       // `train`: a one-run spec from the flags.
       auto train_experiment = [&] {
-        nlohmann::ordered_json c = {{"model", t_model}, {"lr", t_lr}, {"epochs", t_epochs}, {"seed", t_seed}};
-        c["data"] = {{"name", t_data}};
-        if (!t_dir.empty()) c["data"]["dir"] = t_dir;
-        if (t_limit > 0) c["data"]["limit"] = t_limit;
-        c["optimizer"] = {{"name", t_opt}};
-        if (t_mom != 0) c["optimizer"]["momentum"] = t_mom;
-        if (t_nesterov) c["optimizer"]["nesterov"] = true;
-        c["batch_size"] = t_batch == "full" ? nlohmann::ordered_json("full") : parse_value(t_batch);
-        if (!t_label.empty()) c["label"] = t_label;
+        nlohmann::ordered_json c = flags_config(t_lr);
         if (t_data_parallel) c["parallel"] = {{"data", world.size}};
         nlohmann::ordered_json spec = {{"experiment", t_exp}, {"base", c}};
         return parse_spec(spec, kCommandLineSpec, parse_sets(t_set));

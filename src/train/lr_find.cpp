@@ -2,6 +2,7 @@
 #include "train/lr_find.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <cmath>
 #include <limits>
 
@@ -55,7 +56,9 @@ LrFindResult lr_find(const TrainConfig& in, const Dataset& data, const LrFindCon
     // The minimum from the 5th step on: the first averages are single noisy losses.
     if (step >= 5 && s < best) best = s, r.min_loss_lr = lr;
     if (step > 5 && s > f.diverge * best) {
-      r.stop_reason = "smoothed loss above " + std::to_string(f.diverge) + " x its minimum";
+      char why[64];
+      std::snprintf(why, sizeof why, "smoothed loss above %g x its minimum", f.diverge);
+      r.stop_reason = why;
       return false;
     }
     return true;
