@@ -69,6 +69,11 @@ expect 0 "exported 6 runs (6 files)" export "$tmp/r" --format deepobs --output "
 expect 2 "no runs/ directory" export "$tmp" --format csv
 expect 2 "not a directory" export "$tmp/nonexistent"
 expect 2 "--format" export "$tmp/r/exp" --format xml
+# A result file with a field of the wrong type is named and skipped, not an internal error.
+cp -r "$tmp/r/exp" "$tmp/odd"; f=$(ls "$tmp"/odd/runs/*.json | head -1)
+/usr/bin/python3 -c "import json,sys; d=json.load(open(sys.argv[1])); d['config']['seed']='x'; json.dump(d,open(sys.argv[1],'w'))" "$f"
+expect 0 "not a result sgdbench can export" export "$tmp/odd" --format deepobs --output "$tmp/odd_deepobs"
+expect 2 "--diverge" lr-find --diverge 1
 n=$((n+2))
 /usr/bin/python3 - "$tmp/r/exp" "$tmp/e.csv" <<'PY' || fail "csv export"
 import csv, glob, json, sys
@@ -135,6 +140,17 @@ for f in files:
     run = json.load(open(os.path.join(sys.argv[2], "runs", rid + ".json")))
     ep = [h["test_loss"] for h in run["history"] if h["kind"] == "epoch"]
     assert d["test_losses"][:len(ep)] == ep and all(v == ep[-1] for v in d["test_losses"][len(ep):])
+    # train_losses: per epoch, the mini-batch losses of every logged point in it, weighted by samples.
+    if "train_accuracies" not in d:
+        prev, acc, want = 0, [0.0, 0], []
+        for h in run["history"]:
+            if h["train_loss"] is not None and h["samples"] > prev:
+                acc[0] += h["train_loss"] * (h["samples"] - prev); acc[1] += h["samples"] - prev
+            prev = h["samples"]
+            if h["kind"] == "epoch" and h["step"] > 0:
+                want.append(acc[0] / acc[1]); acc = [0.0, 0]
+        got = d["train_losses"][1:1 + len(want)]
+        assert all(abs(a - b) <= 1e-12 * abs(b) for a, b in zip(got, want)), (got, want)
     if run["config"]["optimizer"]["name"] == "lbfgs":
         assert d["optimizer_name"] == "LBFGS" and d["batch_size"] == 600
         assert d["train_accuracies"] == [h["train_full_acc"] for h in run["history"] if h["kind"] == "epoch"]

@@ -247,6 +247,12 @@ TEST_CASE("noise_scale and augment checks name the field", "[science][spec]") {
   CHECK(c.conflict().empty());
   c.data_parallel = 2;
   CHECK(c.conflict().rfind("noise_scale:", 0) == 0);
+  TrainConfig f;
+  f.batch_size = 0, f.hflip = true;  // the full-batch gradient never sees augmented images
+  CHECK(f.conflict().rfind("augment:", 0) == 0);
+  TrainConfig l;
+  l.optimizer.name = "lbfgs", l.clip_norm = 1;  // the line search needs the loss's own gradient
+  CHECK(l.conflict().rfind("clip:", 0) == 0);
   TrainConfig a;
   a.model = load_model_file(kSmallMlp);
   a.data = synthetic(64, Shape{1, 1, 36});

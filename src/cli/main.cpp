@@ -310,8 +310,9 @@ int main(int argc, char** argv) {
   lrf->add_option("--end", lf.end, "Last learning rate")->capture_default_str();
   lrf->add_option("--steps", lf.steps, "Steps from --start to --end, 3-1e6")->capture_default_str()->check(
       CLI::Range(int64_t(3), int64_t(1000000)));
-  lrf->add_option("--diverge", lf.diverge, "Stop once the smoothed loss exceeds this times its minimum")
-      ->capture_default_str();
+  lrf->add_option("--diverge", lf.diverge, "Stop once the smoothed loss exceeds this times its minimum (> 1)")
+      ->capture_default_str()
+      ->check(CLI::Range(1.000001, 1e6));
   lrf->add_option("--out", ropt.out_dir, "Results root for the default --output")->capture_default_str();
   lrf->add_option("--output", lf_out, "JSON file to write (default results/lr_find/<model>_<data>_b<batch>.json)");
 

@@ -13,6 +13,7 @@
 
 #include "core/error.hpp"
 #include "exp/result.hpp"
+#include "exp/spec.hpp"
 
 namespace sgdbench {
 
@@ -52,6 +53,21 @@ std::vector<json> finished_results(const std::string& dir, int& skipped) {
   return out;
 }
 
+// Runs fn(result) for each result; a file whose fields are not what sgdbench writes (missing,
+// wrong type) is named on stderr and skipped instead of ending the export.
+template <class F>
+void each_result(const std::vector<json>& results, ExportSummary& s, F fn) {
+  for (auto& r : results) {
+    try {
+      fn(r);
+    } catch (const json::exception& e) {
+      std::fprintf(stderr, "sgdbench: warning: %s: not a result sgdbench can export (%s): skipped\n",
+                   r.value("run_id", std::string("?")).c_str(), e.what());
+      ++s.skipped;
+    }
+  }
+}
+
 std::string csv_field(const json& v) {
   if (v.is_null()) return "";
   std::string s = v.is_string() ? v.get<std::string>() : v.dump();
@@ -76,9 +92,11 @@ ExportSummary export_csv(const std::string& dir, const std::string& out_file) {
   std::string text;
   for (size_t i = 0; i < cols.size(); ++i) text += (i ? "," : "") + cols[i];
   text += "\n";
-  for (auto& r : results) {
+  each_result(results, s, [&](const json& r) {
     const json& c = r.at("config");
     const json& opt = c.at("optimizer");
+    std::string rows;
+    int nrows = 0;
     for (auto& h : r.at("history")) {
       json ns = at_or_null(h, "noise_scale"), gn = at_or_null(h, "grad_norms");
       const std::vector<json> row{
@@ -90,12 +108,14 @@ ExportSummary export_csv(const std::string& dir, const std::string& out_file) {
           at_or_null(h, "train_full_acc"), ns.is_object() ? ns.at("b_simple") : json(nullptr),
           gn.is_object() && gn.contains("grad") ? gn.at("grad").at("total") : json(nullptr),
           gn.is_object() ? gn.at("weights").at("total") : json(nullptr)};
-      for (size_t i = 0; i < row.size(); ++i) text += (i ? "," : "") + csv_field(row[i]);
-      text += "\n";
-      ++s.rows;
+      for (size_t i = 0; i < row.size(); ++i) rows += (i ? "," : "") + csv_field(row[i]);
+      rows += "\n";
+      ++nrows;
     }
+    text += rows;  // a run's rows all or none
+    s.rows += nrows;
     ++s.runs;
-  }
+  });
   if (out_file == "-") {
     std::cout << text;
     s.written = "standard output";
@@ -111,6 +131,7 @@ ExportSummary export_csv(const std::string& dir, const std::string& out_file) {
 }
 
 std::string deepobs_float(double v) {
+  if (!std::isfinite(v)) return std::isnan(v) ? "nan" : v > 0 ? "inf" : "-inf";  // Python's str()
   char b[64];
   std::snprintf(b, sizeof b, "%.10e", v);
   std::string s = b;
@@ -135,13 +156,12 @@ std::string testproblem_of(const json& c) {
   return it->second + "_" + (convs == 0 ? "mlp" : convs <= 2 ? "2c2d" : "3c3d");
 }
 
+// DeepOBS's PyTorch runner names the folder after the optimizer class (torch.optim.SGD -> "SGD",
+// momentum or not: momentum is a hyperparameter in the setting's folder name).
 std::string optimizer_folder(const json& opt) {
   const std::string n = opt.at("name");
-  if (n == "sgd") {
-    const double mu = opt.value("momentum", 0.0);
-    return mu == 0 ? "SGD" : opt.value("nesterov", false) ? "Nesterov" : "Momentum";
-  }
-  if (n == "adagrad") return "AdaGrad";
+  if (n == "sgd") return "SGD";
+  if (n == "adagrad") return "Adagrad";
   if (n == "rmsprop") return "RMSprop";
   if (n == "adam") return "Adam";
   if (n == "lbfgs") return "LBFGS";
@@ -159,21 +179,43 @@ std::string py_str(const json& v) {
 // Per-epoch values of `key` (the epoch points: step 0, then each epoch's end), padded to
 // epochs + 1 entries: a run that stopped early (target, budget) repeats its last value; a
 // diverged run repeats its first (DeepOBS's _abort_routine).
-json per_epoch(const std::vector<const json*>& pts, const char* key, int64_t epochs, bool diverged,
-               const json& first_fallback = nullptr) {
+json pad(json a, int64_t epochs, bool diverged) {
+  while (int64_t(a.size()) < epochs + 1) a.push_back(diverged ? a.front() : a.back());
+  return a;
+}
+json per_epoch(const std::vector<const json*>& pts, const char* key, int64_t epochs, bool diverged) {
   json a = json::array();
   for (auto* p : pts) {
     json v = at_or_null(*p, key);
-    if (v.is_null() && a.empty()) v = first_fallback;
     if (v.is_null() && !a.empty()) v = a.back();
     a.push_back(v);
   }
-  while (int64_t(a.size()) < epochs + 1) a.push_back(diverged ? a.front() : a.back());
+  return pad(std::move(a), epochs, diverged);
+}
+
+// The mean mini-batch loss of each epoch: the train_loss of every point in it (each the mean
+// since the point before), weighted by the samples between the points. Entry 0 (before
+// training) is `first`.
+json epoch_train_losses(const json& history, const json& first) {
+  json a = json::array({first});
+  double sum = 0, n = 0;
+  int64_t prev = 0;
+  for (auto& h : history) {
+    const int64_t samples = h.at("samples").get<int64_t>();
+    if (h.at("train_loss").is_number() && samples > prev) {
+      sum += h.at("train_loss").get<double>() * double(samples - prev), n += double(samples - prev);
+    }
+    prev = samples;
+    if (h.at("kind") == "epoch" && h.at("step").get<int64_t>() > 0) {
+      a.push_back(n > 0 ? json(sum / n) : a.back());
+      sum = 0, n = 0;
+    }
+  }
   return a;
 }
 
 std::string deepobs_date(const json& prov) {  // "2026-12-01T21:03:59Z" -> "2026-12-01-21-03-59"
-  std::string s = prov.value("started", std::string("1970-01-01T00:00:00Z"));
+  std::string s = prov.value("finished", std::string("1970-01-01T00:00:00Z"));
   if (s.size() >= 19) s = s.substr(0, 19);
   for (char& c : s)
     if (c == 'T' || c == ':') c = '-';
@@ -185,12 +227,12 @@ std::string deepobs_date(const json& prov) {  // "2026-12-01T21:03:59Z" -> "2026
 ExportSummary export_deepobs(const std::string& dir, const std::string& out_dir, const std::string& testproblem) {
   ExportSummary s;
   const auto results = finished_results(dir, s.skipped);
-  std::map<std::string, std::string> written;  // path -> run id
-  for (auto& r : results) {
+  std::map<std::string, std::string> seeds;  // folder + seed -> run id
+  each_result(results, s, [&](const json& r) {
     const json& c = r.at("config");
     const json& opt = c.at("optimizer");
     const std::string tp = testproblem.empty() ? testproblem_of(c) : testproblem;
-    const int64_t epochs = c.at("epochs");
+    const int64_t epochs = std::min<int64_t>(c.at("epochs").get<int64_t>(), 1000000);  // the config's bound
     const int64_t train_n = r.contains("data") ? r.at("data").value("train", int64_t(0)) : 0;
     const int64_t batch = c.at("batch_size").is_string() ? train_n : c.at("batch_size").get<int64_t>();
     const double wd = opt.value("weight_decay", 0.0);
@@ -200,7 +242,13 @@ ExportSummary export_deepobs(const std::string& dir, const std::string& out_dir,
       if (k != "name" && k != "weight_decay" && k != "weight_decay_on") hyper[k] = v;
     // Fields DeepOBS has no place for but that tell runs apart go into training_params (and so
     // into the setting's folder name, as DeepOBS does with its own training parameters).
-    json training = {{"sgdbench_model", c.value("model_name", std::string("model"))}};
+    // The rest of the config (minus the seed and label) as a hash, so that runs differing in a
+    // field DeepOBS has no name for (augment, clip, data limits, schedule fields...) never share
+    // a setting folder and get averaged as seeds of one setting.
+    json rest = c;
+    rest.erase("seed"), rest.erase("label");
+    json training = {{"sgdbench_model", c.value("model_name", std::string("model"))},
+                     {"sgdbench_config", run_id(rest).substr(0, 8)}};
     if (c.at("schedule").at("name") != "constant") training["lr_schedule"] = c.at("schedule").at("name");
     std::string setting = "num_epochs__" + std::to_string(epochs) + "__batch_size__" + std::to_string(batch);
     if (wd > 0) setting += "__weight_decay__" + deepobs_float(wd);
@@ -212,6 +260,7 @@ ExportSummary export_deepobs(const std::string& dir, const std::string& out_dir,
       if (h.at("kind") == "epoch") pts.push_back(&h);
       if (h.at("train_loss").is_number()) minibatch.push_back(h.at("train_loss"));
     }
+    if (pts.empty()) throw json::other_error::create(501, "no epoch points in its history", &r);
     const bool diverged = r.at("status") == "diverged";
     const bool full_train = !pts.empty() && pts.front()->contains("train_full_loss");
     json out = {{"testproblem", tp},
@@ -224,7 +273,7 @@ ExportSummary export_deepobs(const std::string& dir, const std::string& out_dir,
                 {"training_params", training}};
     const json first_test = pts.empty() ? json(nullptr) : pts.front()->at("test_loss");
     out["train_losses"] = full_train ? per_epoch(pts, "train_full_loss", epochs, diverged)
-                                     : per_epoch(pts, "train_loss", epochs, diverged, first_test);
+                                     : pad(epoch_train_losses(r.at("history"), first_test), epochs, diverged);
     if (!pts.empty() && pts.front()->contains("val_loss")) {
       out["valid_losses"] = per_epoch(pts, "val_loss", epochs, diverged);
       out["valid_accuracies"] = per_epoch(pts, "val_acc", epochs, diverged);
@@ -245,19 +294,19 @@ ExportSummary export_deepobs(const std::string& dir, const std::string& out_dir,
                                                      "test loss at step 0"},
                        {"padding", "a run that stopped early repeats its last value, a diverged run its first"}};
     const fs::path folder = fs::path(out_dir) / tp / optimizer_folder(opt) / setting;
-    const fs::path file =
-        folder / ("random_seed__" + std::to_string(c.at("seed").get<int64_t>()) + "__" + deepobs_date(r.at("provenance")) + ".json");
-    if (auto it = written.find(file.string()); it != written.end())
+    const std::string seed = std::to_string(c.at("seed").get<int64_t>());
+    const fs::path file = folder / ("random_seed__" + seed + "__" + deepobs_date(r.at("provenance")) + ".json");
+    if (auto it = seeds.find(folder.string() + "|" + seed); it != seeds.end())
       SGD_THROW(Usage, "export --format deepobs: runs ", it->second, " and ", r.at("run_id").get<std::string>(),
-                " map to the same DeepOBS file ", file.string(),
-                " (they differ in a field DeepOBS has no place for): export their experiments separately");
-    written[file.string()] = r.at("run_id");
+                " are the same setting and seed in ", folder.string(),
+                " (the same run in two experiments?): export their experiments separately");
+    seeds[folder.string() + "|" + seed] = r.at("run_id");
     std::error_code ec;
     fs::create_directories(folder, ec);
     SGD_CHECK(!ec, Io, folder.string(), ": cannot create: ", ec.message());
     write_json_atomic(file.string(), out);
     ++s.runs, ++s.rows;
-  }
+  });
   s.written = out_dir;
   return s;
 }

@@ -177,7 +177,8 @@ TrainConfig read_config(const ojson& j, const Reader& r) {
     const int64_t batch = c.batch_size == 0 ? c.chunk : c.batch_size;  // GD: one chunk at a time
     const std::string key = c.model.canonical().dump() + "|" + info->shape.str() + "|" +
                             std::to_string(info->classes) + "|" + std::to_string(batch) + "|" +
-                            std::to_string(c.eval_batch);
+                            std::to_string(c.eval_batch) + "|" +
+                            (c.optimizer.name == "lbfgs" ? std::to_string(c.optimizer.history_size) : "");
     if (r.built && r.built->count(key)) return c;
     try {
       auto net = build_network(c.model, info->shape, info->classes);

@@ -23,9 +23,12 @@ double dot(const float* a, const float* b, size_t n) {
   for (size_t i = 0; i < n; ++i) s += double(a[i]) * double(b[i]);
   return s;
 }
-double abs_max(const float* a, size_t n) {
+double abs_max(const float* a, size_t n) {  // NaN if any element is (as torch's abs().max())
   float m = 0;
-  for (size_t i = 0; i < n; ++i) m = std::max(m, std::fabs(a[i]));
+  for (size_t i = 0; i < n; ++i) {
+    if (std::isnan(a[i])) return a[i];
+    m = std::max(m, std::fabs(a[i]));
+  }
   return m;
 }
 void axpy(float* y, double a, const float* x, size_t n) {  // y += a x
@@ -146,7 +149,8 @@ class Lbfgs : public Optimizer {
 
   // _strong_wolfe: on return f, g and t_step_ are the accepted point's; returns the evaluations.
   int64_t strong_wolfe(const Vec& x, double& f_io, Vec& g_io, double gtd) {
-    const double c1 = 1e-4, c2 = 0.9, tol = c_.tolerance_change;
+    // PyTorch calls _strong_wolfe without its tolerance_change: the zoom uses the default 1e-9.
+    const double c1 = 1e-4, c2 = 0.9, tol = 1e-9;
     const int max_ls = 25;
     const double f = f_io, d_norm = abs_max(d_.data(), n_);
     double t = t_step_;

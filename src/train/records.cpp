@@ -153,6 +153,10 @@ std::string TrainConfig::conflict() const {
              std::to_string(B / b) + " steps of batch " + std::to_string(b) + " make the big batch " +
              std::to_string(B) + ")";
   }
+  if ((crop_pad > 0 || hflip) && batch_size == 0)
+    return "augment: needs mini-batches (the full-batch gradient runs over the unchanged training set)";
+  if (optimizer.name == "lbfgs" && (clip_norm > 0 || clip_value > 0))
+    return "clip: not with lbfgs (its line search needs the loss's own gradient)";
   if (optimizer.name == "lbfgs" && data_parallel > 1)
     return "optimizer: lbfgs with parallel.data > 1 is not supported (its line search is not all-reduced)";
   return "";

@@ -403,7 +403,7 @@ TrainResult Trainer::run() {
   }
   res_.steps = step_, res_.samples = samples_, res_.train_seconds = train_s_, res_.eval_seconds = eval_s_;
   res_.noise_scale_seconds = noise_s_;
-  res_.gradient_evaluations = evals_;
+  if (opt_->needs_closure()) res_.gradient_evaluations = evals_;
   res_.final_state_hash = state_hash(*net_);
   // Testing hook: SGDBENCH_SAVE_PARAMS=DIR writes the trained parameters (raw fp32, in buffer
   // order) to DIR/<final_state_hash>.f32, e.g. to compare data-parallel with one-process training.
