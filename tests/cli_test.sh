@@ -51,11 +51,11 @@ check_plan() {  # check_plan 'want' 'ID MIN MAX' args...
   local got; got=$(slurm_plan "$@")
   grep -qF -- "$want" <<<"$got" || { echo "FAIL: Slurm array $1 ${*:2}: want '$want' in: $got"; fails=$((fails+1)); }
 }
-check_plan "shard 1/3 (Slurm array task 0 of 0-2) holds 10" "0 0 2"
+check_plan "shard 1/3 (Slurm array task 0 of 0-2) holds 11" "0 0 2"
 check_plan "shard 3/3 (Slurm array task 2 of 0-2) holds 10" "2 0 2" --shard 2/3
-check_plan "shard 1/3 (Slurm array task 1 of 1-3) holds 10" "1 1 3" --shard 1/3
+check_plan "shard 1/3 (Slurm array task 1 of 1-3) holds 11" "1 1 3" --shard 1/3
 check_plan "shard 3/3 (Slurm array task 3 of 1-3) holds 10" "3 1 3"
-check_plan "30 runs; 0 already done" "2 0 2" --shard 1/1
+check_plan "32 runs; 0 already done" "2 0 2" --shard 1/1
 check_plan "shard 2/4 holds" "2 0 2" --shard 2/4
 # `train` inside an array task is one run (e.g. --seed $SLURM_ARRAY_TASK_ID): never sharded away.
 SLURM_ARRAY_TASK_ID=2 SLURM_ARRAY_TASK_MIN=0 SLURM_ARRAY_TASK_MAX=2 SLURM_ARRAY_TASK_COUNT=3 SLURM_ARRAY_TASK_STEP=1 \
