@@ -34,14 +34,18 @@ Batcher::~Batcher() { set_prefetch(false); }
 
 void Batcher::set_slice(int part, int parts) { part_ = part, parts_ = parts; }
 
-std::pair<int64_t, int64_t> Batcher::slice(int64_t n) const {
-  return {n * part_ / parts_, n * (part_ + 1) / parts_};
+std::pair<int64_t, int64_t> slice_of(int64_t n, int part, int parts) {
+  return {n * part / parts, n * (part + 1) / parts};
 }
+
+std::pair<int64_t, int64_t> Batcher::slice(int64_t n) const { return slice_of(n, part_, parts_); }
 
 void Batcher::set_prefetch(bool on) {
   if (on == thread_.joinable()) return;
   if (on) {
     quit_ = false, job_ = false, ready_ = false, staged_pos_ = -1;
+    stage_x_.resize(size_t(batch_ * sample_size_));  // the largest batch (data-parallel: a slice of it)
+    stage_y_.resize(size_t(batch_));
     thread_ = std::thread([this] { worker(); });
     return;
   }
@@ -123,9 +127,6 @@ int64_t Batcher::next(float* x, int32_t* y) {
   if (thread_.joinable() && next_n > 0) {  // the next batch of this epoch, on the worker
     {
       std::lock_guard<std::mutex> l(mu_);
-      const size_t cap = size_t(batch_);
-      stage_x_.resize(cap * size_t(sample_size_));
-      stage_y_.resize(cap);
       staged_pos_ = pos_, staged_n_ = next_n, job_ = true, ready_ = false;
     }
     cv_.notify_all();

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <mutex>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "data/dataset.hpp"
@@ -25,6 +26,9 @@ struct Augment {
   bool hflip = false;
   bool on() const { return crop_pad > 0 || hflip; }
 };
+
+// Samples [part*n/parts, (part+1)*n/parts) of n: rank `part`'s slice of a batch of n.
+std::pair<int64_t, int64_t> slice_of(int64_t n, int part, int parts);
 
 class Batcher {
  public:

@@ -162,18 +162,19 @@ TrainConfig read_config(const ojson& j, const Reader& r) {
   }
   if (j.contains("schedule")) c.schedule = ScheduleConfig::from_json(named_object(j["schedule"]), r.file, "schedule", shown);
   r.with_path("schedule", [&] { c.schedule.validate(double(c.epochs)); });
-  if (auto problem = c.conflict(); !problem.empty()) {
+  // A TrainConfig check's "field: problem" as a spec error at that field.
+  auto fail_at_field = [&](const std::string& problem) {
     const auto colon = problem.find(':');
     r.fail(problem.substr(0, colon), problem.substr(colon + 2));
-  }
+  };
+  if (auto problem = c.conflict(); !problem.empty()) fail_at_field(problem);
   if (c.label.empty()) c.label = default_label(c);
   // The model must fit the data's images: the shape read from the data (IDX header, CIFAR-10
   // format, synthetic config). When the files cannot be read yet, loading reports it at run start.
   // A model that cannot take them is a model error (exit 5) naming the spec field, the model's
   // file and the layer.
   if (auto info = probe_dataset(c.data)) {
-    if ((c.crop_pad > 0 || c.hflip) && !(info->shape.rank() == 3 && info->shape[1] > 1 && info->shape[2] > 1))
-      r.fail("augment", "needs images (C x H x W with H, W > 1); the data has samples of " + info->shape.str());
+    if (auto problem = c.augment_problem(info->shape); !problem.empty()) fail_at_field(problem);
     const int64_t batch = c.batch_size == 0 ? c.chunk : c.batch_size;  // GD: one chunk at a time
     const std::string key = c.model.canonical().dump() + "|" + info->shape.str() + "|" +
                             std::to_string(info->classes) + "|" + std::to_string(batch) + "|" +

@@ -28,7 +28,6 @@ void NoiseScale::observe(const float* g, size_t n, int64_t step) {
   double sq = 0;
   constexpr size_t kBlock = 4096;  // fp32 partial sums per block, added up in double
   const long blocks = long((n + kBlock - 1) / kBlock);
-// (serial: a parallel region here slowed the training step around it)
   for (long blk = 0; blk < blocks; ++blk) {
     const size_t b0 = size_t(blk) * kBlock, b1 = std::min(n, b0 + kBlock);
     float part = 0;
@@ -42,7 +41,6 @@ void NoiseScale::observe(const float* g, size_t n, int64_t step) {
   small_sq_sum_ += sq;
   if (++in_window_ < k_) return;
   double big = 0;
-
   for (long blk = 0; blk < blocks; ++blk) {
     const size_t b0 = size_t(blk) * kBlock, b1 = std::min(n, b0 + kBlock);
     float part = 0;

@@ -128,27 +128,33 @@ const std::vector<std::string>& config_field_names() {
   return n;
 }
 
+std::pair<int64_t, int64_t> TrainConfig::noise_batches(int64_t batch) const {
+  const int64_t b = noise_small > 0 ? noise_small : batch;
+  return {b, noise_big > 0 ? noise_big : 8 * b};
+}
+
+std::string TrainConfig::augment_problem(const Shape& sample) const {
+  if ((crop_pad == 0 && !hflip) || (sample.rank() == 3 && sample[1] > 1 && sample[2] > 1)) return "";
+  return "augment: needs images (C x H x W with H, W > 1); the data has samples of " + sample.str();
+}
+
 std::string TrainConfig::conflict() const {
-  if (noise_every > 0 && noise_method == "fixed") {
+  if (noise_every > 0) {
+    const bool consecutive = noise_method == "consecutive";
+    if (consecutive && batch_size == 0)
+      return "noise_scale: needs mini-batches (batch_size \"full\" has one gradient per epoch)";
     if (batch_size == 0 && noise_small == 0)
       return "noise_scale.small: needed with batch_size \"full\" (there is no mini-batch size to default to)";
-    const int64_t b = noise_small > 0 ? noise_small : batch_size, B = noise_big > 0 ? noise_big : 8 * b;
-    if (B % b != 0 || B < 2 * b)
-      return "noise_scale.big: " + std::to_string(B) + " is not a multiple >= 2 of the small batch " +
-             std::to_string(b);
-    if (data_parallel > 1) return "noise_scale: not supported with parallel.data > 1";
-  }
-  if (noise_every > 0 && noise_method == "consecutive") {
-    if (batch_size == 0) return "noise_scale: needs mini-batches (batch_size \"full\" has one gradient per epoch)";
-    const int64_t b = batch_size, B = noise_big > 0 ? noise_big : 8 * b;
-    if (noise_small != 0 && noise_small != b)
+    if (consecutive && noise_small != 0 && noise_small != batch_size)
       return "noise_scale.small: " + std::to_string(noise_small) + " is not the run's batch_size " +
-             std::to_string(b) + " (the small-batch gradients are the run's own; leave it out or set it to " +
-             std::to_string(b) + ")";
+             std::to_string(batch_size) + " (the small-batch gradients are the run's own; leave it out or set it to " +
+             std::to_string(batch_size) + ")";
+    const auto [b, B] = noise_batches(batch_size);
     if (B % b != 0 || B < 2 * b)
       return "noise_scale.big: " + std::to_string(B) + " is not a multiple >= 2 of the small batch " +
              std::to_string(b);
-    if (noise_every < B / b)
+    if (!consecutive && data_parallel > 1) return "noise_scale: not supported with parallel.data > 1";
+    if (consecutive && noise_every < B / b)
       return "noise_scale.every_steps: " + std::to_string(noise_every) + " is shorter than one measurement (" +
              std::to_string(B / b) + " steps of batch " + std::to_string(b) + " make the big batch " +
              std::to_string(B) + ")";

@@ -59,10 +59,6 @@ EvalResult evaluate(Network& net, const Split& split, const Preprocess& pre, int
   return r;
 }
 
-std::pair<int64_t, int64_t> slice_of(int64_t n, int part, int parts) {
-  return {n * part / parts, n * (part + 1) / parts};
-}
-
 double full_batch_gradient(Network& net, const Split& split, const Preprocess& pre, int64_t chunk, float* out,
                            int64_t begin, int64_t end, int64_t total) {
   if (end < 0) end = split.size();
@@ -88,9 +84,8 @@ double full_batch_gradient(Network& net, const Split& split, const Preprocess& p
 
 Trainer::Trainer(TrainConfig cfg, const Dataset& data) : cfg_(std::move(cfg)), data_(data) {
   if (auto problem = cfg_.conflict(); !problem.empty()) SGD_THROW(Spec, problem);
+  if (auto problem = cfg_.augment_problem(data_.shape); !problem.empty()) SGD_THROW(Spec, problem);
   const Augment aug{cfg_.crop_pad, cfg_.hflip};
-  SGD_CHECK(!aug.on() || (data_.shape.rank() == 3 && data_.shape[1] > 1 && data_.shape[2] > 1), Spec,
-            "augment: needs images (C x H x W with H, W > 1); ", data_.name, " has samples of ", data_.shape.str());
   net_ = build_network(cfg_.model, data_.shape, data_.classes);
   initialize(*net_, init_from_string(cfg_.init.empty() ? cfg_.model.init : cfg_.init), cfg_.seed);
   if (cfg_.data_parallel > 1) {
@@ -123,7 +118,7 @@ Trainer::Trainer(TrainConfig cfg, const Dataset& data) : cfg_(std::move(cfg)), d
   sched_ = std::make_unique<Schedule>(cfg_.schedule, cfg_.lr, double(batch_), double(cfg_.epochs));
   if (full_) accum_ = Tensor(Shape{int64_t(net_->buffer_size())});
   if (cfg_.noise_every > 0) {
-    const int64_t b = cfg_.noise_small > 0 ? cfg_.noise_small : batch_, B = cfg_.noise_big > 0 ? cfg_.noise_big : 8 * b;
+    const auto [b, B] = cfg_.noise_batches(batch_);
     SGD_CHECK(cfg_.noise_method != "fixed" || B <= N, Spec, "noise_scale.big: ", B, " is more than the ", N,
               " training samples");
     noise_ = std::make_unique<NoiseScale>(cfg_.noise_every, b, B, cfg_.noise_ema);
@@ -217,13 +212,21 @@ void Trainer::measure_noise() {
     plan.forward_loss();
     plan.backward();
     const float* g = net_->grads();
-    small_sq += double(l2_norm(g, m)) * l2_norm(g, m);
+    const double norm = l2_norm(g, m);
+    small_sq += norm * norm;
     for (size_t j = 0; j < m; ++j) sum[j] += g[j];
   }
   const double big = l2_norm(sum.data(), m) / double(k);
   noise_->add(small_sq / double(k), big * big);
   net_->dropout_rng() = saved_rng;
   std::copy(saved_state.begin(), saved_state.end(), net_->state());
+}
+
+void Trainer::measure_noise_if_due() {
+  if (!noise_ || cfg_.noise_method != "fixed" || !noise_->due(step_)) return;
+  const auto t0 = Clock::now();
+  measure_noise();
+  noise_s_ += seconds_since(t0);
 }
 
 double Trainer::closure() {
@@ -286,8 +289,8 @@ void Trainer::record(const char* kind) {
     // The gradient of the last step as the update used it (after clipping), and the weights now.
     h.grad_norms = {{"weights", param_norms(*net_, net_->params())}};
     if (step_ > 0) h.grad_norms["grad"] = param_norms(*net_, full_ ? accum_.data() : net_->grads());
-    if (step_ > 0 && cfg_.clip_norm > 0) h.grad_norms["norm_before_clip"] = clip_norm_before_;
-    if (step_ > 0 && cfg_.clip_norm > 0) h.grad_norms["clip_scale"] = clip_scale_;
+    if (step_ > 0 && cfg_.clip_norm > 0)
+      h.grad_norms["norm_before_clip"] = clip_norm_before_, h.grad_norms["clip_scale"] = clip_scale_;
   }
   if (noise_) h.noise_scale = noise_->point();
   if (cfg_.eval_train && h.kind == "epoch") {
@@ -338,11 +341,7 @@ TrainResult Trainer::run() {
   for (int64_t epoch = 0; epoch < cfg_.epochs && !stop_; ++epoch) {
     if (full_) {
       if (ranks_ == 1) check_interrupt();  // data-parallel: agreed in compute_gradient
-      if (noise_ && noise_->due(step_)) {
-        const auto tn = Clock::now();
-        measure_noise();
-        noise_s_ += seconds_since(tn);
-      }
+      measure_noise_if_due();
       auto t0 = Clock::now();
       dropout_at_step_ = net_->dropout_rng();
       bool ok = take_step(compute_gradient(), N);
@@ -356,11 +355,7 @@ TrainResult Trainer::run() {
         // SIGINT/SIGTERM: stop here, between steps (the run is not written); data-parallel: all
         // ranks agree in compute_gradient.
         if (ranks_ == 1) check_interrupt();
-        if (noise_ && cfg_.noise_method == "fixed" && noise_->due(step_) && batcher_->next_size() > 0) {
-          const auto tn = Clock::now();  // before the step's batch is loaded: the plan is free
-          measure_noise();
-          noise_s_ += seconds_since(tn);
-        }
+        if (batcher_->next_size() > 0) measure_noise_if_due();  // before load_batch(): the plan is free
         auto t0 = Clock::now();
         if (!load_batch()) {
           train_s_ += seconds_since(t0);

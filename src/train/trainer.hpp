@@ -7,6 +7,7 @@
 #pragma once
 #include <functional>
 #include <optional>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -72,6 +73,10 @@ struct TrainConfig {
   // The checks that span several fields: "" when the config is consistent, else the problem
   // ("noise_scale.big: ..."), starting with the field's path.
   std::string conflict() const;
+  // The same for the data's sample shape: augmentation needs images.
+  std::string augment_problem(const Shape& sample) const;
+  // noise_scale's small and big batch sizes, b defaulting to `batch` and B to 8b.
+  std::pair<int64_t, int64_t> noise_batches(int64_t batch) const;
   nlohmann::json to_json() const;  // the canonical, fully resolved config (hashed into the run id)
 };
 
@@ -162,6 +167,7 @@ class Trainer {
  private:
   double compute_gradient();  // loss of the current batch; gradient into net_->grads() (or accum_)
   void measure_noise();       // "fixed" noise scale: B fresh samples at the current parameters
+  void measure_noise_if_due();  // measure_noise() at its steps, timed apart from training
   bool load_batch();          // next mini-batch into the plan; false at the end of the epoch
   bool take_step(double loss, int64_t n);
   void record(const char* kind);
@@ -211,8 +217,5 @@ TrainResult train(const TrainConfig& cfg, const Dataset& data,
 // 1/total (total <= 0: end - begin): the data-parallel ranks' share of the mean over all ranks.
 double full_batch_gradient(Network& net, const Split& split, const Preprocess& pre, int64_t chunk, float* out,
                            int64_t begin = 0, int64_t end = -1, int64_t total = 0);
-
-// Samples [part*n/parts, (part+1)*n/parts) of n: rank `part`'s slice of a batch of n.
-std::pair<int64_t, int64_t> slice_of(int64_t n, int part, int parts);
 
 }  // namespace sgdbench
