@@ -29,6 +29,7 @@ void busy_wait_us(double us) {
 
 constexpr int kLabelSets = 64;
 constexpr int kMemoriseSteps = 1000;
+constexpr int kWarmupSteps = 3;
 
 void BM_TrainStep(benchmark::State& state, const bench::AnchorModel& m, bool denormal) {
   const int64_t batch = state.range(0);
@@ -56,11 +57,17 @@ void BM_TrainStep(benchmark::State& state, const bench::AnchorModel& m, bool den
   const char* extra = std::getenv("SGDBENCH_BENCH_EXTRA_WORK");
   const double extra_us = extra ? std::atof(extra) : 0;
   int k = 0;
+  auto next_labels = [&] {
+    if (denormal) return;
+    std::copy_n(labels.data() + k * batch, batch, plan.labels());
+    k = (k + 1) % kLabelSets;
+  };
+  // Warm-up, as the PyTorch side does (tools/compare_pytorch.py): the first steps page in the
+  // activations and JIT the kernels; at batch 1024 one cold step would otherwise be the figure.
+  if (!denormal)
+    for (int i = 0; i < kWarmupSteps; ++i) next_labels(), step();
   for (auto _ : state) {
-    if (!denormal) {
-      std::copy_n(labels.data() + k * batch, batch, plan.labels());
-      k = (k + 1) % kLabelSets;
-    }
+    next_labels();
     step();
     busy_wait_us(extra_us);
   }

@@ -32,20 +32,26 @@ class Sgd : public Optimizer {
       return;
     }
     float* v = v_.data() + off;
-    // One branch-free loop per case, so each vectorises.
-    if (t_ == 0) {  // PyTorch starts the buffer at the first gradient
-#pragma omp parallel for if (n >= kParallelMin)
-      for (size_t i = 0; i < n; ++i) v[i] = g[i] + wd * p[i];
-    } else {
-#pragma omp parallel for if (n >= kParallelMin)
-      for (size_t i = 0; i < n; ++i) v[i] = mu * v[i] + damp * (g[i] + wd * p[i]);
-    }
+    // One pass over p, g and v per case (velocity and parameter updated in the same loop: the
+    // update is memory-bound, and a second pass would read p and v again); each loop vectorises.
+    // PyTorch starts the buffer at the first gradient: v = g on step 0, else mu*v + (1-damp)*g.
+    const bool first = t_ == 0;
     if (c_.nesterov) {
 #pragma omp parallel for if (n >= kParallelMin)
-      for (size_t i = 0; i < n; ++i) p[i] -= flr * (g[i] + wd * p[i] + mu * v[i]);
+      for (size_t i = 0; i < n; ++i) {
+        const float gi = g[i] + wd * p[i];
+        const float vi = first ? gi : mu * v[i] + damp * gi;
+        v[i] = vi;
+        p[i] -= flr * (gi + mu * vi);
+      }
     } else {
 #pragma omp parallel for if (n >= kParallelMin)
-      for (size_t i = 0; i < n; ++i) p[i] -= flr * v[i];
+      for (size_t i = 0; i < n; ++i) {
+        const float gi = g[i] + wd * p[i];
+        const float vi = first ? gi : mu * v[i] + damp * gi;
+        v[i] = vi;
+        p[i] -= flr * vi;
+      }
     }
   }
   std::string describe() const override { return c_.nesterov ? "sgd (nesterov)" : "sgd"; }
