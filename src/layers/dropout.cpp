@@ -2,6 +2,7 @@
 // not care about the layout because dst and diff_src share the input's descriptor.
 #include "layers/dropout.hpp"
 
+#include <cmath>
 #include <cstdio>
 #include <vector>
 
@@ -22,6 +23,8 @@ std::string Dropout::describe() const {
 
 namespace {
 
+constexpr int64_t kParallelElements = int64_t(1) << 14;
+
 class DropoutExec : public LayerExec {
  public:
   DropoutExec(double rate, const BuildArgs& a) : rate_(rate), rng_(a.dropout_rng), src_(a.src) {
@@ -37,14 +40,25 @@ class DropoutExec : public LayerExec {
     diff_src = dnnl::memory(md, dnnl_ctx::engine());
     mask_.resize(n_);
   }
+  // The mask of element i is a counter-based draw: splitmix64 of (a per-forward key from the
+  // layer's generator, i). Each element's draw is independent of the others, so the loop runs on
+  // every thread and the masks do not depend on the thread count; the generator still decides
+  // them (seed, rank stream, the trainer's save/restore around re-evaluations).
   void forward() override {
     if (!active_) return;
     const float* x = static_cast<const float*>(src_.get_data_handle());
     float* y = static_cast<float*>(dst.get_data_handle());
+    float* m = mask_.data();
     const float scale = static_cast<float>(1.0 / (1.0 - rate_));
-    for (size_t i = 0; i < n_; ++i) {
-      mask_[i] = rng_->uniform() >= rate_ ? scale : 0.f;
-      y[i] = x[i] * mask_[i];
+    // uniform = (h >> 11) * 2^-53 >= rate  <=>  (h >> 11) >= ceil(rate * 2^53), exactly.
+    const uint64_t keep_from = uint64_t(std::ceil(std::ldexp(rate_, 53)));
+    const uint64_t key = rng_->next();
+    const auto n = static_cast<int64_t>(n_);
+#pragma omp parallel for if (n >= kParallelElements)
+    for (int64_t i = 0; i < n; ++i) {
+      uint64_t c = key + uint64_t(i) * 0x9E3779B97F4A7C15ull;
+      m[i] = (splitmix64(c) >> 11) >= keep_from ? scale : 0.f;
+      y[i] = x[i] * m[i];
     }
   }
   void bind_backward(const dnnl::memory& diff_dst) override {
@@ -55,7 +69,10 @@ class DropoutExec : public LayerExec {
     if (!active_) return;
     const float* dy = static_cast<const float*>(diff_dst_.get_data_handle());
     float* dx = static_cast<float*>(diff_src.get_data_handle());
-    for (size_t i = 0; i < n_; ++i) dx[i] = dy[i] * mask_[i];
+    const float* m = mask_.data();
+    const auto n = static_cast<int64_t>(n_);
+#pragma omp parallel for if (n >= kParallelElements)
+    for (int64_t i = 0; i < n; ++i) dx[i] = dy[i] * m[i];
   }
 
  private:
