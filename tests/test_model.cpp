@@ -165,6 +165,52 @@ TEST_CASE("models match PyTorch goldens: logits, loss, gradients, 3 SGD-momentum
 // Issue 11: a large training batch runs as sub-batches that accumulate the gradient. Oracle: the
 // same batch run whole (one plan, every primitive at the full batch): same loss, correct count,
 // logits and gradients up to summation order; models with batch statistics never split.
+TEST_CASE("conv/dense + ReLU fused plans equal the layers run one by one", "[model][fusion]") {
+  // conv->relu, image-fed dense->relu and vector-fed dense->relu fuse; a ReLU after a pool and a
+  // conv without a ReLU do not.
+  auto desc = parse_model(nlohmann::json::parse(R"({"name": "fusenet", "layers": [
+      {"conv": {"out": 8, "kernel": 3}}, {"relu": {}}, {"max_pool": {"kernel": 2}}, {"relu": {}},
+      {"conv": {"out": 8, "kernel": 3}}, {"flatten": {}}, {"dense": {"out": 24}}, {"relu": {}},
+      {"dense": {"out": 16}}, {"relu": {}}, {"dense": {"out": "classes"}}]})"),
+                          "(test)", "model");
+  auto net = build_network(desc, Shape{3, 12, 12}, 10);
+  initialize(*net, Init::PytorchDefault, 4);
+  const int64_t batch = GENERATE(1, 6);
+  Rng rng(9);
+  std::vector<float> x(size_t(batch * net->input_shape().numel()));
+  std::vector<int32_t> y(static_cast<size_t>(batch));
+  for (auto& v : x) v = float(rng.uniform(-1, 1));
+  for (auto& l : y) l = int32_t(rng.below(10));
+  auto run = [&](bool fuse, bool training) {
+    net->set_relu_fusion(fuse);
+    Plan& p = net->plan(batch, training);
+    std::copy(x.begin(), x.end(), p.input());
+    std::copy(y.begin(), y.end(), p.labels());
+    auto l = p.forward_loss();
+    if (training) p.backward();
+    // Fused ReLUs (layers 1, 7, 9) share the previous layer's output; the others have their own.
+    for (size_t i : {1, 3, 7, 9}) {
+      const bool shared = p.exec(i).dst.get_data_handle() == p.exec(i - 1).dst.get_data_handle();
+      CHECK(shared == (fuse && i != 3));
+    }
+    std::vector<float> out(p.logits(), p.logits() + batch * 10);
+    out.push_back(float(l.loss));
+    if (training) out.insert(out.end(), net->grads(), net->grads() + net->buffer_size());
+    return out;
+  };
+  for (bool training : {true, false}) {
+    auto fused = run(true, training), plain = run(false, training);
+    REQUIRE(fused.size() == plain.size());
+    double worst = 0, norm = 0;
+    for (size_t j = 0; j < plain.size(); ++j) {
+      worst = std::max(worst, double(std::fabs(fused[j] - plain[j])));
+      norm = std::max(norm, double(std::fabs(plain[j])));
+    }
+    CHECK(norm > 0);
+    CHECK(worst <= 1e-6 * norm);
+  }
+}
+
 TEST_CASE("a large training batch split into sub-batches gives the whole batch's loss and gradient",
           "[model][split]") {
   auto desc = parse_model(nlohmann::json::parse(R"({"name": "splitnet", "layers": [

@@ -15,6 +15,7 @@ class Conv2d : public Layer {
   std::vector<ParamSpec> params(const Shape& in, const Shape& mem) const override;
   double forward_flops(const Shape& in) const override;
   std::unique_ptr<LayerExec> build(const BuildArgs& args) const override;
+  bool can_fuse_relu() const override { return true; }
   int64_t out_channels() const { return oc_; }
   int64_t kernel() const { return k_; }
   int64_t stride() const { return stride_; }

@@ -16,6 +16,7 @@ class Dense : public Layer {
   std::vector<ParamSpec> params(const Shape& in, const Shape& mem) const override;
   double forward_flops(const Shape& in) const override { return 2.0 * double(in.numel()) * double(units_); }
   std::unique_ptr<LayerExec> build(const BuildArgs& args) const override;
+  bool can_fuse_relu() const override { return true; }
   int64_t units() const { return units_; }
   bool bias() const { return bias_; }
 

@@ -58,6 +58,12 @@ struct BuildArgs {
   bool training = true;        // training-mode forward + backward primitives
   bool dropout = true;         // false: dropout layers are the identity even in training
   Rng* dropout_rng = nullptr;
+  // ReLU fusion (Network::plan, when a ReLU directly follows a layer that can_fuse_relu()):
+  // relu_after: this layer's forward applies the ReLU as a oneDNN post-op, so its dst holds the
+  // ReLU's output. fused_relu: this ReLU's forward already ran in the layer before; it keeps no
+  // memory of its own and its backward reads that dst (ReLU'(x) = [relu(x) > 0]).
+  bool relu_after = false;
+  bool fused_relu = false;
 };
 
 class LayerExec {
@@ -93,6 +99,10 @@ class Layer {
   virtual std::vector<StateSpec> state(const Shape& /*in*/) const { return {}; }
   // True when dst is the same memory as src (flatten): the next layer is fed the same memory.
   virtual bool aliases_input() const { return false; }
+  // True when build() honours BuildArgs::relu_after (conv, dense); and for the ReLU itself,
+  // is_relu() lets the planner find the pair.
+  virtual bool can_fuse_relu() const { return false; }
+  virtual bool is_relu() const { return false; }
   // Forward FLOPs per sample (2 x multiply-accumulates of conv and dense; 0 elsewhere).
   virtual double forward_flops(const Shape& /*in*/) const { return 0; }
   virtual std::unique_ptr<LayerExec> build(const BuildArgs& args) const = 0;

@@ -1,4 +1,5 @@
-// ReLU: eltwise_relu forward, eltwise backward reading the forward's input.
+// ReLU: eltwise_relu forward, eltwise backward reading the forward's input; or, fused into the
+// layer before (BuildArgs::fused_relu), no forward of its own and a backward reading its output.
 #include "layers/relu.hpp"
 
 #include <unordered_map>
@@ -14,28 +15,37 @@ namespace {
 
 class ReluExec : public LayerExec {
  public:
-  explicit ReluExec(const BuildArgs& a) : training_(a.training), src_(a.src) {
+  explicit ReluExec(const BuildArgs& a) : training_(a.training), fused_(a.fused_relu), src_(a.src) {
     auto& eng = ctx::engine();
     auto md = a.src.get_desc();
     auto prop = a.training ? prop_kind::forward_training : prop_kind::forward_inference;
-    auto fwd_pd = eltwise_forward::primitive_desc(eltwise_forward::desc(prop, algorithm::eltwise_relu, md, 0.f), eng);
-    fwd_ = eltwise_forward(fwd_pd);
-    dst = memory(md, eng);
-    fwd_args_ = {{DNNL_ARG_SRC, src_}, {DNNL_ARG_DST, dst}};
+    // Fused: src already holds relu(x); the backward's mask is [relu(x) > 0] (use_dst_for_bwd).
+    const auto algo = fused_ ? algorithm::eltwise_relu_use_dst_for_bwd : algorithm::eltwise_relu;
+    auto fwd_pd = eltwise_forward::primitive_desc(eltwise_forward::desc(prop, algo, md, 0.f), eng);
+    if (fused_) {
+      dst = src_;  // the layer before wrote the ReLU's output
+    } else {
+      fwd_ = eltwise_forward(fwd_pd);
+      dst = memory(md, eng);
+      fwd_args_ = {{DNNL_ARG_SRC, src_}, {DNNL_ARG_DST, dst}};
+    }
     if (!training_) return;
-    auto bwd_pd =
-        eltwise_backward::primitive_desc(eltwise_backward::desc(algorithm::eltwise_relu, md, md, 0.f), eng, fwd_pd);
+    auto bwd_pd = eltwise_backward::primitive_desc(eltwise_backward::desc(algo, md, md, 0.f), eng, fwd_pd);
     bwd_ = eltwise_backward(bwd_pd);
-    diff_src = memory(md, eng);
   }
-  void forward() override { fwd_.execute(ctx::stream(), fwd_args_); }
+  void forward() override {
+    if (!fused_) fwd_.execute(ctx::stream(), fwd_args_);
+  }
+  // In place: diff_src is diff_dst's memory (the layer after is done with it once its own
+  // backward has run), so the backward streams two tensors, not three.
   void bind_backward(const memory& diff_dst) override {
-    bwd_args_ = {{DNNL_ARG_SRC, src_}, {DNNL_ARG_DIFF_DST, diff_dst}, {DNNL_ARG_DIFF_SRC, diff_src}};
+    diff_src = diff_dst;
+    bwd_args_ = {{fused_ ? DNNL_ARG_DST : DNNL_ARG_SRC, src_}, {DNNL_ARG_DIFF_DST, diff_dst}, {DNNL_ARG_DIFF_SRC, diff_src}};
   }
   void backward_data() override { bwd_.execute(ctx::stream(), bwd_args_); }
 
  private:
-  bool training_;
+  bool training_, fused_;
   memory src_;
   eltwise_forward fwd_;
   eltwise_backward bwd_;

@@ -10,6 +10,7 @@ class Relu : public Layer {
   std::string kind() const override { return "relu"; }
   std::string describe() const override { return "relu"; }
   Shape output_shape(const Shape& in) const override { return in; }
+  bool is_relu() const override { return true; }
   std::unique_ptr<LayerExec> build(const BuildArgs& args) const override;
 };
 

@@ -22,7 +22,14 @@ class WeightedExec : public LayerExec {
       : training_(a.training), bias_(a.params.size() > 1) {
     namespace ctx = dnnl_ctx;
     auto& eng = ctx::engine();
-    fwd_pd_ = typename Fwd::primitive_desc(fwd_d, eng);
+    // relu_after: the next layer's ReLU runs as a post-op on the result (BuildArgs::relu_after).
+    dnnl::primitive_attr attr;
+    if (a.relu_after) {
+      dnnl::post_ops po;
+      po.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
+      attr.set_post_ops(po);
+    }
+    fwd_pd_ = typename Fwd::primitive_desc(fwd_d, attr, eng);
     fwd_ = Fwd(fwd_pd_);
     w_user_ = memory(w_user_md, eng, a.params[0]);
     if (bias_) b_user_ = memory(ctx::plain_md({w_user_md.dims()[0]}), eng, a.params[1]);

@@ -140,6 +140,11 @@ void Network::set_dropout(bool enabled) {
   dropout_ = enabled;
 }
 
+void Network::set_relu_fusion(bool enabled) {
+  if (enabled != fuse_relu_) plans_.clear();
+  fuse_relu_ = enabled;
+}
+
 int64_t Network::activation_bytes_per_sample() const {
   int64_t floats = input_.numel();
   for (auto& s : shapes_) floats += s.numel();
@@ -209,19 +214,24 @@ Plan& Network::plan(int64_t batch, bool training, bool whole) {
 
   dnnl::memory src = p->net_in_;
   size_t r = 0;
+  bool relu_fused = false;  // the previous layer applied this ReLU as a post-op
   for (auto& layer : layers_) {
+    const size_t li = size_t(&layer - &layers_[0]);
     BuildArgs a;
+    a.fused_relu = relu_fused && layer->is_relu();
+    a.relu_after = fuse_relu_ && layer->can_fuse_relu() && li + 1 < layers_.size() && layers_[li + 1]->is_relu();
+    relu_fused = a.relu_after;
     a.batch = batch;
     a.src = src;
     a.training = training;
     a.dropout = dropout_;
     a.dropout_rng = &dropout_rng_;
-    for (; r < refs_.size() && refs_[r].layer == size_t(&layer - &layers_[0]); ++r) {
+    for (; r < refs_.size() && refs_[r].layer == li; ++r) {
       a.params.push_back(params_.data() + refs_[r].offset);
       a.grads.push_back(grads_.data() + refs_[r].offset);
     }
     for (auto& s : state_refs_)
-      if (s.layer == size_t(&layer - &layers_[0])) a.state.push_back(state_.data() + s.offset);
+      if (s.layer == li) a.state.push_back(state_.data() + s.offset);
     p->execs_.push_back(layer->build(a));
     src = p->execs_.back()->dst;
   }

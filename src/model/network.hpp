@@ -144,6 +144,10 @@ class Network {
   // A plan whose step (3 x forward FLOPs for training) is below this runs on one thread.
   static constexpr double kSmallStepFlops = 4.5e6;
   void set_dropout(bool enabled);  // drops cached plans
+  // Conv/dense + ReLU fusion in plans built from now on (on by default: the ReLU runs as the
+  // layer's post-op and its backward reads that output; off: every layer runs on its own, as the
+  // test of the fusion compares). Drops cached plans.
+  void set_relu_fusion(bool enabled);
   // stream > 0: another generator for the same seed (a data-parallel rank's masks).
   void reseed_dropout(uint64_t seed, uint64_t stream = 0) { dropout_rng_ = Rng(seed, RngPurpose::Dropout, stream); }
   Rng& dropout_rng() { return dropout_rng_; }  // the generator dropout masks are drawn from
@@ -158,6 +162,7 @@ class Network {
   std::vector<StateRef> state_refs_;
   Tensor params_, grads_, state_;
   bool dropout_ = true;
+  bool fuse_relu_ = true;
   Rng dropout_rng_{0, RngPurpose::Dropout};
   std::map<std::tuple<int64_t, bool, bool>, std::unique_ptr<Plan>> plans_;
 };
