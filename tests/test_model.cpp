@@ -211,6 +211,30 @@ TEST_CASE("conv/dense + ReLU fused plans equal the layers run one by one", "[mod
   }
 }
 
+TEST_CASE("backward stops at the first layer with parameters", "[model][backward]") {
+  // flatten -> dense: the dense layer's input gradient is never needed, so it is never computed
+  // (its diff_src keeps a sentinel), while every parameter still gets its gradient.
+  auto desc = parse_model(nlohmann::json::parse(R"({"name": "mlp", "layers": [
+      {"flatten": {}}, {"dense": {"out": 12}}, {"relu": {}}, {"dense": {"out": "classes"}}]})"),
+                          "(test)", "model");
+  auto net = build_network(desc, Shape{1, 6, 6}, 10);
+  initialize(*net, Init::PytorchDefault, 2);
+  Plan& p = net->plan(4, true);
+  Rng rng(3);
+  for (int64_t i = 0; i < 4 * 36; ++i) p.input()[i] = float(rng.uniform(-1, 1));
+  for (int64_t i = 0; i < 4; ++i) p.labels()[i] = int32_t(i);
+  auto& d1 = p.exec(1).diff_src;
+  float* sentinel = static_cast<float*>(d1.get_data_handle());
+  const size_t n = d1.get_desc().get_size() / sizeof(float);
+  std::fill(sentinel, sentinel + n, 12345.f);
+  std::fill(net->grads(), net->grads() + net->buffer_size(), std::nanf(""));
+  p.forward_loss();
+  p.backward();
+  for (size_t i = 0; i < n; ++i) REQUIRE(sentinel[i] == 12345.f);
+  for (auto& r : net->param_refs())
+    for (size_t j = 0; j < r.count; ++j) REQUIRE(std::isfinite(net->grads()[r.offset + j]));
+}
+
 TEST_CASE("a large training batch split into sub-batches gives the whole batch's loss and gradient",
           "[model][split]") {
   auto desc = parse_model(nlohmann::json::parse(R"({"name": "splitnet", "layers": [

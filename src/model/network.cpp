@@ -185,6 +185,7 @@ Plan& Network::plan(int64_t batch, bool training, bool whole) {
   p->threads_ = step_flops < kSmallStepFlops ? 1 : 0;
   ThreadScope scope(p->threads_);
   p->classes_ = classes_;
+  p->first_param_layer_ = refs_.empty() ? 0 : refs_.front().layer;
   p->labels_.assign(size_t(batch), 0);
   auto& eng = ctx::engine();
   std::vector<int64_t> in_dims = input_.batched(batch).dims;
@@ -311,7 +312,10 @@ void Plan::backward() {
   SGD_CHECK(training_, Internal, "backward() on an inference plan");
   if (sub_batch_) return;  // done in forward_loss
   ThreadScope scope(threads_);
-  for (size_t i = execs_.size(); i-- > 0;) execs_[i]->backward(i > 0);
+  // Layers before the first one with parameters need no gradient: the loop stops there, and
+  // that layer computes its weight gradient only (keras_mnist_mlp's flatten -> dense1 would
+  // otherwise compute a 784-wide input gradient nobody reads: a third of its step).
+  for (size_t i = execs_.size(); i-- > first_param_layer_;) execs_[i]->backward(i > first_param_layer_);
   ctx::stream().wait();
 }
 

@@ -75,6 +75,7 @@ class Plan {
   // the gathered logits.
   Network* net_ = nullptr;
   int threads_ = 0;
+  size_t first_param_layer_ = 0;  // backward() stops here (no gradient is needed below it)
   int64_t sub_batch_ = 0;
   Plan* sub_ = nullptr;
   Plan* sub_last_ = nullptr;
