@@ -21,6 +21,7 @@ void BM_Layer(benchmark::State& state, const bench::AnchorModel& m, size_t layer
   plan.forward_loss();
   plan.backward();
   LayerExec& e = plan.exec(layer);
+  dnnl_ctx::ThreadScope scope(plan.layer_threads(layer));  // as the plan runs it
   auto& s = dnnl_ctx::stream();
   for (auto _ : state) {
     switch (pass) {

@@ -300,5 +300,30 @@ TEST_CASE("tiny training steps run on one thread and restore the caller's thread
   tiny.forward_loss();
   tiny.backward();
   CHECK(dnnl_ctx::threads() == 2);
+
+  // In a plan on every thread, small layers run on one (Network::kSmallLayerWork): keras_cifar_cnn
+  // at batch 1 keeps conv2 (6.2 MFLOP) and relu1's 28,800 elements on both threads, and puts
+  // dense2 (1,290 FLOPs) and relu4 (64 elements) on one; the step restores the caller's count.
+  auto cnn = build_model("keras_cifar_cnn", Shape{3, 32, 32}, 10);
+  initialize(*cnn, Init::GlorotUniform, 1);
+  Plan& one = cnn->plan(1, true);
+  REQUIRE(one.threads() == 0);
+  const auto& L = cnn->layers();
+  auto at = [&](const std::string& name) {
+    for (size_t i = 0; i < L.size(); ++i)
+      if (L[i]->name() == name) return i;
+    FAIL("no layer " << name);
+    return size_t(0);
+  };
+  CHECK(cnn->layer_work(at("conv2"), 1) > Network::kSmallLayerWork);
+  CHECK(one.layer_threads(at("conv2")) == 0);
+  CHECK(one.layer_threads(at("relu1")) == 0);
+  CHECK(cnn->layer_work(at("dense2"), 1) == Approx(2.0 * 64 * 10));
+  CHECK(one.layer_threads(at("dense2")) == 1);
+  CHECK(one.layer_threads(at("relu4")) == 1);
+  CHECK(cnn->plan(1024, true, true).layer_threads(at("dense2")) == 0);  // 1.3 MFLOP at batch 1024
+  one.forward_loss();
+  one.backward();
+  CHECK(dnnl_ctx::threads() == 2);
   dnnl_ctx::set_threads(0);
 }

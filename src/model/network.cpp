@@ -153,6 +153,12 @@ int64_t Network::activation_bytes_per_sample() const {
 
 using ctx::ThreadScope;
 
+double Network::layer_work(size_t layer, int64_t batch) const {
+  const Shape& in = layer == 0 ? input_ : shapes_[layer - 1];
+  const double flops = layers_[layer]->forward_flops(in);
+  return double(batch) * (flops > 0 ? flops : kElementWork * double(in.numel()));
+}
+
 void Network::check_batch(int64_t batch, bool training, const std::string& what) const {
   const int64_t max_sub = std::max(kMinSubBatch, kActivationBudget / activation_bytes_per_sample());
   const int64_t b = training && state_refs_.empty() && batch > max_sub ? max_sub : batch;
@@ -233,6 +239,8 @@ Plan& Network::plan(int64_t batch, bool training, bool whole) {
     }
     for (auto& s : state_refs_)
       if (s.layer == li) a.state.push_back(state_.data() + s.offset);
+    p->layer_threads_.push_back(p->threads_ == 0 && layer_work(li, batch) < kSmallLayerWork ? 1 : p->threads_);
+    ThreadScope layer_scope(p->layer_threads_.back());  // primitives run as they were created
     p->execs_.push_back(layer->build(a));
     src = p->execs_.back()->dst;
   }
@@ -269,7 +277,10 @@ void Plan::forward() {
   if (sub_batch_) return for_each_sub([](Plan& q, int64_t, int64_t) { q.forward(); });
   ThreadScope scope(threads_);
   if (reorder_in_) in_reorder_.execute(ctx::stream(), user_in_, net_in_);
-  for (auto& e : execs_) e->forward();
+  for (size_t i = 0; i < execs_.size(); ++i) {
+    ThreadScope layer_scope(layer_threads_[i]);
+    execs_[i]->forward();
+  }
   ctx::stream().wait();
 }
 
@@ -315,7 +326,10 @@ void Plan::backward() {
   // Layers before the first one with parameters need no gradient: the loop stops there, and
   // that layer computes its weight gradient only (keras_mnist_mlp's flatten -> dense1 would
   // otherwise compute a 784-wide input gradient nobody reads: a third of its step).
-  for (size_t i = execs_.size(); i-- > first_param_layer_;) execs_[i]->backward(i > first_param_layer_);
+  for (size_t i = execs_.size(); i-- > first_param_layer_;) {
+    ThreadScope layer_scope(layer_threads_[i]);
+    execs_[i]->backward(i > first_param_layer_);
+  }
   ctx::stream().wait();
 }
 

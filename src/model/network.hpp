@@ -59,6 +59,9 @@ class Plan {
   // The layers' executables, for benchmarks of single layers (index = layer index).
   size_t layers() const { return execs_.size(); }
   LayerExec& exec(size_t i) { return *execs_[i]; }
+  // Threads layer i's primitives were created for and run with (1, or threads()); run them alone
+  // inside a ThreadScope of this count.
+  int layer_threads(size_t i) const { return layer_threads_.at(i); }  // whole plans only (split() == 0)
 
  private:
   friend class Network;
@@ -75,6 +78,7 @@ class Plan {
   // the gathered logits.
   Network* net_ = nullptr;
   int threads_ = 0;
+  std::vector<int> layer_threads_;  // per layer: 1 (small, Network::kSmallLayerWork) or threads_
   size_t first_param_layer_ = 0;  // backward() stops here (no gradient is needed below it)
   int64_t sub_batch_ = 0;
   Plan* sub_ = nullptr;
@@ -144,6 +148,13 @@ class Network {
   static constexpr int64_t kMinSubBatch = 32;
   // A plan whose step (3 x forward FLOPs for training) is below this runs on one thread.
   static constexpr double kSmallStepFlops = 4.5e6;
+  // In a plan that uses every thread, a layer whose work for the batch is below kSmallLayerWork
+  // runs on one thread (created and executed so): its forward FLOPs x batch for conv and dense,
+  // kElementWork per input element x batch for the others (ReLU, pooling, dropout). Measured
+  // with bench_layers at 1 and 2 threads (issue 11): below about 1 MFLOP, or 16k elements, a
+  // second thread's fork/join costs more than it gives (a 64-wide dense layer 3-7x slower).
+  static constexpr double kSmallLayerWork = 1e6, kElementWork = 64;
+  double layer_work(size_t layer, int64_t batch) const;
   void set_dropout(bool enabled);  // drops cached plans
   // Conv/dense + ReLU fusion in plans built from now on (on by default: the ReLU runs as the
   // layer's post-op and its backward reads that output; off: every layer runs on its own, as the
