@@ -98,6 +98,19 @@ double Network::forward_flops() const {
   return f;
 }
 
+double Network::train_flops() const {
+  const size_t first = refs_.empty() ? 0 : refs_.front().layer;
+  double f = 0;
+  Shape s = input_;
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    bool has_params = false;
+    for (auto& r : refs_) has_params |= r.layer == i;
+    f += layers_[i]->forward_flops(s) * (1.0 + (has_params ? 1.0 : 0.0) + (i > first ? 1.0 : 0.0));
+    s = shapes_[i];
+  }
+  return f;
+}
+
 const ParamRef& Network::param(const std::string& name) const {
   for (auto& r : refs_)
     if (r.name == name) return r;

@@ -108,6 +108,10 @@ class Network {
   const std::vector<ParamRef>& param_refs() const { return refs_; }
   int64_t param_count() const;   // logical (no alignment gaps)
   double forward_flops() const;  // per sample
+  // FLOPs one training step really executes per sample: each conv/dense layer's forward, its
+  // weight gradient, and its input gradient unless it is the first layer with parameters (Plan::
+  // backward skips that one). The anchors' nominal count is 3 x forward_flops().
+  double train_flops() const;
 
   // Contiguous buffers (with zero gaps for alignment); the optimizer may update them whole.
   float* params() { return params_.data(); }
