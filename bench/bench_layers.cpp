@@ -46,13 +46,19 @@ void BM_Layer(benchmark::State& state, const bench::AnchorModel& m, size_t layer
 int main(int argc, char** argv) {
   for (auto& m : bench::anchor_models()) {
     auto net = build_model(m.model, m.input, 10);
-    for (size_t i = 0; i < net->layers().size(); ++i) {
+    // The passes a training step runs (Plan::backward): none below the first layer with
+    // parameters, no input gradient for that one, and no forward for a ReLU fused into the conv
+    // or dense layer before it (that layer's forward includes it).
+    const size_t first = net->param_refs().empty() ? 0 : net->param_refs().front().layer;
+    for (size_t i = first; i < net->layers().size(); ++i) {
       const Layer& L = *net->layers()[i];
       if (L.aliases_input()) continue;  // moves no data
       bool has_params = false;
       for (auto& r : net->param_refs()) has_params |= r.layer == i;
-      std::vector<std::pair<const char*, Pass>> passes{{"fwd", Pass::Forward}};
-      if (i > 0) passes.push_back({"bwd_data", Pass::BackwardData});  // the first layer never needs it
+      const bool fused = L.is_relu() && i > 0 && net->layers()[i - 1]->can_fuse_relu();
+      std::vector<std::pair<const char*, Pass>> passes;
+      if (!fused) passes.push_back({"fwd", Pass::Forward});
+      if (i > first) passes.push_back({"bwd_data", Pass::BackwardData});
       if (has_params) passes.push_back({"bwd_weights", Pass::BackwardWeights});
       for (auto& [pname, pass] : passes) {
         std::string name = "BM_Layer/" + m.name + "/" + L.name() + "/" + pname;

@@ -209,6 +209,14 @@ TEST_CASE("dropout: inverted mask, seeded, identity at inference", "[layers][dro
   CHECK(max_norm_rel_error(y2, y) > 0);
   LayerRig again(L, x, {}, true);
   require_close("same seed, same mask", again.forward(), y, 0, 0);
+  // 16,384 elements: the mask loop runs on every thread; the masks do not depend on how many.
+  const int before = dnnl_ctx::threads();
+  for (int t : {1, 2}) {
+    dnnl_ctx::set_threads(t);
+    LayerRig threaded(L, x, {}, true);
+    require_close("same mask on any thread count", threaded.forward(), y, 0, 0);
+  }
+  dnnl_ctx::set_threads(before);
   LayerRig inf(L, x, {}, false);
   require_close("inference is identity", inf.forward(), x, 0, 0);
   require_fd_gradient(

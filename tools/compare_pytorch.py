@@ -99,7 +99,7 @@ def worker():
 
 
 def sgdbench_run(binary, model, batch, threads, seconds, flush):
-    """(images/s, executed GFLOP/s, the benchmark JSON's context) of one bench_train_step measurement
+    """(images/s, GFLOP/s, "executed" or "nominal", the benchmark JSON's context) of one bench_train_step measurement
     (executed: what the step computes, without the first layer's unneeded input gradient; older
     binaries without that counter give the anchor's nominal 3 x forward FLOPs)."""
     out = subprocess.run([binary, f"--threads={threads}", f"--benchmark_filter=^BM_TrainStep/{model}/batch:{batch}/real_time$",
@@ -110,7 +110,8 @@ def sgdbench_run(binary, model, batch, threads, seconds, flush):
     b = [x for x in doc["benchmarks"] if x.get("run_type") == "iteration"]
     if not b:
         sys.exit(f"compare_pytorch.py: {binary} has no benchmark {model}/batch:{batch}")
-    return b[0]["images/s"], b[0].get("executed_GFLOP/s", b[0].get("GFLOP/s")), doc["context"]
+    counted = "executed" if "executed_GFLOP/s" in b[0] else "nominal"
+    return b[0]["images/s"], b[0].get("executed_GFLOP/s", b[0].get("GFLOP/s")), counted, doc["context"]
 
 
 def main():
@@ -170,16 +171,17 @@ def main():
             if model not in MODELS:
                 sys.exit(f"compare_pytorch.py: unknown model {model} (known: {', '.join(MODELS)})")
             for batch in [int(b) for b in a.batches.split(",")]:
-                s, t, gf = 0.0, 0.0, 0.0
+                s, t, gf, counted = 0.0, 0.0, 0.0, "nominal"
                 for _ in range(a.rounds):
                     t = max(t, torch_ips(model, batch, threads))
                     time.sleep(0.3)  # let PyTorch's OpenMP threads stop spinning before we measure
-                    ips, g, context = sgdbench_run(a.bench, model, batch, threads, a.seconds, a.flush_denormal)
+                    ips, g, counted, context = sgdbench_run(a.bench, model, batch, threads, a.seconds, a.flush_denormal)
                     if ips > s:
                         s, gf = ips, g or 0.0
                 print(f"{model:<17} {threads:>7} {batch:>6} {s:>15,.0f} {gf:>8.1f} {t:>14,.0f} {s / t:>7.2f}", flush=True)
                 rows.append({"model": model, "threads": threads, "batch": batch, "sgdbench_images_per_second": s,
-                             "sgdbench_gflops": gf, "pytorch_images_per_second": t, "ratio": s / t})
+                             "sgdbench_gflops": gf, "sgdbench_gflops_counted": counted,
+                             "pytorch_images_per_second": t, "ratio": s / t})
     w.stdin.close()
     w.wait()
     ratios = [r["ratio"] for r in rows]
