@@ -37,7 +37,7 @@ void BM_Layer(benchmark::State& state, const bench::AnchorModel& m, size_t layer
     }
     s.wait();
   }
-  Shape in = layer == 0 ? net->input_shape() : net->output_shapes()[layer - 1];
+  const Shape& in = net->layer_input(layer);
   bench::set_rates(state, batch, net->layers()[layer]->forward_flops(in) * double(batch));
 }
 
@@ -49,17 +49,14 @@ int main(int argc, char** argv) {
     // The passes a training step runs (Plan::backward): none below the first layer with
     // parameters, no input gradient for that one, and no forward for a ReLU fused into the conv
     // or dense layer before it (that layer's forward includes it).
-    const size_t first = net->param_refs().empty() ? 0 : net->param_refs().front().layer;
+    const size_t first = net->first_param_layer();
     for (size_t i = first; i < net->layers().size(); ++i) {
       const Layer& L = *net->layers()[i];
       if (L.aliases_input()) continue;  // moves no data
-      bool has_params = false;
-      for (auto& r : net->param_refs()) has_params |= r.layer == i;
-      const bool fused = L.is_relu() && i > 0 && net->layers()[i - 1]->can_fuse_relu();
       std::vector<std::pair<const char*, Pass>> passes;
-      if (!fused) passes.push_back({"fwd", Pass::Forward});
+      if (!net->relu_fused(i)) passes.push_back({"fwd", Pass::Forward});
       if (i > first) passes.push_back({"bwd_data", Pass::BackwardData});
-      if (has_params) passes.push_back({"bwd_weights", Pass::BackwardWeights});
+      if (net->has_params(i)) passes.push_back({"bwd_weights", Pass::BackwardWeights});
       for (auto& [pname, pass] : passes) {
         std::string name = "BM_Layer/" + m.name + "/" + L.name() + "/" + pname;
         auto* b = benchmark::RegisterBenchmark(name.c_str(), BM_Layer, m, i, pass);

@@ -1,9 +1,10 @@
 // One whole training step per anchor model and batch size: forward, softmax cross-entropy,
 // backward, SGD update (lr 0.01, momentum 0.9), as the PyTorch anchor (../shared/anchors/README.md).
 // GFLOP/s counts 3 x forward FLOPs, like the anchor; executed_GFLOP/s counts what the step computes
-// (Network::train_flops: the first layer with parameters computes no input gradient). The labels are fresh random ones every step
-// (kLabelSets pre-drawn sets, cycled): no model can fit them, so the loss stays near log(classes),
-// gradients never decay into denormals, and the figure does not depend on how long it runs.
+// (Network::train_flops: the first layer with parameters computes no input gradient). The labels
+// are fresh random ones every step (kLabelSets pre-drawn sets, cycled): no model can fit them, so
+// the loss stays near log(classes), gradients never decay into denormals, and the figure does not
+// depend on how long it runs.
 // BM_TrainStepDenormal measures the pathological case on purpose: one fixed batch memorised for
 // kMemoriseSteps steps first, then timed, computing with IEEE denormals (FTZ/DAZ off).
 // SGDBENCH_BENCH_EXTRA_WORK=N adds N microseconds of busy work per step (to demonstrate that the

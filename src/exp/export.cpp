@@ -262,7 +262,7 @@ ExportSummary export_deepobs(const std::string& dir, const std::string& out_dir,
     }
     if (pts.empty()) throw json::other_error::create(501, "no epoch points in its history", &r);
     const bool diverged = r.at("status") == "diverged";
-    const bool full_train = !pts.empty() && pts.front()->contains("train_full_loss");
+    const bool full_train = pts.front()->contains("train_full_loss");
     json out = {{"testproblem", tp},
                 {"batch_size", batch},
                 {"num_epochs", epochs},
@@ -271,10 +271,10 @@ ExportSummary export_deepobs(const std::string& dir, const std::string& out_dir,
                 {"optimizer_name", optimizer_folder(opt)},
                 {"optimizer_hyperparams", hyper},
                 {"training_params", training}};
-    const json first_test = pts.empty() ? json(nullptr) : pts.front()->at("test_loss");
+    const json first_test = pts.front()->at("test_loss");
     out["train_losses"] = full_train ? per_epoch(pts, "train_full_loss", epochs, diverged)
                                      : pad(epoch_train_losses(r.at("history"), first_test), epochs, diverged);
-    if (!pts.empty() && pts.front()->contains("val_loss")) {
+    if (pts.front()->contains("val_loss")) {
       out["valid_losses"] = per_epoch(pts, "val_loss", epochs, diverged);
       out["valid_accuracies"] = per_epoch(pts, "val_acc", epochs, diverged);
     }

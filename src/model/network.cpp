@@ -90,25 +90,26 @@ int64_t Network::param_count() const {
 
 double Network::forward_flops() const {
   double f = 0;
-  Shape s = input_;
-  for (size_t i = 0; i < layers_.size(); ++i) {
-    f += layers_[i]->forward_flops(s);
-    s = shapes_[i];
-  }
+  for (size_t i = 0; i < layers_.size(); ++i) f += layers_[i]->forward_flops(layer_input(i));
   return f;
 }
 
 double Network::train_flops() const {
-  const size_t first = refs_.empty() ? 0 : refs_.front().layer;
+  const size_t first = first_param_layer();
   double f = 0;
-  Shape s = input_;
-  for (size_t i = 0; i < layers_.size(); ++i) {
-    bool has_params = false;
-    for (auto& r : refs_) has_params |= r.layer == i;
-    f += layers_[i]->forward_flops(s) * (1.0 + (has_params ? 1.0 : 0.0) + (i > first ? 1.0 : 0.0));
-    s = shapes_[i];
-  }
+  for (size_t i = 0; i < layers_.size(); ++i)
+    f += layers_[i]->forward_flops(layer_input(i)) * (1.0 + (has_params(i) ? 1.0 : 0.0) + (i > first ? 1.0 : 0.0));
   return f;
+}
+
+bool Network::has_params(size_t layer) const {
+  for (auto& r : refs_)
+    if (r.layer == layer) return true;
+  return false;
+}
+
+bool Network::relu_fused(size_t layer) const {
+  return fuse_relu_ && layer > 0 && layers_[layer]->is_relu() && layers_[layer - 1]->can_fuse_relu();
 }
 
 const ParamRef& Network::param(const std::string& name) const {
@@ -167,7 +168,7 @@ int64_t Network::activation_bytes_per_sample() const {
 using ctx::ThreadScope;
 
 double Network::layer_work(size_t layer, int64_t batch) const {
-  const Shape& in = layer == 0 ? input_ : shapes_[layer - 1];
+  const Shape& in = layer_input(layer);
   const double flops = layers_[layer]->forward_flops(in);
   return double(batch) * (flops > 0 ? flops : kElementWork * double(in.numel()));
 }
@@ -204,7 +205,7 @@ Plan& Network::plan(int64_t batch, bool training, bool whole) {
   p->threads_ = step_flops < kSmallStepFlops ? 1 : 0;
   ThreadScope scope(p->threads_);
   p->classes_ = classes_;
-  p->first_param_layer_ = refs_.empty() ? 0 : refs_.front().layer;
+  p->first_param_layer_ = first_param_layer();
   p->labels_.assign(size_t(batch), 0);
   auto& eng = ctx::engine();
   std::vector<int64_t> in_dims = input_.batched(batch).dims;
@@ -234,13 +235,11 @@ Plan& Network::plan(int64_t batch, bool training, bool whole) {
 
   dnnl::memory src = p->net_in_;
   size_t r = 0;
-  bool relu_fused = false;  // the previous layer applied this ReLU as a post-op
   for (auto& layer : layers_) {
     const size_t li = size_t(&layer - &layers_[0]);
     BuildArgs a;
-    a.fused_relu = relu_fused && layer->is_relu();
-    a.relu_after = fuse_relu_ && layer->can_fuse_relu() && li + 1 < layers_.size() && layers_[li + 1]->is_relu();
-    relu_fused = a.relu_after;
+    a.fused_relu = relu_fused(li);
+    a.relu_after = li + 1 < layers_.size() && relu_fused(li + 1);
     a.batch = batch;
     a.src = src;
     a.training = training;

@@ -106,6 +106,13 @@ class Network {
   const std::vector<std::unique_ptr<Layer>>& layers() const { return layers_; }
   const std::vector<Shape>& output_shapes() const { return shapes_; }  // per layer, one sample
   const std::vector<ParamRef>& param_refs() const { return refs_; }
+  const Shape& layer_input(size_t layer) const { return layer == 0 ? input_ : shapes_[layer - 1]; }
+  bool has_params(size_t layer) const;
+  // The first layer with parameters (0 when there are none): no gradient is needed below it.
+  size_t first_param_layer() const { return refs_.empty() ? 0 : refs_.front().layer; }
+  // True when `layer` is a ReLU that the conv or dense layer before it applies as a post-op in
+  // this network's plans (set_relu_fusion).
+  bool relu_fused(size_t layer) const;
   int64_t param_count() const;   // logical (no alignment gaps)
   double forward_flops() const;  // per sample
   // FLOPs one training step really executes per sample: each conv/dense layer's forward, its
