@@ -7,16 +7,24 @@
 // depend on how long it runs.
 // BM_TrainStepDenormal measures the pathological case on purpose: one fixed batch memorised for
 // kMemoriseSteps steps first, then timed, computing with IEEE denormals (FTZ/DAZ off).
+// BM_TrainerStep runs the same step inside the real trainer (Trainer::run on a data set of the
+// anchor's shape and the real data set's size: batch gather from shuffled uint8 images, the loss
+// bookkeeping, budget and stop checks): BM_TrainerStep / BM_TrainStep - 1 is the harness overhead
+// (tools/harness_overhead.py runs both interleaved in one process and reports it).
 // SGDBENCH_BENCH_EXTRA_WORK=N adds N microseconds of busy work per step (to demonstrate that the
 // regression gate catches a slowdown; never set it otherwise).
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
+#include <map>
+#include <memory>
 
 #include "common.hpp"
 #include "core/rng.hpp"
 #include "dnnl/context.hpp"
 #include "model/zoo.hpp"
 #include "optim/optimizer.hpp"
+#include "train/trainer.hpp"
 
 using namespace sgdbench;
 
@@ -81,6 +89,56 @@ void BM_TrainStep(benchmark::State& state, const bench::AnchorModel& m, bool den
   dnnl_ctx::set_flush_denormals(flush);
 }
 
+// A data set of the anchor's shape and the size of the real one (50,000 CIFAR-10 or 60,000
+// Fashion-MNIST training images; random uint8 pixels, random labels, scaled by 1/255), so that the
+// gather reads shuffled samples from memory, not from cache. Built once per shape.
+const Dataset& anchor_dataset(const Shape& shape) {
+  static std::map<std::string, std::unique_ptr<Dataset>> cache;
+  auto& d = cache[shape.str()];
+  if (d) return *d;
+  d = std::make_unique<Dataset>();
+  d->name = "bench", d->source = "synthetic", d->shape = shape, d->classes = 10;
+  const int64_t P = shape.numel(), n = shape[0] == 3 ? 50000 : 60000;
+  Rng rng(3);
+  auto fill = [&](Split& s, int64_t count) {
+    s.images.resize(size_t(count * P));
+    for (size_t i = 0; i < s.images.size(); i += 8) {
+      const uint64_t r = rng.next();
+      std::memcpy(s.images.data() + i, &r, std::min<size_t>(8, s.images.size() - i));
+    }
+    s.labels.resize(size_t(count));
+    for (auto& l : s.labels) l = int32_t(rng.below(10));
+  };
+  fill(d->train, n);
+  on_huge_pages(d->train.images);  // as load_dataset
+  fill(d->test, 10);  // the trainer evaluates at the start and the end: keep that negligible
+  d->pre.scale.assign(size_t(shape[0]), 1.0f / 255.0f);
+  d->pre.shift.assign(size_t(shape[0]), 0.0f);
+  return *d;
+}
+
+// The trainer's own loop, one benchmark iteration per step: the step callback advances the
+// benchmark's state, so the time between two callbacks is one whole step of Trainer::run.
+void BM_TrainerStep(benchmark::State& state, const bench::AnchorModel& m) {
+  const int64_t batch = state.range(0);
+  const Dataset& data = anchor_dataset(m.input);
+  TrainConfig cfg;
+  cfg.model = ModelDesc(m.model);
+  cfg.batch_size = batch;
+  cfg.optimizer.momentum = 0.9;  // as BM_TrainStep
+  cfg.lr = 0.01;
+  cfg.epochs = 1000000;
+  cfg.divergence_loss = 1e30;  // random labels: the loss stays near log(10), but never stop on it
+  Trainer t(cfg, data);
+  int64_t warm = kWarmupSteps;
+  t.set_step_callback([&](int64_t, double, double) { return warm-- > 0 || state.KeepRunning(); });
+  auto res = t.run();
+  if (res.status == RunStatus::Diverged) state.SkipWithError("the trainer diverged");
+  bench::set_rates(state, batch, 3.0 * t.network().forward_flops() * double(batch));
+  state.counters["executed_GFLOP/s"] = benchmark::Counter(t.network().train_flops() * double(batch) / 1e9,
+                                                          benchmark::Counter::kIsIterationInvariantRate);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -92,6 +150,11 @@ int main(int argc, char** argv) {
   for (auto& m : bench::anchor_models()) {
     auto* b = benchmark::RegisterBenchmark(("BM_TrainStepDenormal/" + m.name).c_str(), BM_TrainStep, m, true);
     b->ArgNames({"batch"})->Unit(benchmark::kMicrosecond)->UseRealTime()->Arg(1);
+  }
+  for (auto& m : bench::anchor_models()) {
+    auto* b = benchmark::RegisterBenchmark(("BM_TrainerStep/" + m.name).c_str(), BM_TrainerStep, m);
+    b->ArgNames({"batch"})->Unit(benchmark::kMicrosecond)->UseRealTime();
+    for (auto n : bench::batch_sizes()) b->Arg(n);
   }
   return bench::run_main(argc, argv);
 }

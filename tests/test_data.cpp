@@ -367,6 +367,47 @@ TEST_CASE("batcher: seeded order per epoch, every sample once, last partial batc
   CHECK(total == 100);
 }
 
+TEST_CASE("gather: any batch size, serial or threaded, gives the samples asked for", "[data][batcher]") {
+  // The gather loads all labels first and prefetches images two samples ahead, and from 16k
+  // elements on it splits the batch over the threads: neither may change what lands where.
+  DataConfig c;
+  c.name = "synthetic";
+  c.synthetic_train = 97;
+  c.synthetic_shape = Shape{3, 16, 16};
+  auto ds = load_dataset(c);
+  const int64_t P = ds.shape.numel();
+  for (int64_t n : {1, 2, 3, 30, 97}) {  // 97 x 768 elements: over the threaded threshold
+    std::vector<int64_t> idx(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) idx[size_t(i)] = (i * 37 + 5) % 97;  // scattered, as a shuffle
+    if (n > 3) idx[1] = idx[0];                                        // and a repeat
+    for (bool threads : {false, true}) {
+      std::vector<float> x(size_t(n * P), -1.f);
+      std::vector<int32_t> y(size_t(n), -1);
+      Batcher::gather(ds.train, P, ds.pre, idx.data(), n, x.data(), y.data(), &ds.shape, {}, 0, 0, threads);
+      int64_t bad = 0;
+      for (int64_t i = 0; i < n; ++i) {
+        const int64_t s = idx[size_t(i)];
+        bad += y[size_t(i)] != ds.train.labels[size_t(s)];
+        for (int64_t j = 0; j < P; ++j)
+          bad += x[size_t(i * P + j)] != float(ds.train.images[size_t(s * P + j)]) * float(1.0 / 255.0);
+      }
+      CAPTURE(n, threads);
+      CHECK(bad == 0);
+    }
+  }
+}
+
+TEST_CASE("on_huge_pages keeps the bytes, small or large", "[data]") {
+  for (size_t n : {size_t(0), size_t(1000), (size_t(9) << 20) + 3}) {
+    std::vector<uint8_t> v(n);
+    for (size_t i = 0; i < n; ++i) v[i] = uint8_t(i * 131 + (i >> 11));
+    const auto copy = v;
+    on_huge_pages(v);
+    CAPTURE(n);
+    CHECK(v == copy);
+  }
+}
+
 TEST_CASE("installed Fashion-MNIST has its known sizes", "[data][fashion-mnist]") {
   if (!fs::exists(default_data_dir("fashion-mnist") + "/train-images-idx3-ubyte.gz")) {
     WARN("skipped: Debian's dataset-fashion-mnist is not installed (tools/setup.sh installs it)");

@@ -345,6 +345,38 @@ class DeclarationsTest(unittest.TestCase):
         self.assertEqual(files, sorted(m["name"] for m in d["models"]))
 
 
+class HarnessOverheadTest(unittest.TestCase):
+    """tools/harness_overhead.py against bench_train_step beside sgdbench's build (skipped without it)."""
+
+    def test_rows_are_the_medians_ratio(self):
+        bench = os.path.join(os.path.dirname(SGDBENCH), "bench", "bench_train_step")
+        if not os.access(bench, os.X_OK):
+            self.skipTest(f"{bench} not built")
+        with tempfile.TemporaryDirectory() as tmp:
+            out = os.path.join(tmp, "o.json")
+            r = subprocess.run([PY, os.path.join(ROOT, "tools", "harness_overhead.py"), "--bench", bench,
+                                "--setups", "keras_mnist_mlp:4", "--repetitions", "3", "--min-time", "0.01",
+                                "--threads", "1", "--json", out], capture_output=True, text=True)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            with open(out) as f:
+                d = json.load(f)
+        (row,) = d["rows"]
+        self.assertEqual((row["model"], row["batch"]), ("keras_mnist_mlp", 4))
+        self.assertEqual((len(row["step_us"]), len(row["trainer_step_us"])), (3, 3))
+        med = lambda v: sorted(v)[1]  # noqa: E731  (three values)
+        self.assertAlmostEqual(row["overhead_median"], med(row["trainer_step_us"]) / med(row["step_us"]) - 1)
+        self.assertAlmostEqual(row["overhead_best"], min(row["trainer_step_us"]) / min(row["step_us"]) - 1)
+        self.assertEqual(row["goal_met"], row["overhead_median"] <= 0.02)
+        self.assertIn("keras_mnist_mlp:4", r.stdout + d["command"])
+        self.assertEqual(d["context"]["sgdbench_threads"], "1")
+
+    def test_bad_setups_are_named(self):
+        r = subprocess.run([PY, os.path.join(ROOT, "tools", "harness_overhead.py"), "--bench", SGDBENCH,
+                            "--setups", "keras_mnist_mlp"], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("--setups: 'keras_mnist_mlp' is not MODEL:BATCH", r.stderr)
+
+
 if __name__ == "__main__":
     SGDBENCH = os.path.abspath(sys.argv.pop(1))
     unittest.main(verbosity=2)

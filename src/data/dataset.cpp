@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <numeric>
 
+#include <sys/mman.h>
+
 #include "core/error.hpp"
 #include "core/rng.hpp"
 
@@ -19,6 +21,22 @@ uint64_t fnv1a(uint64_t h, const void* p, size_t n) {
   for (size_t i = 0; i < n; ++i) h = (h ^ b[i]) * 0x100000001B3ull;
   return h;
 }
+
+}  // namespace
+
+void on_huge_pages(std::vector<uint8_t>& v) {
+  constexpr size_t kHuge = size_t(2) << 20;
+  if (v.size() < 2 * kHuge) return;
+  std::vector<uint8_t> h;
+  h.reserve(v.size());  // allocated, not yet touched: the advice applies when the copy faults it in
+  const uintptr_t lo = (uintptr_t(h.data()) + kHuge - 1) & ~uintptr_t(kHuge - 1);
+  const uintptr_t hi = (uintptr_t(h.data()) + v.size()) & ~uintptr_t(kHuge - 1);
+  if (hi > lo) madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_HUGEPAGE);  // advice: failure is harmless
+  h.assign(v.begin(), v.end());
+  v.swap(h);
+}
+
+namespace {
 
 Split take(const Split& s, const std::vector<int64_t>& idx, int64_t P) {
   Split o;
@@ -141,6 +159,7 @@ Dataset load_dataset(const DataConfig& cfg) {
   } else {
     SGD_THROW(Data, cfg.name, ": unknown preprocess '", cfg.preprocess, "' (known: scale, standardize)");
   }
+  on_huge_pages(ds.train.images);  // the batcher reads it in shuffled order
   return ds;
 }
 

@@ -76,6 +76,12 @@ struct Dataset {
 // Loads and prepares a data set per `cfg`; throws Error(Data) naming the file and the problem.
 Dataset load_dataset(const DataConfig& cfg);
 
+// Moves v's bytes into memory advised for transparent huge pages (when v spans a few 2 MiB pages):
+// shuffled batches read samples from all over a data set, and with 4 KiB pages each sample costs
+// a TLB miss. load_dataset does this for the train split. A hint: where the kernel gives no huge
+// pages, nothing changes.
+void on_huge_pages(std::vector<uint8_t>& v);
+
 // Default directory searched for a data set ("" if it has none).
 std::string default_data_dir(const std::string& name);
 

@@ -1,0 +1,103 @@
+#!/usr/bin/python3
+"""Harness overhead: the trainer's step (BM_TrainerStep: Trainer::run with the batch gathered from
+shuffled uint8 images, the loss bookkeeping, budget and stop checks) against the bare training
+step (BM_TrainStep: forward, loss, backward, update on a batch already in place), for the seed
+setups' models and batch sizes. Both run in one bench_train_step process, their repetitions in
+random interleaved order, so a slow phase of the machine hits both alike.
+
+overhead = median(trainer step time) / median(bare step time) - 1, per model and batch size; also
+the ratio of the best repetitions. With --json FILE the rows and the context are written there.
+
+Usage: /usr/bin/python3 tools/harness_overhead.py [--bench build/bench/bench_train_step]
+          [--setups lenet_fmnist:4,keras_mnist_mlp:32] [--threads 2] [--repetitions 10]
+          [--min-time 0.2] [--goal 0.02] [--json FILE]
+Exit status: 0, also when a row misses the goal (this is a measurement, not a gate); 2 on bad
+arguments or when the benchmark fails.
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The seed setups (experiments/*_fashion.json, *_cifar10.json, *_mnist.json): model and batch size.
+SETUPS = "lenet_cifar:4,lenet_fmnist:4,keras_mnist_mlp:32,keras_mnist_cnn:128,keras_cifar_cnn:32"
+
+
+def fail(msg):
+    print(f"harness_overhead.py: {msg}", file=sys.stderr)
+    sys.exit(2)
+
+
+def parse_setups(text):
+    out = []
+    for item in text.split(","):
+        model, sep, batch = item.strip().partition(":")
+        if not sep or not model or not batch.isdigit() or int(batch) < 1:
+            fail(f"--setups: '{item}' is not MODEL:BATCH (e.g. keras_mnist_mlp:32)")
+        out.append((model, int(batch)))
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--bench", default=os.path.join(ROOT, "build", "bench", "bench_train_step"))
+    ap.add_argument("--setups", default=SETUPS, help=f"MODEL:BATCH,... (default: the seed setups, {SETUPS})")
+    ap.add_argument("--threads", type=int, default=0, help="compute threads (default: all cores)")
+    ap.add_argument("--repetitions", type=int, default=10)
+    ap.add_argument("--min-time", type=float, default=0.2, help="seconds per repetition")
+    ap.add_argument("--goal", type=float, default=0.02, help="overhead goal, as a fraction (default 0.02)")
+    ap.add_argument("--json", help="write rows and context here")
+    a = ap.parse_args()
+    if a.repetitions < 1 or a.min_time <= 0 or a.threads < 0:
+        fail("--repetitions, --min-time must be positive and --threads >= 0")
+    if not os.access(a.bench, os.X_OK):
+        fail(f"{a.bench}: not an executable (build it: cmake --build build --target bench_train_step)")
+    setups = parse_setups(a.setups)
+    alts = "|".join(f"{m}/batch:{b}" for m, b in setups)
+    flt = f"^BM_Train(er)?Step/({alts})/real_time$"
+    with tempfile.NamedTemporaryFile(suffix=".json") as tmp:
+        cmd = [a.bench, f"--benchmark_filter={flt}", f"--benchmark_repetitions={a.repetitions}",
+               "--benchmark_enable_random_interleaving=true", f"--benchmark_min_time={a.min_time}",
+               "--benchmark_report_aggregates_only=false", f"--benchmark_out={tmp.name}",
+               "--benchmark_out_format=json"]
+        if a.threads:
+            cmd.insert(1, f"--threads={a.threads}")
+        print("running:", " ".join(cmd), file=sys.stderr)
+        r = subprocess.run(cmd, stdout=subprocess.DEVNULL)
+        if r.returncode != 0:
+            fail(f"{a.bench} exited with {r.returncode}")
+        with open(tmp.name) as f:
+            out = json.load(f)
+    times = {}
+    for b in out["benchmarks"]:
+        if b.get("run_type") != "iteration" or b.get("error_occurred"):
+            continue
+        kind, model, batch = b["run_name"].split("/")[:3]
+        times.setdefault((model, int(batch.split(":")[1]), kind), []).append(b["real_time"])
+    rows = []
+    print(f"{'model':16} {'batch':>5} {'step us':>9} {'trainer us':>10} {'overhead':>9} {'best/best':>9}  goal")
+    for model, batch in setups:
+        bare, tr = times.get((model, batch, "BM_TrainStep")), times.get((model, batch, "BM_TrainerStep"))
+        if not bare or not tr:
+            fail(f"no results for {model} at batch {batch} (is it an anchor model?)")
+        over = statistics.median(tr) / statistics.median(bare) - 1
+        best = min(tr) / min(bare) - 1
+        met = over <= a.goal
+        rows.append({"model": model, "batch": batch, "step_us_median": statistics.median(bare),
+                     "trainer_step_us_median": statistics.median(tr), "overhead_median": over,
+                     "overhead_best": best, "step_us": bare, "trainer_step_us": tr, "goal_met": met})
+        print(f"{model:16} {batch:5d} {statistics.median(bare):9.1f} {statistics.median(tr):10.1f} "
+              f"{100 * over:+8.1f}% {100 * best:+8.1f}%  {'met' if met else 'missed'}")
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump({"command": " ".join(sys.argv), "bench_command": " ".join(cmd), "goal": a.goal,
+                       "context": out.get("context", {}), "rows": rows}, f, indent=1)
+            f.write("\n")
+
+
+if __name__ == "__main__":
+    main()
