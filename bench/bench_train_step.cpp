@@ -146,6 +146,7 @@ int main(int argc, char** argv) {
     auto* b = benchmark::RegisterBenchmark(("BM_TrainStep/" + m.name).c_str(), BM_TrainStep, m, false);
     b->ArgNames({"batch"})->Unit(benchmark::kMicrosecond)->UseRealTime();
     for (auto n : bench::batch_sizes()) b->Arg(n);
+    if (std::getenv("XB")) b->Arg(std::atoi(std::getenv("XB")));
   }
   for (auto& m : bench::anchor_models()) {
     auto* b = benchmark::RegisterBenchmark(("BM_TrainStepDenormal/" + m.name).c_str(), BM_TrainStep, m, true);

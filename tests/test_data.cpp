@@ -368,14 +368,16 @@ TEST_CASE("batcher: seeded order per epoch, every sample once, last partial batc
 }
 
 TEST_CASE("gather: any batch size, serial or threaded, gives the samples asked for", "[data][batcher]") {
-  // The gather loads all labels first and prefetches images two samples ahead, and from 16k
-  // elements on it splits the batch over the threads: neither may change what lands where.
+  // The gather loads all labels first, prefetches images two samples ahead, converts with AVX2
+  // where the CPU has it, and from 16k elements on splits the batch over the threads: none of it
+  // may change what lands where, or a single rounding (x * scale + shift, two roundings, no FMA).
   DataConfig c;
   c.name = "synthetic";
   c.synthetic_train = 97;
   c.synthetic_shape = Shape{3, 16, 16};
+  c.preprocess = GENERATE("scale", "standardize");  // standardize: a shift per channel too
   auto ds = load_dataset(c);
-  const int64_t P = ds.shape.numel();
+  const int64_t P = ds.shape.numel(), HW = P / 3;
   for (int64_t n : {1, 2, 3, 30, 97}) {  // 97 x 768 elements: over the threaded threshold
     std::vector<int64_t> idx(static_cast<size_t>(n));
     for (int64_t i = 0; i < n; ++i) idx[size_t(i)] = (i * 37 + 5) % 97;  // scattered, as a shuffle
@@ -389,7 +391,8 @@ TEST_CASE("gather: any batch size, serial or threaded, gives the samples asked f
         const int64_t s = idx[size_t(i)];
         bad += y[size_t(i)] != ds.train.labels[size_t(s)];
         for (int64_t j = 0; j < P; ++j)
-          bad += x[size_t(i * P + j)] != float(ds.train.images[size_t(s * P + j)]) * float(1.0 / 255.0);
+          bad += x[size_t(i * P + j)] != float(ds.train.images[size_t(s * P + j)]) * ds.pre.scale[size_t(j / HW)] +
+                                             ds.pre.shift[size_t(j / HW)];
       }
       CAPTURE(n, threads);
       CHECK(bad == 0);

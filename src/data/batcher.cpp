@@ -136,8 +136,9 @@ int64_t Batcher::next(float* x, int32_t* y) {
 
 namespace {
 // One sample: uint8 -> float with a per-channel affine map (restrict: lets the compiler vectorise).
-inline void convert_sample(const uint8_t* __restrict src, float* __restrict dst, int64_t C, int64_t HW,
-                           const float* __restrict scale, const float* __restrict shift) {
+__attribute__((always_inline)) inline void convert_body(const uint8_t* __restrict src, float* __restrict dst,
+                                                        int64_t C, int64_t HW, const float* __restrict scale,
+                                                        const float* __restrict shift) {
   for (int64_t c = 0; c < C; ++c) {
     const float a = scale[c], b = shift[c];
     const uint8_t* s = src + c * HW;
@@ -145,6 +146,19 @@ inline void convert_sample(const uint8_t* __restrict src, float* __restrict dst,
     for (int64_t j = 0; j < HW; ++j) d[j] = float(s[j]) * a + b;
   }
 }
+// The same loop compiled for AVX2 (8 lanes instead of SSE2's 4), chosen at run time. Not FMA: a
+// fused multiply-add would round once where SSE2 rounds twice, and the batch must be the same
+// on every machine.
+__attribute__((target("avx2"))) void convert_avx2(const uint8_t* __restrict src, float* __restrict dst, int64_t C,
+                                                  int64_t HW, const float* __restrict scale,
+                                                  const float* __restrict shift) {
+  convert_body(src, dst, C, HW, scale, shift);
+}
+void convert_sse2(const uint8_t* __restrict src, float* __restrict dst, int64_t C, int64_t HW,
+                  const float* __restrict scale, const float* __restrict shift) {
+  convert_body(src, dst, C, HW, scale, shift);
+}
+const auto convert_sample = __builtin_cpu_supports("avx2") ? convert_avx2 : convert_sse2;
 
 // One augmented sample: out(c, y, x) = in(c, y + dy - P, fx + dx - P) with fx = W-1-x when
 // flipped, else x (crop, then flip, as torchvision); outside the image the raw value is 0.
