@@ -86,6 +86,7 @@ void BM_TrainStep(benchmark::State& state, const bench::AnchorModel& m, bool den
   state.counters["executed_GFLOP/s"] =
       benchmark::Counter(net->train_flops() * double(batch) / 1e9, benchmark::Counter::kIsIterationInvariantRate);
   state.counters["params"] = double(net->param_count());
+  bench::add_core_to_core(state);  // this row's machine state: see bench::core_to_core_ns
   dnnl_ctx::set_flush_denormals(flush);
 }
 
@@ -137,6 +138,7 @@ void BM_TrainerStep(benchmark::State& state, const bench::AnchorModel& m) {
   bench::set_rates(state, batch, 3.0 * t.network().forward_flops() * double(batch));
   state.counters["executed_GFLOP/s"] = benchmark::Counter(t.network().train_flops() * double(batch) / 1e9,
                                                           benchmark::Counter::kIsIterationInvariantRate);
+  bench::add_core_to_core(state);
 }
 
 }  // namespace
@@ -146,7 +148,6 @@ int main(int argc, char** argv) {
     auto* b = benchmark::RegisterBenchmark(("BM_TrainStep/" + m.name).c_str(), BM_TrainStep, m, false);
     b->ArgNames({"batch"})->Unit(benchmark::kMicrosecond)->UseRealTime();
     for (auto n : bench::batch_sizes()) b->Arg(n);
-    if (std::getenv("XB")) b->Arg(std::atoi(std::getenv("XB")));
   }
   for (auto& m : bench::anchor_models()) {
     auto* b = benchmark::RegisterBenchmark(("BM_TrainStepDenormal/" + m.name).c_str(), BM_TrainStep, m, true);

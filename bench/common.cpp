@@ -1,6 +1,12 @@
 // Benchmark helpers (see common.hpp).
 #include "common.hpp"
 
+#include <omp.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
 #include <cstring>
 
 #include "core/rng.hpp"
@@ -40,6 +46,55 @@ void set_rates(benchmark::State& state, int64_t images_per_iter, double flops_pe
     state.counters["GFLOP/s"] = benchmark::Counter(flops_per_iter / 1e9, benchmark::Counter::kIsIterationInvariantRate);
 }
 
+double core_to_core_ns() {
+  if (dnnl_ctx::hardware_threads() < 2) return NAN;
+  constexpr int kTrips = 2000, kRounds = 5;
+  alignas(64) std::atomic<int64_t> flag{0};
+  std::atomic<bool> failed{false};
+  std::vector<double> ns;
+  using Clock = std::chrono::steady_clock;
+  // Spins until flag == want; gives up (failed) after a second, so a partner that is not
+  // running cannot hang the benchmark.
+  auto wait_for = [&](int64_t want) {
+    const auto give_up = Clock::now() + std::chrono::seconds(1);
+    for (int k = 0; flag.load(std::memory_order_acquire) != want; ++k)
+      if (failed.load(std::memory_order_relaxed) || ((k & 1023) == 0 && Clock::now() > give_up)) {
+        failed = true;
+        return false;
+      }
+    return true;
+  };
+#pragma omp parallel num_threads(2)
+  {
+    if (omp_get_num_threads() < 2) {
+      failed = true;
+    } else {
+      const bool lead = omp_get_thread_num() == 0;
+      for (int r = 0; r < kRounds && !failed; ++r) {
+        const int64_t base = int64_t(r) * 2 * kTrips;
+        const auto t0 = Clock::now();
+        for (int64_t i = 0; i < kTrips; ++i) {
+          if (lead) {
+            flag.store(base + 2 * i + 1, std::memory_order_release);
+            if (!wait_for(base + 2 * i + 2)) break;
+          } else {
+            if (!wait_for(base + 2 * i + 1)) break;
+            flag.store(base + 2 * i + 2, std::memory_order_release);
+          }
+        }
+        // No barrier between rounds: the flag's values run on across them, which keeps the two
+        // in step, and a thread that gave up cannot leave the other waiting at one.
+        if (lead) ns.push_back(std::chrono::duration<double, std::nano>(Clock::now() - t0).count() / (2.0 * kTrips));
+      }
+    }
+  }
+  if (failed || ns.empty()) return NAN;
+  std::sort(ns.begin(), ns.end());
+  return ns[ns.size() / 2];
+}
+
+void add_core_to_core(benchmark::State& state) { state.counters["core_to_core_ns"] = core_to_core_ns(); }
+
 int run_main(int argc, char** argv) {
   int threads = 0;
   std::vector<char*> args;
@@ -61,6 +116,7 @@ int run_main(int argc, char** argv) {
   benchmark::AddCustomContext("onednn_isa", dnnl_ctx::isa());
   benchmark::AddCustomContext("sgdbench_threads", std::to_string(dnnl_ctx::threads()));
   benchmark::AddCustomContext("flush_denormals", dnnl_ctx::flush_denormals() ? "true" : "false");
+  benchmark::AddCustomContext("core_to_core_ns_at_start", std::to_string(core_to_core_ns()));
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   return 0;

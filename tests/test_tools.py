@@ -363,12 +363,37 @@ class HarnessOverheadTest(unittest.TestCase):
         (row,) = d["rows"]
         self.assertEqual((row["model"], row["batch"]), ("keras_mnist_mlp", 4))
         self.assertEqual((len(row["step_us"]), len(row["trainer_step_us"])), (3, 3))
+        # Three repetitions a side: leaving any out would leave fewer than 3, so all count.
+        self.assertEqual(row["kept"], [3, 3])
+        self.assertEqual(len(row["step_core_to_core_ns"]), 3)
+        self.assertTrue(all(c > 0 for c in row["step_core_to_core_ns"] + row["trainer_core_to_core_ns"]))
         med = lambda v: sorted(v)[1]  # noqa: E731  (three values)
         self.assertAlmostEqual(row["overhead_median"], med(row["trainer_step_us"]) / med(row["step_us"]) - 1)
         self.assertAlmostEqual(row["overhead_best"], min(row["trainer_step_us"]) / min(row["step_us"]) - 1)
         self.assertEqual(row["goal_met"], row["overhead_median"] <= 0.02)
         self.assertIn("keras_mnist_mlp:4", r.stdout + d["command"])
         self.assertEqual(d["context"]["sgdbench_threads"], "1")
+
+    def test_slow_placement_repetitions_are_left_out(self):
+        sys.path.insert(0, os.path.join(ROOT, "tools"))
+        import harness_overhead as H
+        times = {("m", 4, "BM_TrainStep"): [(100, 30), (110, 31), (105, 29), (500, 170)],
+                 ("m", 4, "BM_TrainerStep"): [(102, 30), (108, 28), (600, 180), (104, None)],
+                 ("n", 1, "BM_TrainStep"): [(10, 30), (12, 100), (11, 100)],
+                 ("n", 1, "BM_TrainerStep"): [(10, 30), (13, 30), (12, 30)]}
+        rows, limit = H.summarize(times, [("m", 4), ("n", 1)], 0.02)
+        self.assertEqual(limit, 56)  # 2 x the lowest latency seen (28)
+        m, n = rows
+        self.assertEqual(m["kept"], [3, 3])  # the 170 and 180 ns repetitions out; no latency: kept
+        self.assertAlmostEqual(m["overhead_median"], 104 / 105 - 1)
+        self.assertAlmostEqual(m["overhead_best"], 102 / 100 - 1)
+        self.assertTrue(m["goal_met"])
+        self.assertEqual(n["kept"], [3, 3])  # one fast step repetition only: every repetition counts
+        self.assertAlmostEqual(n["overhead_median"], 12 / 11 - 1)
+        self.assertFalse(n["goal_met"])
+        rows, limit = H.summarize(times, [("m", 4)], 0.02, all_repetitions=True)
+        self.assertIsNone(limit)
+        self.assertAlmostEqual(rows[0]["overhead_median"], 106 / 107.5 - 1)
 
     def test_bad_setups_are_named(self):
         r = subprocess.run([PY, os.path.join(ROOT, "tools", "harness_overhead.py"), "--bench", SGDBENCH,

@@ -136,9 +136,10 @@ def measure_and_judge(a, base_bin, cur_bin, cur_env, base_name, flt, rounds, min
     with open(dump) as f:
         report = json.load(f)
 
+    c2c = {"base": core_to_core(base_docs), "cur": core_to_core(cur_docs)}
     failed = []
     print(f"\nGate: fail when slower by more than {100 * a.threshold:g}% (median) and U-test p < {a.alpha:g}")
-    print(f"{'benchmark':<48} {'base us':>10} {'cur us':>10} {'change':>8} {'p':>8}  verdict")
+    print(f"{'benchmark':<48} {'base us':>10} {'cur us':>10} {'change':>8} {'p':>8}  {'c2c ns':>9}  verdict")
     for b in report:
         if b.get("run_type") == "aggregate" or not b.get("measurements"):
             continue
@@ -152,8 +153,23 @@ def measure_and_judge(a, base_bin, cur_bin, cur_env, base_name, flt, rounds, min
         if bad:
             failed.append(name)
         ps = f"{p:.4f}" if p is not None else "n/a"
-        print(f"{name:<48} {mb:>10.1f} {mc:>10.1f} {100 * change:>+7.1f}% {ps:>8}  {'REGRESSION' if bad else 'ok'}")
+        lat = "/".join(f"{c2c[side][name]:.0f}" if name in c2c[side] else "-" for side in ("base", "cur"))
+        print(f"{name:<48} {mb:>10.1f} {mc:>10.1f} {100 * change:>+7.1f}% {ps:>8}  {lat:>9}  "
+              f"{'REGRESSION' if bad else 'ok'}")
+    print("c2c ns: median core-to-core latency of each side's repetitions (bench::core_to_core_ns); "
+          "where it is far higher on one side, that side ran while the host had moved the vCPUs apart")
     return failed
+
+
+def core_to_core(docs):
+    """Benchmark name -> median core_to_core_ns over its repetitions (binaries that record it)."""
+    by = {}
+    for d in docs:
+        for b in d["benchmarks"]:
+            v = b.get("core_to_core_ns")
+            if b.get("run_type") == "iteration" and isinstance(v, (int, float)) and v == v:
+                by.setdefault(b["name"], []).append(v)
+    return {k: sorted(v)[len(v) // 2] for k, v in by.items()}
 
 
 def main():
