@@ -106,5 +106,20 @@ bad '[{"flatten": {}}, {"dense": {"out": 3}}]' "models/bad.json: layers[1].dense
 [ -z "$(ls "$tmp"/m/out/bad 2>/dev/null)" ] || { echo "FAIL: a bad model wrote files"; fails=$((fails+1)); }
 "$bin" models --model lenet | grep -q "62006 parameters" || { echo "FAIL: lenet parameter count"; fails=$((fails+1)); }
 "$bin" --help | grep -q "models" || { echo "FAIL: --help lists commands"; fails=$((fails+1)); }
-echo "cli: $((n + 8 - fails)) passed, $fails failed"
+# The run table's evaluation share: its totals are the sums of the result files' seconds.
+mkdir -p "$tmp/ev"
+echo '{"experiment": "ev", "base": {"model": "keras_mnist_mlp", "epochs": 2, "log_every_steps": 5, "data": {"name": "synthetic", "synthetic": {"shape": [1, 8, 8], "train": 200, "test": 400}}}, "grid": {"batch_size": [8, 16]}}' > "$tmp/ev/ev.json"
+"$bin" run "$tmp/ev/ev.json" --out "$tmp/ev/out" > "$tmp/ev/table.txt" 2> "$tmp/ev/err.txt"
+/usr/bin/python3 - "$tmp/ev" <<'PY' || { echo "FAIL: evaluation share in the run table"; fails=$((fails+1)); }
+import glob, json, re, sys
+d = sys.argv[1]
+m = re.search(r"training ([0-9.]+) s, evaluation ([0-9.]+) s \(([0-9]+)% of the runs' time", open(d + "/table.txt").read())
+runs = [json.load(open(f))["summary"] for f in glob.glob(d + "/out/ev/runs/*.json")]
+tr, ev = sum(r["train_seconds"] for r in runs), sum(r["eval_seconds"] for r in runs)
+assert m and len(runs) == 2, (m, len(runs))
+assert abs(float(m[1]) - tr) <= 0.051 and abs(float(m[2]) - ev) <= 0.051, (m.groups(), tr, ev)
+assert abs(int(m[3]) - 100 * ev / (tr + ev)) <= 0.51, (m[3], ev, tr)
+assert len(re.findall(r"% evaluating\)", open(d + "/err.txt").read())) == 2
+PY
+echo "cli: $((n + 9 - fails)) passed, $fails failed"
 [ "$fails" -eq 0 ]

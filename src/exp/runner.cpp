@@ -93,10 +93,11 @@ class Reporter {
     frac_.erase(k);
     ++done_;
     if (!enabled_) return;
-    std::fprintf(stderr, "%sdone %zu/%zu %s: %s, test acc %s, %.1f s\n", tty_ ? "\r\033[K" : "", done_, total_,
-                 describe_run(r).c_str(), to_string(t.status),
-                 t.history.empty() ? "-" : fmt_pct(t.history.back().test_acc).c_str(),
-                 t.train_seconds + t.eval_seconds);
+    const double all = t.train_seconds + t.eval_seconds;
+    std::fprintf(stderr, "%sdone %zu/%zu %s: %s, test acc %s, %.1f s (%.0f%% evaluating)\n", tty_ ? "\r\033[K" : "",
+                 done_, total_, describe_run(r).c_str(), to_string(t.status),
+                 t.history.empty() ? "-" : fmt_pct(t.history.back().test_acc).c_str(), all,
+                 all > 0 ? 100.0 * t.eval_seconds / all : 0.0);
   }
   void elsewhere(size_t k, const RunSpec& r) {
     std::lock_guard<std::mutex> lk(mu_);
@@ -133,8 +134,9 @@ class Reporter {
 
 void print_table(const Sweep& sw) {
   const std::string& dir = sw.dir;
-  std::printf("\n%-16s %-16s %-18s %5s %9s %5s %-17s %8s %8s %9s %9s\n", "run", "model", "method", "batch", "lr",
-              "seed", "status", "final", "best", "to target", "train s");
+  std::printf("\n%-16s %-16s %-18s %5s %9s %5s %-17s %8s %8s %9s %9s %8s\n", "run", "model", "method", "batch", "lr",
+              "seed", "status", "final", "best", "to target", "train s", "eval s");
+  double train_total = 0, eval_total = 0;
   for (auto* r : sw.mine) {
     auto j = read_json_file(dir + "/" + r->id + ".json");
     if (!j || !is_finished_result(*j, r->id)) {
@@ -148,13 +150,19 @@ void print_table(const Sweep& sw) {
     auto pct = [](const nlohmann::json& v) { return v.is_number() ? fmt_pct(v.get<double>()) : "-"; };
     const auto steps = field("steps_to_target");
     std::string target = steps.is_number() ? std::to_string(int64_t(steps.get<double>())) + " st" : "-";
-    const auto secs = field("train_seconds");
-    std::printf("%-16s %-16s %-18s %5s %9g %5llu %-17s %8s %8s %9s %9.1f\n", r->id.c_str(), r->cfg.model.name.c_str(),
-                r->cfg.label.substr(0, 18).c_str(), batch_str(r->cfg).c_str(), r->cfg.lr,
+    const auto secs = field("train_seconds"), esecs = field("eval_seconds");
+    const double ts = secs.is_number() ? secs.get<double>() : 0.0, es = esecs.is_number() ? esecs.get<double>() : 0.0;
+    train_total += ts, eval_total += es;
+    std::printf("%-16s %-16s %-18s %5s %9g %5llu %-17s %8s %8s %9s %9.1f %8.1f\n", r->id.c_str(),
+                r->cfg.model.name.c_str(), r->cfg.label.substr(0, 18).c_str(), batch_str(r->cfg).c_str(), r->cfg.lr,
                 (unsigned long long)r->cfg.seed, (*j)["status"].get<std::string>().c_str(),
-                pct(field("final_test_acc")).c_str(), pct(field("best_test_acc")).c_str(), target.c_str(),
-                secs.is_number() ? secs.get<double>() : 0.0);
+                pct(field("final_test_acc")).c_str(), pct(field("best_test_acc")).c_str(), target.c_str(), ts, es);
   }
+  // Evaluation (the test set at every logged point) is time the runs spend not training: say how much.
+  if (train_total + eval_total > 0)
+    std::printf("training %.1f s, evaluation %.1f s (%.0f%% of the runs' time; fewer logged points or a smaller "
+                "eval split make it less)\n",
+                train_total, eval_total, 100.0 * eval_total / (train_total + eval_total));
 }
 
 
