@@ -99,7 +99,8 @@ def worker():
 
 
 def sgdbench_run(binary, model, batch, threads, seconds, flush):
-    """(images/s, GFLOP/s, "executed" or "nominal", the benchmark JSON's context) of one bench_train_step measurement
+    """(images/s, GFLOP/s, "executed" or "nominal", the benchmark JSON's context, core-to-core latency in ns or
+    None) of one bench_train_step measurement
     (executed: what the step computes, without the first layer's unneeded input gradient; older
     binaries without that counter give the anchor's nominal 3 x forward FLOPs)."""
     out = subprocess.run([binary, f"--threads={threads}", f"--benchmark_filter=^BM_TrainStep/{model}/batch:{batch}/real_time$",
@@ -111,7 +112,9 @@ def sgdbench_run(binary, model, batch, threads, seconds, flush):
     if not b:
         sys.exit(f"compare_pytorch.py: {binary} has no benchmark {model}/batch:{batch}")
     counted = "executed" if "executed_GFLOP/s" in b[0] else "nominal"
-    return b[0]["images/s"], b[0].get("executed_GFLOP/s", b[0].get("GFLOP/s")), counted, doc["context"]
+    c2c = b[0].get("core_to_core_ns")  # binaries that record it (bench::core_to_core_ns)
+    return (b[0]["images/s"], b[0].get("executed_GFLOP/s", b[0].get("GFLOP/s")), counted, doc["context"],
+            c2c if isinstance(c2c, (int, float)) and c2c == c2c else None)
 
 
 def main():
@@ -171,17 +174,21 @@ def main():
             if model not in MODELS:
                 sys.exit(f"compare_pytorch.py: unknown model {model} (known: {', '.join(MODELS)})")
             for batch in [int(b) for b in a.batches.split(",")]:
-                s, t, gf, counted = 0.0, 0.0, 0.0, "nominal"
+                s, t, gf, counted, lat = 0.0, 0.0, 0.0, "nominal", []
                 for _ in range(a.rounds):
                     t = max(t, torch_ips(model, batch, threads))
                     time.sleep(0.3)  # let PyTorch's OpenMP threads stop spinning before we measure
-                    ips, g, counted, context = sgdbench_run(a.bench, model, batch, threads, a.seconds, a.flush_denormal)
+                    ips, g, counted, context, c2c = sgdbench_run(a.bench, model, batch, threads, a.seconds,
+                                                                  a.flush_denormal)
+                    lat.append(c2c)
                     if ips > s:
                         s, gf = ips, g or 0.0
                 print(f"{model:<17} {threads:>7} {batch:>6} {s:>15,.0f} {gf:>8.1f} {t:>14,.0f} {s / t:>7.2f}", flush=True)
                 rows.append({"model": model, "threads": threads, "batch": batch, "sgdbench_images_per_second": s,
                              "sgdbench_gflops": gf, "sgdbench_gflops_counted": counted,
-                             "pytorch_images_per_second": t, "ratio": s / t})
+                             "pytorch_images_per_second": t, "ratio": s / t,
+                             # each round's latency: high ones ran while the host had the vCPUs apart
+                             "sgdbench_core_to_core_ns": lat})
     w.stdin.close()
     w.wait()
     ratios = [r["ratio"] for r in rows]
