@@ -28,8 +28,8 @@ void set_rates(benchmark::State& state, int64_t images_per_iter, double flops_pe
 // One-way latency in ns of handing a cache line from one OpenMP thread to another (two threads
 // bouncing an atomic; the median of 5 rounds of 2,000 round trips, ~1-4 ms). On the 2-vCPU VMs we
 // measure on it is either ~30 ns or ~170-190 ns, changing every few seconds (where the host puts
-// the two vCPUs), and every multi-threaded step is 3-8x slower while it is high. NaN with fewer
-// than 2 hardware threads or when a partner never answers within a second.
+// the two vCPUs), and multi-threaded steps are slower while it is high. NaN with fewer than 2
+// CPUs to run on, or when the probe takes over 100 ms (the two threads share a CPU).
 double core_to_core_ns();
 // Adds the counter core_to_core_ns (core_to_core_ns(), measured now) to the benchmark's row.
 void add_core_to_core(benchmark::State& state);

@@ -400,6 +400,16 @@ TEST_CASE("gather: any batch size, serial or threaded, gives the samples asked f
   }
 }
 
+TEST_CASE("gather: the AVX2 and SSE2 conversions give the same bytes", "[data][batcher]") {
+  // Every uint8 value, odd lengths (vector tails), scales and shifts whose products round.
+  std::vector<uint8_t> src(3 * 301);
+  for (size_t i = 0; i < src.size(); ++i) src[i] = uint8_t(i * 7 + i / 256);
+  const float scale[3] = {1.0f / 255.0f, 1.0f / (255.0f * 0.3081f), 0.0123456f};
+  const float shift[3] = {0.0f, -0.1307f / 0.3081f, 1e-7f};
+  CHECK(Batcher::convert_paths_agree(src.data(), 3, 301, scale, shift));
+  CHECK(Batcher::convert_paths_agree(src.data(), 1, 7, scale + 1, shift + 1));
+}
+
 TEST_CASE("on_huge_pages keeps the bytes, small or large", "[data]") {
   for (size_t n : {size_t(0), size_t(1000), (size_t(9) << 20) + 3}) {
     std::vector<uint8_t> v(n);

@@ -174,7 +174,7 @@ def main():
             if model not in MODELS:
                 sys.exit(f"compare_pytorch.py: unknown model {model} (known: {', '.join(MODELS)})")
             for batch in [int(b) for b in a.batches.split(",")]:
-                s, t, gf, counted, lat = 0.0, 0.0, 0.0, "nominal", []
+                s, t, gf, counted, lat, best = 0.0, 0.0, 0.0, "nominal", [], 0
                 for _ in range(a.rounds):
                     t = max(t, torch_ips(model, batch, threads))
                     time.sleep(0.3)  # let PyTorch's OpenMP threads stop spinning before we measure
@@ -182,13 +182,13 @@ def main():
                                                                   a.flush_denormal)
                     lat.append(c2c)
                     if ips > s:
-                        s, gf = ips, g or 0.0
+                        s, gf, best = ips, g or 0.0, len(lat) - 1
                 print(f"{model:<17} {threads:>7} {batch:>6} {s:>15,.0f} {gf:>8.1f} {t:>14,.0f} {s / t:>7.2f}", flush=True)
                 rows.append({"model": model, "threads": threads, "batch": batch, "sgdbench_images_per_second": s,
                              "sgdbench_gflops": gf, "sgdbench_gflops_counted": counted,
                              "pytorch_images_per_second": t, "ratio": s / t,
                              # each round's latency: high ones ran while the host had the vCPUs apart
-                             "sgdbench_core_to_core_ns": lat})
+                             "sgdbench_core_to_core_ns": lat, "sgdbench_best_round": best})
     w.stdin.close()
     w.wait()
     ratios = [r["ratio"] for r in rows]

@@ -130,6 +130,13 @@ int64_t Batcher::next(float* x, int32_t* y) {
       staged_pos_ = pos_, staged_n_ = next_n, job_ = true, ready_ = false;
     }
     cv_.notify_all();
+  } else if (next_n > 0) {
+    // The next batch's first two images on their way while this batch trains (the gather
+    // prefetches each later one two samples ahead itself): what batches of 1-4 gain from.
+    for (int64_t i = 0; i < std::min<int64_t>(next_n, 2); ++i) {
+      const uint8_t* img = split_.images.data() + order_[size_t(pos_ + i)] * sample_size_;
+      for (int64_t b = 0; b < sample_size_; b += 64) __builtin_prefetch(img + b);
+    }
   }
   return n;
 }
@@ -159,6 +166,17 @@ void convert_sse2(const uint8_t* __restrict src, float* __restrict dst, int64_t 
   convert_body(src, dst, C, HW, scale, shift);
 }
 const auto convert_sample = __builtin_cpu_supports("avx2") ? convert_avx2 : convert_sse2;
+}  // namespace
+
+bool Batcher::convert_paths_agree(const uint8_t* src, int64_t C, int64_t HW, const float* scale, const float* shift) {
+  if (!__builtin_cpu_supports("avx2")) return true;  // one path only
+  std::vector<float> a(size_t(C * HW)), b(size_t(C * HW));
+  convert_avx2(src, a.data(), C, HW, scale, shift);
+  convert_sse2(src, b.data(), C, HW, scale, shift);
+  return std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+namespace {
 
 // One augmented sample: out(c, y, x) = in(c, y + dy - P, fx + dx - P) with fx = W-1-x when
 // flipped, else x (crop, then flip, as torchvision); outside the image the raw value is 0.

@@ -58,6 +58,9 @@ class Batcher {
   static void gather(const Split& split, int64_t sample_size, const Preprocess& pre, const int64_t* idx, int64_t n,
                      float* x, int32_t* y, const Shape* shape = nullptr, const Augment& aug = {}, uint64_t seed = 0,
                      uint64_t first_stream = 0, bool threads = true);
+  // Testing: whether the AVX2 and the SSE2 conversion of one sample give the same bytes (true
+  // where the CPU has no AVX2: there is one path only).
+  static bool convert_paths_agree(const uint8_t* src, int64_t C, int64_t HW, const float* scale, const float* shift);
 
  private:
   void fill(int64_t pos, int64_t n, float* x, int32_t* y, bool threads) const;  // this rank's slice of a batch

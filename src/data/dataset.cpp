@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <numeric>
 
@@ -27,6 +28,13 @@ uint64_t fnv1a(uint64_t h, const void* p, size_t n) {
 void on_huge_pages(std::vector<uint8_t>& v) {
   constexpr size_t kHuge = size_t(2) << 20;
   if (v.size() < 2 * kHuge) return;
+  // No copy where the kernel gives no transparent huge pages at all.
+  if (FILE* f = std::fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r")) {
+    char buf[128] = {};
+    const size_t got = std::fread(buf, 1, sizeof buf - 1, f);
+    std::fclose(f);
+    if (got > 0 && std::strstr(buf, "[never]")) return;
+  }
   std::vector<uint8_t> h;
   h.reserve(v.size());  // allocated, not yet touched: the advice applies when the copy faults it in
   const uintptr_t lo = (uintptr_t(h.data()) + kHuge - 1) & ~uintptr_t(kHuge - 1);
