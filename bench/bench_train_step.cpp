@@ -41,6 +41,16 @@ constexpr int kLabelSets = 64;
 constexpr int kMemoriseSteps = 1000;
 constexpr int kWarmupSteps = 3;
 
+// The counters of BM_TrainStep and BM_TrainerStep rows (the same, so the two compare): rates,
+// executed GFLOP/s and the machine state the row ran in.
+void step_counters(benchmark::State& state, const Network& net, int64_t batch) {
+  bench::set_rates(state, batch, 3.0 * net.forward_flops() * double(batch));
+  // What the step really computes (no input gradient for the first layer): % of peak from this.
+  state.counters["executed_GFLOP/s"] =
+      benchmark::Counter(net.train_flops() * double(batch) / 1e9, benchmark::Counter::kIsIterationInvariantRate);
+  bench::add_core_to_core(state);  // see bench::core_to_core_ns
+}
+
 void BM_TrainStep(benchmark::State& state, const bench::AnchorModel& m, bool denormal) {
   const int64_t batch = state.range(0);
   const bool flush = dnnl_ctx::flush_denormals();
@@ -81,12 +91,8 @@ void BM_TrainStep(benchmark::State& state, const bench::AnchorModel& m, bool den
     step();
     busy_wait_us(extra_us);
   }
-  bench::set_rates(state, batch, 3.0 * net->forward_flops() * double(batch));
-  // What the step really computes (no input gradient for the first layer): % of peak from this.
-  state.counters["executed_GFLOP/s"] =
-      benchmark::Counter(net->train_flops() * double(batch) / 1e9, benchmark::Counter::kIsIterationInvariantRate);
+  step_counters(state, *net, batch);
   state.counters["params"] = double(net->param_count());
-  bench::add_core_to_core(state);  // this row's machine state: see bench::core_to_core_ns
   dnnl_ctx::set_flush_denormals(flush);
 }
 
@@ -141,10 +147,7 @@ void BM_TrainerStep(benchmark::State& state, const bench::AnchorModel& m) {
   });
   auto res = t.run();
   if (!done) state.SkipWithError(("the trainer stopped by itself: " + res.stop_reason).c_str());
-  bench::set_rates(state, batch, 3.0 * t.network().forward_flops() * double(batch));
-  state.counters["executed_GFLOP/s"] = benchmark::Counter(t.network().train_flops() * double(batch) / 1e9,
-                                                          benchmark::Counter::kIsIterationInvariantRate);
-  bench::add_core_to_core(state);
+  step_counters(state, t.network(), batch);
 }
 
 }  // namespace

@@ -34,6 +34,8 @@ import tempfile
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The seed setups (experiments/*_fashion.json, *_cifar10.json, *_mnist.json): model and batch size.
 SETUPS = "lenet_cifar:4,lenet_fmnist:4,keras_mnist_mlp:32,keras_mnist_cnn:128,keras_cifar_cnn:32"
+HAS = ("bench_train_step has the models lenet_cifar, lenet_fmnist, keras_cifar_cnn, keras_mnist_mlp, "
+       "keras_mnist_cnn at batch 1, 4, 32, 128, 1024")
 
 
 def fail(msg):
@@ -56,8 +58,9 @@ def summarize(times, setups, goal, all_repetitions=False):
     kind BM_TrainStep or BM_TrainerStep, and the latency limit used (None: every repetition).
     The limit splits the latencies seen at their widest gap (sorted, as a ratio) when that gap
     is a factor of 3 or more, at the geometric mean of its two ends: on the VM we measure on the
-    probe reads ~12 or ~27 ns in the fast state (a 2.2x gap, not split) and ~165 in the slow one. Repetitions above it
-    are left out of the medians and bests, unless fewer than 3 of a side would remain."""
+    probe reads ~12 or ~27 ns in the fast state (a 2.2x gap, not split) and ~165 in the slow one.
+    Repetitions above it are left out of the medians and bests, unless fewer than 3 of a side
+    would remain."""
     seen = sorted(c for v in times.values() for _, c in v if c is not None and c > 0)
     limit = None
     if len(seen) >= 2 and not all_repetitions:
@@ -68,8 +71,7 @@ def summarize(times, setups, goal, all_repetitions=False):
     for model, batch in setups:
         bare, tr = times.get((model, batch, "BM_TrainStep")), times.get((model, batch, "BM_TrainerStep"))
         if not bare or not tr:
-            fail(f"--setups: no results for {model}:{batch} (bench_train_step has the models lenet_cifar, "
-                 "lenet_fmnist, keras_cifar_cnn, keras_mnist_mlp, keras_mnist_cnn at batch 1, 4, 32, 128, 1024)")
+            fail(f"--setups: no results for {model}:{batch} ({HAS})")
         kept = [[t for t, c in side if limit is None or c is None or c <= limit] for side in (bare, tr)]
         if min(len(k) for k in kept) < 3:  # too few in the fast state: use every repetition
             kept = [[t for t, _ in side] for side in (bare, tr)]
@@ -120,8 +122,7 @@ def main():
         except (OSError, ValueError):
             out = {}
         if not out.get("benchmarks"):
-            fail(f"--setups: no benchmark matches {a.setups} (bench_train_step has the models lenet_cifar, "
-                 "lenet_fmnist, keras_cifar_cnn, keras_mnist_mlp, keras_mnist_cnn at batch 1, 4, 32, 128, 1024)")
+            fail(f"--setups: no benchmark matches {a.setups} ({HAS})")
     times = {}  # (model, batch, kind) -> [(real_time, core_to_core_ns)]
     for b in out["benchmarks"]:
         if b.get("run_type") != "iteration" or b.get("error_occurred"):

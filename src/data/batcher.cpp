@@ -108,6 +108,13 @@ void Batcher::fill(int64_t pos, int64_t n, float* x, int32_t* y, bool threads) c
   gather(split_, sample_size_, pre_, order_.data() + pos + lo, hi - lo, x, y, &shape_, aug_, seed_, stream, threads);
 }
 
+namespace {
+// Asks for sample k's P bytes of images (a split's buffer) ahead of their use.
+inline void prefetch_sample(const uint8_t* images, int64_t k, int64_t P) {
+  for (int64_t b = 0; b < P; b += 64) __builtin_prefetch(images + k * P + b);
+}
+}  // namespace
+
 int64_t Batcher::next(float* x, int32_t* y) {
   const int64_t n = next_size();
   if (n == 0) return 0;
@@ -133,10 +140,8 @@ int64_t Batcher::next(float* x, int32_t* y) {
   } else if (next_n > 0) {
     // The next batch's first two images on their way while this batch trains (the gather
     // prefetches each later one two samples ahead itself): what batches of 1-4 gain from.
-    for (int64_t i = 0; i < std::min<int64_t>(next_n, 2); ++i) {
-      const uint8_t* img = split_.images.data() + order_[size_t(pos_ + i)] * sample_size_;
-      for (int64_t b = 0; b < sample_size_; b += 64) __builtin_prefetch(img + b);
-    }
+    for (int64_t i = 0; i < std::min<int64_t>(next_n, 2); ++i)
+      prefetch_sample(split_.images.data(), order_[size_t(pos_ + i)], sample_size_);
   }
   return n;
 }
@@ -169,7 +174,7 @@ const auto convert_sample = __builtin_cpu_supports("avx2") ? convert_avx2 : conv
 }  // namespace
 
 bool Batcher::convert_paths_agree(const uint8_t* src, int64_t C, int64_t HW, const float* scale, const float* shift) {
-  if (!__builtin_cpu_supports("avx2")) return true;  // one path only
+  if (convert_sample == convert_sse2) return true;  // no AVX2: one path only
   std::vector<float> a(size_t(C * HW)), b(size_t(C * HW));
   convert_avx2(src, a.data(), C, HW, scale, shift);
   convert_sse2(src, b.data(), C, HW, scale, shift);
@@ -214,12 +219,10 @@ void Batcher::gather(const Split& split, int64_t P, const Preprocess& pre, const
   // The labels first, in a loop of their own: scattered loads that miss the cache overlap there,
   // where one per sample (after its image's conversion) would each wait for memory.
   for (int64_t i = 0; i < n; ++i) y[i] = split.labels[size_t(idx[i])];
-  for (int64_t i = 0; i < std::min<int64_t>(n, 2); ++i)
-    for (int64_t b = 0; b < P; b += 64) __builtin_prefetch(images + idx[i] * P + b);
+  for (int64_t i = 0; i < std::min<int64_t>(n, 2); ++i) prefetch_sample(images, idx[i], P);
   auto one = [&](int64_t i) {
     // The sample after next on its way from memory while this one converts.
-    if (i + 2 < n)
-      for (int64_t b = 0; b < P; b += 64) __builtin_prefetch(images + idx[i + 2] * P + b);
+    if (i + 2 < n) prefetch_sample(images, idx[i + 2], P);
     if (augment) {
       Rng r(seed, RngPurpose::Augment, first_stream + uint64_t(i));
       augment_sample(images + idx[i] * P, x + i * P, C, (*shape)[1], (*shape)[2], pre.scale.data(), pre.shift.data(),
