@@ -11,6 +11,7 @@
 
 #include "core/rng.hpp"
 #include "dnnl/context.hpp"
+#include "layers/conv_small.hpp"
 #include "sgdbench/build_info.hpp"
 
 namespace sgdbench::bench {
@@ -118,6 +119,7 @@ int run_main(int argc, char** argv) {
   benchmark::AddCustomContext("onednn_isa", dnnl_ctx::isa());
   benchmark::AddCustomContext("sgdbench_threads", std::to_string(dnnl_ctx::threads()));
   benchmark::AddCustomContext("flush_denormals", dnnl_ctx::flush_denormals() ? "true" : "false");
+  benchmark::AddCustomContext("small_conv", small_conv() ? "true" : "false");
   benchmark::AddCustomContext("core_to_core_ns_at_start", std::to_string(core_to_core_ns()));
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();

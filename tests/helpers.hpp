@@ -126,7 +126,7 @@ struct LayerRig {
   Rng dropout_rng{7, RngPurpose::Dropout};
 
   LayerRig(const Layer& L, const ref::T& x, const std::vector<ref::T>& ps, bool training,
-           std::vector<std::vector<float>> initial_state = {})
+           std::vector<std::vector<float>> initial_state = {}, bool relu_after = false)
       : state(std::move(initial_state)) {
     src = to_memory(x, dnnl_ctx::activation_md(x.dims));
     BuildArgs a;
@@ -134,6 +134,7 @@ struct LayerRig {
     a.src = src;
     a.training = training;
     a.dropout_rng = &dropout_rng;
+    a.relu_after = relu_after;
     for (auto& p : ps) {
       params.emplace_back(p.v.begin(), p.v.end());
       grads.emplace_back(p.size(), -7.f);  // garbage: backward must overwrite

@@ -4,6 +4,7 @@
 
 #include "helpers.hpp"
 #include "layers/conv2d.hpp"
+#include "layers/conv_small.hpp"
 #include "layers/dense.hpp"
 #include "layers/dropout.hpp"
 #include "layers/flatten.hpp"
@@ -45,6 +46,70 @@ TEST_CASE("conv2d: oneDNN forward and backward equal the reference", "[layers][c
     require_close("diff_weights", rig.grad(0, w.dims), dw_ref, kRel, kAbs);  // conv weights stay O,C,H,W
     require_close("diff_bias", rig.grad(1, b.dims), db_ref, kRel, kAbs);
   }
+}
+
+TEST_CASE("conv2d: small-channel loops equal the reference", "[layers][conv2d][small_conv]") {
+  if (!__builtin_cpu_supports("avx512f")) {
+    WARN("no AVX-512F on this CPU: convolutions run on oneDNN only, nothing to compare");
+    return;
+  }
+  // N, C, H, W, OC, K: LeNet's first layers (output rows 28 and 24 wide: two 16-column blocks, the
+  // second overlapping), rows of 19, 33 (three blocks) and 1 column, every channel count.
+  auto c = GENERATE(std::vector<int64_t>{2, 3, 32, 32, 6, 5}, std::vector<int64_t>{3, 1, 28, 28, 6, 5},
+                    std::vector<int64_t>{1, 3, 20, 21, 8, 3}, std::vector<int64_t>{5, 2, 9, 7, 1, 7},
+                    std::vector<int64_t>{4, 4, 18, 35, 7, 3}, std::vector<int64_t>{3, 1, 5, 5, 2, 3});
+  const int64_t N = c[0], C = c[1], H = c[2], W = c[3], O = c[4], K = c[5];
+  const bool bias = GENERATE(true, false), relu = GENERATE(false, true);
+  const int threads = GENERATE(1, 2);
+  CAPTURE(N, C, H, W, O, K, bias, relu, threads);
+  REQUIRE(small_conv_eligible(C, O, K, 1, 0));
+  dnnl_ctx::ThreadScope scope(threads);
+  Rng rng(23 + uint64_t(N * 100 + C * 10 + O));
+  auto x = random_grid({N, C, H, W}, rng);
+  auto w = random_grid({O, C, K, K}, rng);
+  auto b = random_grid({O}, rng);
+  if (!bias) std::fill(b.v.begin(), b.v.end(), 0.0);
+  Conv2d L("conv", O, K, 1, 0, bias);
+  std::vector<ref::T> ps{w};
+  if (bias) ps.push_back(b);
+  for (bool training : {false, true}) {
+    LayerRig rig(L, x, ps, training, {}, relu);
+    // Twice, new weights the second time: backward data (oneDNN) must see them too.
+    for (int round = 0; round < (training ? 2 : 1); ++round) {
+      if (round == 1) {
+        w = random_grid(w.dims, rng);
+        for (size_t i = 0; i < w.size(); ++i) rig.params[0][i] = float(w[i]);
+      }
+      auto y = rig.forward();
+      auto y_ref = ref::conv2d_forward(x, w, b, 1, 0);
+      if (relu)
+        for (auto& v : y_ref.v) v = std::max(v, 0.0);
+      REQUIRE(y.dims == y_ref.dims);
+      require_close(training ? "forward_training" : "forward_inference", y, y_ref, kRel, kAbs);
+      if (!training) continue;
+      auto dy = random_grid(y_ref.dims, rng);
+      auto dx = rig.backward(dy);
+      ref::T dx_ref, dw_ref, db_ref;
+      ref::conv2d_backward(x, w, dy, 1, 0, dx_ref, dw_ref, db_ref);
+      require_close("diff_src", dx, dx_ref, kRel, kAbs);
+      require_close("diff_weights", rig.grad(0, w.dims), dw_ref, kRel, kAbs);
+      if (bias) require_close("diff_bias", rig.grad(1, b.dims), db_ref, kRel, kAbs);
+    }
+  }
+}
+
+TEST_CASE("conv2d: the small-channel switch and what it takes", "[layers][conv2d][small_conv]") {
+  const bool cpu = __builtin_cpu_supports("avx512f");
+  CHECK(small_conv_eligible(3, 6, 5, 1, 0) == cpu);
+  CHECK_FALSE(small_conv_eligible(3, 6, 5, 2, 0));   // stride
+  CHECK_FALSE(small_conv_eligible(3, 6, 5, 1, 1));   // padding
+  CHECK_FALSE(small_conv_eligible(5, 6, 5, 1, 0));   // input channels
+  CHECK_FALSE(small_conv_eligible(3, 9, 5, 1, 0));   // output channels
+  CHECK_FALSE(small_conv_eligible(3, 6, 4, 1, 0));   // kernel
+  set_small_conv(false);
+  CHECK_FALSE(small_conv_eligible(3, 6, 5, 1, 0));
+  set_small_conv(true);
+  CHECK(small_conv_eligible(3, 6, 5, 1, 0) == cpu);
 }
 
 TEST_CASE("conv2d: reference gradients pass finite differences", "[layers][conv2d][fd]") {

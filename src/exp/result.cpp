@@ -21,6 +21,7 @@
 #include "core/error.hpp"
 #include "dist/world.hpp"
 #include "dnnl/context.hpp"
+#include "layers/conv_small.hpp"
 #include "sgdbench/build_info.hpp"
 
 namespace sgdbench {
@@ -52,6 +53,7 @@ nlohmann::json provenance(int threads, const std::string& started, const std::st
           {"compiler", compiler},
           {"threads", threads},
           {"flush_denormals", dnnl_ctx::flush_denormals()},
+          {"small_conv", small_conv()},
           {"cpu_model", dnnl_ctx::cpu_model()},
           {"hardware_threads", dnnl_ctx::hardware_threads()},
           {"host", host},

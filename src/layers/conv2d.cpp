@@ -1,9 +1,11 @@
 // Conv2d on oneDNN: forward (training/inference), backward data, backward weights (+bias).
 // src/dst NHWC, weights in whatever layout oneDNN prefers (format_tag::any) bridged to OIHW.
+// Convolutions with few channels run their forward and weight gradient in conv_small.cpp.
 #include "layers/conv2d.hpp"
 
 #include "core/error.hpp"
 #include "dnnl/context.hpp"
+#include "layers/conv_small.hpp"
 #include "layers/weighted_exec.hpp"
 
 namespace sgdbench {
@@ -53,11 +55,17 @@ std::unique_ptr<LayerExec> Conv2d::build(const BuildArgs& a) const {
   auto prop = a.training ? prop_kind::forward_training : prop_kind::forward_inference;
   auto algo = algorithm::convolution_direct;
   using Exec = WeightedExec<convolution_forward, convolution_backward_data, convolution_backward_weights>;
-  return std::make_unique<Exec>(
+  auto exec = std::make_unique<Exec>(
       a, ctx::plain_md({oc_, in[0], k_, k_}),
       convolution_forward::desc(prop, algo, src_md, w_any, b_md, dst_md, strides, pad, pad),
       [&] { return convolution_backward_data::desc(algo, src_md, w_any, dst_md, strides, pad, pad); },
       [&] { return convolution_backward_weights::desc(algo, src_md, w_any, b_md, dst_md, strides, pad, pad); });
+  // Few channels (a first layer): forward and weight gradient in conv_small's loops.
+  if (small_conv_eligible(in[0], oc_, k_, stride_, pad_) && src_md == ctx::activation_md(sd)) {
+    exec->forward_elsewhere();
+    return make_small_conv(a, std::move(exec), in[0], in[1], in[2], oc_, k_);
+  }
+  return exec;
 }
 
 }  // namespace sgdbench

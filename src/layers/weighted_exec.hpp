@@ -54,6 +54,9 @@ class WeightedExec : public LayerExec {
     diff_src = memory(src_.get_desc(), eng);
   }
 
+  // The forward runs elsewhere (conv_small.hpp): backward_data then pulls the weights itself.
+  void forward_elsewhere() { forward_elsewhere_ = true; }
+
   void forward() override {
     w_fwd_.pull(w_user_);
     fwd_.execute(dnnl_ctx::stream(), fwd_args_);
@@ -75,13 +78,16 @@ class WeightedExec : public LayerExec {
   }
 
   void backward_data() override {
-    if (!share_w_) w_bwd_.pull(w_user_);
+    if (!share_w_)
+      w_bwd_.pull(w_user_);
+    else if (forward_elsewhere_)
+      w_fwd_.pull(w_user_);
     bwd_data_.execute(dnnl_ctx::stream(), bwd_data_args_);
   }
 
  private:
   bool training_, bias_;
-  bool share_w_ = true;
+  bool share_w_ = true, forward_elsewhere_ = false;
   typename Fwd::primitive_desc fwd_pd_;
   Fwd fwd_;
   typename BwdData::primitive_desc bwd_data_pd_;

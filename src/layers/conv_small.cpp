@@ -1,0 +1,389 @@
+// Small-channel convolution loops (see conv_small.hpp). Layout of the work:
+//  - forward, per image: the NHWC input is split into C planes of rows padded to Wp floats (with
+//    an extra zero row and zero padding, so vector loads never need a mask), kept for the weight
+//    gradient in training plans; then for each pair of output rows and each block of 16 output
+//    columns, OC x 2 accumulators take the C*K*K terms (a row load, a broadcast weight, an FMA);
+//    bias and ReLU are applied and the 16 x OC results interleaved back into NHWC with permutes.
+//  - weight gradient, per image: diff_dst is split into OC planes (rows padded with zeros to a
+//    multiple of 16), then for each input channel, kernel row and group of G output channels,
+//    G x K accumulators sum diff_dst x input over the image; each thread adds into its own
+//    vector accumulators, reduced in thread order at the end (deterministic for a thread count).
+#include "layers/conv_small.hpp"
+
+#include <immintrin.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <utility>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include "core/error.hpp"
+#include "dnnl/context.hpp"
+
+// GCC 12 reports its own AVX-512 headers' _mm512_undefined_ps() temporaries as maybe-uninitialized.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+namespace sgdbench {
+
+namespace {
+
+constexpr int kMaxC = 4, kMaxOC = 8;
+
+bool g_small_conv = [] {
+  const char* e = std::getenv("SGDBENCH_SMALL_CONV");
+  return !(e && std::strcmp(e, "0") == 0);
+}();
+
+#define SGD_AVX512 __attribute__((target("avx512f")))
+
+// 16 pixels of n channels: between n vectors in pixel-major order (NHWC) and n vectors of one
+// channel each. Output vector k lane m takes input vector pair q (vectors 2q, 2q+1) lane idx.
+struct Shuffle {
+  int n = 0;
+  alignas(64) int32_t idx[kMaxOC][16] = {};
+  uint16_t mask[kMaxOC][kMaxOC / 2] = {};
+};
+
+Shuffle deinterleave(int n) {  // NHWC -> planes: plane c lane l = flat[n*l + c]
+  Shuffle s;
+  s.n = n;
+  for (int c = 0; c < n; ++c)
+    for (int l = 0; l < 16; ++l) {
+      const int f = n * l + c;
+      s.idx[c][l] = f & 31;
+      s.mask[c][f >> 5] |= uint16_t(1u << l);
+    }
+  return s;
+}
+
+Shuffle interleave(int n) {  // planes -> NHWC: flat[16k + m] = plane (f % n) lane (f / n)
+  Shuffle s;
+  s.n = n;
+  for (int k = 0; k < n; ++k)
+    for (int m = 0; m < 16; ++m) {
+      const int f = 16 * k + m, l = f / n, c = f % n;
+      s.idx[k][m] = (c & 1) * 16 + l;
+      s.mask[k][c >> 1] |= uint16_t(1u << m);
+    }
+  return s;
+}
+
+// The first `count` lanes (none when count <= 0, all when >= 16).
+inline __mmask16 lanes(int count) { return count <= 0 ? 0 : count >= 16 ? 0xffff : __mmask16((1u << count) - 1); }
+
+SGD_AVX512 inline void shuffle(const Shuffle& s, const __m512* in, __m512* out) {
+  const int pairs = (s.n + 1) / 2;
+  for (int k = 0; k < s.n; ++k) {
+    const __m512i idx = _mm512_load_si512(s.idx[k]);
+    __m512 r = _mm512_setzero_ps();
+    for (int q = 0; q < pairs; ++q) {
+      if (!s.mask[k][q]) continue;
+      const __m512 b = 2 * q + 1 < s.n ? in[2 * q + 1] : in[2 * q];
+      r = _mm512_mask_mov_ps(r, __mmask16(s.mask[k][q]), _mm512_permutex2var_ps(in[2 * q], idx, b));
+    }
+    out[k] = r;
+  }
+}
+
+// n channel-interleaved floats of `count` (<= 16) pixels at src -> n planes (dst + c * plane),
+// lanes past `count` zero.
+SGD_AVX512 inline void split_pixels(const Shuffle& s, const float* src, int count, float* dst, int64_t plane) {
+  __m512 in[kMaxOC], out[kMaxOC];
+  const int n = s.n;
+  if (count == 16) {
+    for (int k = 0; k < n; ++k) in[k] = _mm512_loadu_ps(src + 16 * k);
+  } else {
+    for (int k = 0, left = count * n; k < n; ++k, left -= 16)
+      in[k] = _mm512_maskz_loadu_ps(lanes(left), src + 16 * k);
+  }
+  shuffle(s, in, out);
+  for (int k = 0; k < n; ++k) _mm512_storeu_ps(dst + k * plane, out[k]);
+}
+
+struct Geo {
+  int C, H, W, OC, K, OH, OW;
+  int Wp;    // input plane row stride (>= W + 16, zero past W)
+  int OWp;   // diff_dst plane row stride (OW rounded up to 16)
+  int64_t xplane, ximage;  // floats per input plane ((H + 1) rows) and per image
+  int64_t dplane, dimage;  // floats per diff_dst plane and per image
+};
+
+SGD_AVX512 void split_image(const Geo& g, const Shuffle& s, const float* src, float* xt) {
+  for (int h = 0; h < g.H; ++h)
+    for (int w = 0; w < g.W; w += 16)
+      split_pixels(s, src + (int64_t(h) * g.W + w) * g.C, std::min(16, g.W - w), xt + int64_t(h) * g.Wp + w,
+                   g.xplane);
+}
+
+template <int OC>
+SGD_AVX512 void forward_image(const Geo& g, const Shuffle& il, const float* xt, const float* wt, const float* bias,
+                              bool relu, float* dst) {
+  const int C = g.C, K = g.K, OH = g.OH, OW = g.OW, Wp = g.Wp;
+  const int64_t CKK = int64_t(C) * K * K;
+  for (int oh = 0; oh < OH; oh += 2) {
+    const bool two = oh + 1 < OH;
+    for (int ob = 0; ob < OW; ob += 16) {
+      // The last block of a row wider than 16 ends at the row's end (recomputing a few columns,
+      // which it writes with the same values); a row narrower than 16 is one partial block.
+      const int o = ob + 16 > OW && OW >= 16 ? OW - 16 : ob;
+      const int count = std::min(16, OW - o);
+      __m512 a0[kMaxOC], a1[kMaxOC];  // OC used; sized for shuffle()
+#pragma GCC unroll 8
+      for (int k = 0; k < OC; ++k) a0[k] = a1[k] = bias ? _mm512_set1_ps(bias[k]) : _mm512_setzero_ps();
+      for (int c = 0; c < C; ++c)
+        for (int kh = 0; kh < K; ++kh) {
+          const float* r0 = xt + c * g.xplane + int64_t(oh + kh) * Wp + o;
+          const float* r1 = r0 + Wp;  // the next output row's input row (the zero row at the end)
+          const float* wk = wt + (int64_t(c) * K + kh) * K;
+          for (int kw = 0; kw < K; ++kw) {
+            const __m512 x0 = _mm512_loadu_ps(r0 + kw), x1 = _mm512_loadu_ps(r1 + kw);
+#pragma GCC unroll 8
+            for (int k = 0; k < OC; ++k) {
+              const __m512 wv = _mm512_set1_ps(wk[k * CKK + kw]);
+              a0[k] = _mm512_fmadd_ps(x0, wv, a0[k]);
+              a1[k] = _mm512_fmadd_ps(x1, wv, a1[k]);
+            }
+          }
+        }
+      for (int r = 0; r < (two ? 2 : 1); ++r) {
+        __m512* a = r ? a1 : a0;
+        if (relu)
+#pragma GCC unroll 8
+          for (int k = 0; k < OC; ++k) a[k] = _mm512_max_ps(a[k], _mm512_setzero_ps());
+        __m512 out[kMaxOC];
+        shuffle(il, a, out);
+        float* d = dst + (int64_t(oh + r) * OW + o) * OC;
+        if (count == 16) {
+#pragma GCC unroll 8
+          for (int k = 0; k < OC; ++k) _mm512_storeu_ps(d + 16 * k, out[k]);
+        } else {
+          for (int k = 0, left = count * OC; k < OC; ++k, left -= 16)
+            _mm512_mask_storeu_ps(d + 16 * k, lanes(left), out[k]);
+        }
+      }
+    }
+  }
+}
+
+// acc[(gi * C * K + kh) * K + kw] (gi < G, one kernel row kh of input channel c already offset
+// into acc) += sum over the image of diff_dst plane (oc0 + gi) x input plane c shifted by (kh, kw).
+template <int K, int G>
+SGD_AVX512 void weight_grad_rows(const Geo& g, const float* xc, const float* dy, __m512* acc, int64_t acc_oc_stride) {
+  __m512 a[G][K];
+  for (int gi = 0; gi < G; ++gi)
+    for (int kw = 0; kw < K; ++kw) a[gi][kw] = _mm512_setzero_ps();
+  for (int oh = 0; oh < g.OH; ++oh) {
+    const float* xr = xc + int64_t(oh) * g.Wp;
+    const float* dr = dy + int64_t(oh) * g.OWp;
+    for (int ob = 0; ob < g.OWp; ob += 16) {
+      __m512 d[G];
+#pragma GCC unroll 8
+      for (int gi = 0; gi < G; ++gi) d[gi] = _mm512_load_ps(dr + gi * g.dplane + ob);
+#pragma GCC unroll 8
+      for (int kw = 0; kw < K; ++kw) {
+        __m512 x = _mm512_loadu_ps(xr + ob + kw);
+        asm("" : "+v"(x));  // one load per column shift, not one per FMA (GCC folds it otherwise)
+#pragma GCC unroll 8
+        for (int gi = 0; gi < G; ++gi) a[gi][kw] = _mm512_fmadd_ps(d[gi], x, a[gi][kw]);
+      }
+    }
+  }
+  for (int gi = 0; gi < G; ++gi)
+    for (int kw = 0; kw < K; ++kw) acc[gi * acc_oc_stride + kw] = _mm512_add_ps(acc[gi * acc_oc_stride + kw], a[gi][kw]);
+}
+
+using RowsFn = void (*)(const Geo&, const float*, const float*, __m512*, int64_t);
+
+// Most output channels per group for a kernel width: G x K accumulators, G diff_dst rows and one
+// input row within the 32 vector registers.
+constexpr int max_group(int K) { return std::min(kMaxOC, 29 / (K + 1)); }
+
+template <int K, int... Gs>
+RowsFn rows_fn(int G, std::integer_sequence<int, Gs...>) {
+  RowsFn f = nullptr;
+  ((G == Gs + 1 ? (f = &weight_grad_rows<K, Gs + 1>, 0) : 0), ...);
+  return f;
+}
+
+RowsFn pick_rows(int K, int G) {
+  switch (K) {
+    case 3: return rows_fn<3>(G, std::make_integer_sequence<int, max_group(3)>{});
+    case 5: return rows_fn<5>(G, std::make_integer_sequence<int, max_group(5)>{});
+    case 7: return rows_fn<7>(G, std::make_integer_sequence<int, max_group(7)>{});
+    default: return nullptr;
+  }
+}
+
+using ForwardFn = void (*)(const Geo&, const Shuffle&, const float*, const float*, const float*, bool, float*);
+
+template <int... Os>
+ForwardFn forward_fn(int OC, std::integer_sequence<int, Os...>) {
+  ForwardFn f = nullptr;
+  ((OC == Os + 1 ? (f = &forward_image<Os + 1>, 0) : 0), ...);
+  return f;
+}
+
+SGD_AVX512 float hsum(__m512 v) { return _mm512_reduce_add_ps(v); }
+
+int slots_for_threads() { return std::max(omp_get_max_threads(), omp_get_num_procs()); }
+
+class SmallConvExec : public LayerExec {
+  using memory = dnnl::memory;
+
+ public:
+  SmallConvExec(const BuildArgs& a, std::unique_ptr<LayerExec> inner, const Geo& g)
+      : inner_(std::move(inner)), g_(g), training_(a.training), relu_(a.relu_after), N_(a.batch) {
+    dst = inner_->dst;
+    diff_src = inner_->diff_src;
+    src_ = a.src;
+    w_ = a.params[0];
+    b_ = a.params.size() > 1 ? a.params[1] : nullptr;
+    if (training_) {
+      gw_ = a.grads[0];
+      gb_ = a.grads.size() > 1 ? a.grads[1] : nullptr;
+    }
+    split_ = deinterleave(g.C);
+    split_dy_ = deinterleave(g.OC);
+    join_ = interleave(g.OC);
+    fwd_ = forward_fn(g.OC, std::make_integer_sequence<int, kMaxOC>{});
+    threads_ = slots_for_threads();
+    // Training keeps every image's planes for the weight gradient; inference one per thread.
+    xslots_ = training_ ? N_ : std::min<int64_t>(N_, threads_);
+    xt_ = aligned(size_t(xslots_ * g.ximage));
+    if (training_) {
+      const int gmax = max_group(g.K);
+      const int groups = (g.OC + gmax - 1) / gmax;
+      group_ = (g.OC + groups - 1) / groups;
+      dyt_ = aligned(size_t(threads_ * g.dimage));
+      nacc_ = int64_t(g.OC) * g.C * g.K * g.K + g.OC;
+      acc_.resize(size_t(threads_));
+      for (auto& v : acc_) v = aligned(size_t(nacc_) * 16);
+    }
+  }
+
+  void forward() override {
+    const float* src = static_cast<const float*>(src_.get_data_handle());
+    float* out = static_cast<float*>(dst.get_data_handle());
+    const int64_t in_image = int64_t(g_.C) * g_.H * g_.W, out_image = int64_t(g_.OC) * g_.OH * g_.OW;
+    const int nt = int(std::min<int64_t>(std::min<int64_t>(omp_get_max_threads(), threads_), N_));
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+    for (int64_t n = 0; n < N_; ++n) {
+      float* xt = xt_.get() + (training_ ? n : omp_get_thread_num()) * g_.ximage;
+      split_image(g_, split_, src + n * in_image, xt);
+      fwd_(g_, join_, xt, w_, b_, relu_, out + n * out_image);
+    }
+  }
+
+  void bind_backward(const memory& diff_dst) override {
+    inner_->bind_backward(diff_dst);
+    diff_dst_ = diff_dst;
+  }
+
+  void backward_weights() override { weight_grad(); }
+  void backward_data() override { inner_->backward_data(); }
+
+ private:
+  struct Free {
+    void operator()(float* p) const { std::free(p); }
+  };
+  using Buf = std::unique_ptr<float[], Free>;
+  static Buf aligned(size_t floats) {
+    const size_t bytes = (floats * sizeof(float) + 63) / 64 * 64;
+    auto* p = static_cast<float*>(std::aligned_alloc(64, std::max<size_t>(bytes, 64)));
+    SGD_CHECK(p, Internal, "out of memory for a convolution's scratch (", bytes, " bytes)");
+    std::memset(p, 0, bytes);  // the planes' padding must read as zeros
+    return Buf(p);
+  }
+
+  SGD_AVX512 void weight_grad() {
+    const float* dy = static_cast<const float*>(diff_dst_.get_data_handle());
+    const int64_t out_image = int64_t(g_.OC) * g_.OH * g_.OW;
+    const int nt = int(std::min<int64_t>(std::min<int64_t>(omp_get_max_threads(), threads_), N_));
+    const int C = g_.C, K = g_.K, OC = g_.OC;
+    const int64_t wcount = int64_t(OC) * C * K * K;
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+      const int t = omp_get_thread_num();
+      __m512* acc = reinterpret_cast<__m512*>(acc_[size_t(t)].get());
+      for (int64_t j = 0; j < nacc_; ++j) acc[j] = _mm512_setzero_ps();
+      float* dyt = dyt_.get() + t * g_.dimage;
+#pragma omp for schedule(static)
+      for (int64_t n = 0; n < N_; ++n) {
+        const float* d = dy + n * out_image;
+        for (int oh = 0; oh < g_.OH; ++oh)
+          for (int ow = 0; ow < g_.OWp; ow += 16)
+            split_pixels(split_dy_, d + (int64_t(oh) * g_.OW + std::min(ow, g_.OW)) * OC,
+                         std::max(0, std::min(16, g_.OW - ow)), dyt + int64_t(oh) * g_.OWp + ow, g_.dplane);
+        const float* xt = xt_.get() + n * g_.ximage;
+        for (int oc0 = 0; oc0 < OC; oc0 += group_) {
+          const int G = std::min(group_, OC - oc0);
+          const RowsFn rows = pick_rows(K, G);
+          for (int c = 0; c < C; ++c)
+            for (int kh = 0; kh < K; ++kh)
+              rows(g_, xt + c * g_.xplane + int64_t(kh) * g_.Wp, dyt + oc0 * g_.dplane,
+                   acc + ((int64_t(oc0) * C + c) * K + kh) * K, int64_t(C) * K * K);
+        }
+        for (int oc = 0; oc < OC; ++oc) {
+          __m512 s = acc[wcount + oc];
+          const float* p = dyt + oc * g_.dplane;
+          for (int64_t j = 0; j < g_.dplane; j += 16) s = _mm512_add_ps(s, _mm512_load_ps(p + j));
+          acc[wcount + oc] = s;
+        }
+      }
+    }
+    // Reduce: lanes, then threads in order.
+    for (int64_t j = 0; j < nacc_; ++j) {
+      float s = 0.f;
+      for (int t = 0; t < nt; ++t) s += hsum(reinterpret_cast<const __m512*>(acc_[size_t(t)].get())[j]);
+      if (j < wcount)
+        gw_[j] = s;
+      else if (gb_)
+        gb_[j - wcount] = s;
+    }
+  }
+
+  std::unique_ptr<LayerExec> inner_;
+  Geo g_;
+  bool training_, relu_;
+  int64_t N_;
+  memory src_, diff_dst_;
+  const float* w_ = nullptr;
+  const float* b_ = nullptr;
+  float* gw_ = nullptr;
+  float* gb_ = nullptr;
+  Shuffle split_, split_dy_, join_;
+  ForwardFn fwd_ = nullptr;
+  int threads_ = 1, group_ = 1;
+  int64_t xslots_ = 0, nacc_ = 0;
+  Buf xt_, dyt_;
+  std::vector<Buf> acc_;
+};
+
+}  // namespace
+
+void set_small_conv(bool on) { g_small_conv = on; }
+bool small_conv() { return g_small_conv; }
+
+bool small_conv_eligible(int64_t C, int64_t OC, int64_t K, int64_t stride, int64_t pad) {
+  static const bool cpu = __builtin_cpu_supports("avx512f");
+  return g_small_conv && cpu && stride == 1 && pad == 0 && C >= 1 && C <= kMaxC && OC >= 1 && OC <= kMaxOC &&
+         (K == 3 || K == 5 || K == 7);
+}
+
+std::unique_ptr<LayerExec> make_small_conv(const BuildArgs& a, std::unique_ptr<LayerExec> onednn, int64_t C,
+                                           int64_t H, int64_t W, int64_t OC, int64_t K) {
+  Geo g{};
+  g.C = int(C), g.H = int(H), g.W = int(W), g.OC = int(OC), g.K = int(K);
+  g.OH = int(H - K + 1), g.OW = int(W - K + 1);
+  g.Wp = int((W + 15) / 16 * 16 + 16);
+  g.OWp = int((g.OW + 15) / 16 * 16);
+  g.xplane = int64_t(H + 1) * g.Wp;
+  g.ximage = g.xplane * C;
+  g.dplane = int64_t(g.OH) * g.OWp;
+  g.dimage = g.dplane * OC;
+  return std::make_unique<SmallConvExec>(a, std::move(onednn), g);
+}
+
+}  // namespace sgdbench
