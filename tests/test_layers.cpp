@@ -106,9 +106,9 @@ TEST_CASE("conv2d: the small-channel switch and what it takes", "[layers][conv2d
   CHECK_FALSE(small_conv_eligible(5, 6, 5, 1, 0));   // input channels
   CHECK_FALSE(small_conv_eligible(3, 9, 5, 1, 0));   // output channels
   CHECK_FALSE(small_conv_eligible(3, 6, 4, 1, 0));   // kernel
-  set_small_conv(false);
+  set_small_channel_kernels(false);
   CHECK_FALSE(small_conv_eligible(3, 6, 5, 1, 0));
-  set_small_conv(true);
+  set_small_channel_kernels(true);
   CHECK(small_conv_eligible(3, 6, 5, 1, 0) == cpu);
 }
 

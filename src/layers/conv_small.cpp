@@ -31,8 +31,8 @@ namespace {
 
 constexpr int kMaxC = 4, kMaxOC = 8;
 
-bool g_small_conv = [] {
-  const char* e = std::getenv("SGDBENCH_SMALL_CONV");
+bool g_small_channels = [] {
+  const char* e = std::getenv("SGDBENCH_SMALL_CHANNELS");
   return !(e && std::strcmp(e, "0") == 0);
 }();
 
@@ -363,12 +363,12 @@ class SmallConvExec : public LayerExec {
 
 }  // namespace
 
-void set_small_conv(bool on) { g_small_conv = on; }
-bool small_conv() { return g_small_conv; }
+void set_small_channel_kernels(bool on) { g_small_channels = on; }
+bool small_channel_kernels() { return g_small_channels; }
 
 bool small_conv_eligible(int64_t C, int64_t OC, int64_t K, int64_t stride, int64_t pad) {
   static const bool cpu = __builtin_cpu_supports("avx512f");
-  return g_small_conv && cpu && stride == 1 && pad == 0 && C >= 1 && C <= kMaxC && OC >= 1 && OC <= kMaxOC &&
+  return g_small_channels && cpu && stride == 1 && pad == 0 && C >= 1 && C <= kMaxC && OC >= 1 && OC <= kMaxOC &&
          (K == 3 || K == 5 || K == 7);
 }
 

@@ -13,7 +13,7 @@
 namespace sgdbench {
 
 // The shapes these loops take: stride 1, no padding, C <= 4 input and OC <= 8 output channels, a
-// 3x3, 5x5 or 7x7 kernel, on a CPU with AVX-512F, and small_conv() on.
+// 3x3, 5x5 or 7x7 kernel, on a CPU with AVX-512F, and small_channel_kernels() on.
 bool small_conv_eligible(int64_t C, int64_t OC, int64_t K, int64_t stride, int64_t pad);
 
 // Wraps the oneDNN execution `onednn` (built for the same layer and arguments, with
@@ -21,9 +21,9 @@ bool small_conv_eligible(int64_t C, int64_t OC, int64_t K, int64_t stride, int64
 std::unique_ptr<LayerExec> make_small_conv(const BuildArgs& a, std::unique_ptr<LayerExec> onednn, int64_t C,
                                            int64_t H, int64_t W, int64_t OC, int64_t K);
 
-// On by default; SGDBENCH_SMALL_CONV=0 in the environment turns it off at start-up (oneDNN for
-// every convolution, for A/B comparisons). Affects layers built from then on.
-void set_small_conv(bool on);
-bool small_conv();
+// On by default; SGDBENCH_SMALL_CHANNELS=0 in the environment turns them off at start-up (oneDNN
+// for every convolution, for A/B comparisons). Affects layers built from then on.
+void set_small_channel_kernels(bool on);
+bool small_channel_kernels();
 
 }  // namespace sgdbench
