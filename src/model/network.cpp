@@ -210,6 +210,7 @@ Plan& Network::plan(int64_t batch, bool training, bool whole) {
   auto& eng = ctx::engine();
   std::vector<int64_t> in_dims = input_.batched(batch).dims;
   p->user_in_ = dnnl::memory(ctx::plain_md(in_dims), eng);
+  p->own_in_ = p->user_in_.get_data_handle();
   if (split) {
     const int64_t k = (batch + max_sub - 1) / max_sub;
     p->net_ = this;
@@ -269,16 +270,30 @@ Plan& Network::plan(int64_t batch, bool training, bool whole) {
   return ref;
 }
 
-// Split plans: f(sub-plan, offset, size) for each sub-batch in order, after copying its input
-// and labels into the sub-plan.
+void Plan::read_input_from(float* p) {
+  void* h = p ? static_cast<void*>(p) : own_in_;
+  user_in_.set_data_handle(h);
+  if (!reorder_in_) net_in_.set_data_handle(h);  // the first layer reads the input itself
+}
+
+// Split plans: f(sub-plan, offset, size) for each sub-batch in order, the sub-plan reading its
+// input in place (no copy: 2.5 MB per 205-image lenet_cifar sub-batch) and its labels copied.
 template <class F>
 void Plan::for_each_sub(F f) {
   const int64_t P = net_->input_shape().numel();
-  const float* in = input();
+  float* in = input();
+  struct Restore {  // sub-plans are cached and reused whole: give them their own buffers back
+    Plan* a;
+    Plan* b;
+    ~Restore() {
+      a->read_input_from(nullptr);
+      b->read_input_from(nullptr);
+    }
+  } restore{sub_, sub_last_};
   for (int64_t off = 0; off < batch_; off += sub_batch_) {
     const int64_t b = std::min(sub_batch_, batch_ - off);
     Plan& q = b == sub_batch_ ? *sub_ : *sub_last_;
-    std::copy_n(in + off * P, b * P, q.input());
+    q.read_input_from(in + off * P);
     std::copy_n(labels_.data() + off, b, q.labels());
     f(q, off, b);
     std::copy_n(q.logits(), b * classes_, logits_all_.data() + off * classes_);

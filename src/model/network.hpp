@@ -86,6 +86,10 @@ class Plan {
   std::vector<float> acc_, logits_all_;
   template <class F>
   void for_each_sub(F f);
+  // Reads its input from p (a split plan's sub-batch, in place) instead of its own buffer;
+  // nullptr: its own buffer again.
+  void read_input_from(float* p);
+  void* own_in_ = nullptr;
 };
 
 class Network {
