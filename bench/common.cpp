@@ -119,7 +119,7 @@ int run_main(int argc, char** argv) {
   benchmark::AddCustomContext("onednn_isa", dnnl_ctx::isa());
   benchmark::AddCustomContext("sgdbench_threads", std::to_string(dnnl_ctx::threads()));
   benchmark::AddCustomContext("flush_denormals", dnnl_ctx::flush_denormals() ? "true" : "false");
-  benchmark::AddCustomContext("small_channel_kernels", small_channel_kernels() ? "true" : "false");
+  benchmark::AddCustomContext("small_channel_kernels", small_channel_kernels_in_use() ? "true" : "false");
   benchmark::AddCustomContext("core_to_core_ns_at_start", std::to_string(core_to_core_ns()));
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();

@@ -53,7 +53,7 @@ nlohmann::json provenance(int threads, const std::string& started, const std::st
           {"compiler", compiler},
           {"threads", threads},
           {"flush_denormals", dnnl_ctx::flush_denormals()},
-          {"small_channel_kernels", small_channel_kernels()},
+          {"small_channel_kernels", small_channel_kernels_in_use()},
           {"cpu_model", dnnl_ctx::cpu_model()},
           {"hardware_threads", dnnl_ctx::hardware_threads()},
           {"host", host},

@@ -23,6 +23,7 @@
 #include "dnnl/context.hpp"
 
 // GCC 12 reports its own AVX-512 headers' _mm512_undefined_ps() temporaries as maybe-uninitialized.
+#pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
 namespace sgdbench {
@@ -303,9 +304,11 @@ class SmallConvExec : public LayerExec {
     const int nt = int(std::min<int64_t>(std::min<int64_t>(omp_get_max_threads(), threads_), N_));
     const int C = g_.C, K = g_.K, OC = g_.OC;
     const int64_t wcount = int64_t(OC) * C * K * K;
+    int ran = 1;  // threads OpenMP gave (fewer than nt under OMP_DYNAMIC or inside a parallel region)
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
       const int t = omp_get_thread_num();
+      if (t == 0) ran = omp_get_num_threads();
       __m512* acc = reinterpret_cast<__m512*>(acc_[size_t(t)].get());
       for (int64_t j = 0; j < nacc_; ++j) acc[j] = _mm512_setzero_ps();
       float* dyt = dyt_.get() + t * g_.dimage;
@@ -336,7 +339,7 @@ class SmallConvExec : public LayerExec {
     // Reduce: lanes, then threads in order.
     for (int64_t j = 0; j < nacc_; ++j) {
       float s = 0.f;
-      for (int t = 0; t < nt; ++t) s += hsum(reinterpret_cast<const __m512*>(acc_[size_t(t)].get())[j]);
+      for (int t = 0; t < ran; ++t) s += hsum(reinterpret_cast<const __m512*>(acc_[size_t(t)].get())[j]);
       if (j < wcount)
         gw_[j] = s;
       else if (gb_)
@@ -363,12 +366,17 @@ class SmallConvExec : public LayerExec {
 
 }  // namespace
 
+#pragma GCC diagnostic pop
+
 void set_small_channel_kernels(bool on) { g_small_channels = on; }
 bool small_channel_kernels() { return g_small_channels; }
+bool small_channel_kernels_in_use() {
+  static const bool cpu = __builtin_cpu_supports("avx512f");
+  return g_small_channels && cpu;
+}
 
 bool small_conv_eligible(int64_t C, int64_t OC, int64_t K, int64_t stride, int64_t pad) {
-  static const bool cpu = __builtin_cpu_supports("avx512f");
-  return g_small_channels && cpu && stride == 1 && pad == 0 && C >= 1 && C <= kMaxC && OC >= 1 && OC <= kMaxOC &&
+  return small_channel_kernels_in_use() && stride == 1 && pad == 0 && C >= 1 && C <= kMaxC && OC >= 1 && OC <= kMaxOC &&
          (K == 3 || K == 5 || K == 7);
 }
 

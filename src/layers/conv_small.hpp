@@ -25,5 +25,7 @@ std::unique_ptr<LayerExec> make_small_conv(const BuildArgs& a, std::unique_ptr<L
 // for every convolution, for A/B comparisons). Affects layers built from then on.
 void set_small_channel_kernels(bool on);
 bool small_channel_kernels();
+// The switch and a CPU that can run them (what provenance records).
+bool small_channel_kernels_in_use();
 
 }  // namespace sgdbench

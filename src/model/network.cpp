@@ -286,8 +286,11 @@ void Plan::for_each_sub(F f) {
     Plan* a;
     Plan* b;
     ~Restore() {
-      a->read_input_from(nullptr);
-      b->read_input_from(nullptr);
+      try {
+        a->read_input_from(nullptr);
+        b->read_input_from(nullptr);
+      } catch (...) {  // set_data_handle on a CPU memory does not fail; never throw from here
+      }
     }
   } restore{sub_, sub_last_};
   for (int64_t off = 0; off < batch_; off += sub_batch_) {
