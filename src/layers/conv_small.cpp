@@ -19,7 +19,7 @@
 #include <cstring>
 #include <vector>
 
-#include "core/error.hpp"
+#include "core/tensor.hpp"
 #include "dnnl/context.hpp"
 
 // GCC 12 reports its own AVX-512 headers' _mm512_undefined_ps() temporaries as maybe-uninitialized.
@@ -109,6 +109,7 @@ struct Geo {
   int OWp;   // diff_dst plane row stride (OW rounded up to 16)
   int64_t xplane, ximage;  // floats per input plane ((H + 1) rows) and per image
   int64_t dplane, dimage;  // floats per diff_dst plane and per image
+  int64_t in_image, out_image;  // floats per image of src and of dst (NHWC)
 };
 
 SGD_AVX512 void split_image(const Geo& g, const Shuffle& s, const float* src, float* xt) {
@@ -251,29 +252,33 @@ class SmallConvExec : public LayerExec {
     fwd_ = forward_fn(g.OC, std::make_integer_sequence<int, kMaxOC>{});
     threads_ = slots_for_threads();
     // Training keeps every image's planes for the weight gradient; inference one per thread.
-    xslots_ = training_ ? N_ : std::min<int64_t>(N_, threads_);
-    xt_ = aligned(size_t(xslots_ * g.ximage));
+    // Zeroed: the planes' padding must read as zeros.
+    const int64_t xslots = training_ ? N_ : std::min<int64_t>(N_, threads_);
+    xt_ = Tensor(Shape{xslots * g.ximage});
     if (training_) {
       const int gmax = max_group(g.K);
       const int groups = (g.OC + gmax - 1) / gmax;
       group_ = (g.OC + groups - 1) / groups;
-      dyt_ = aligned(size_t(threads_ * g.dimage));
+      for (int oc0 = 0, gi = 0; oc0 < g.OC; oc0 += group_, ++gi) rows_[gi] = pick_rows(g.K, std::min(group_, g.OC - oc0));
+      dyt_ = Tensor(Shape{threads_ * g.dimage});
       nacc_ = int64_t(g.OC) * g.C * g.K * g.K + g.OC;
       acc_.resize(size_t(threads_));
-      for (auto& v : acc_) v = aligned(size_t(nacc_) * 16);
+      for (auto& v : acc_) v = Tensor(Shape{nacc_ * 16});
     }
   }
+
+  // Threads for a pass over the batch: the caller's, at most one per image and per scratch slot.
+  int team() const { return int(std::min<int64_t>(std::min<int64_t>(omp_get_max_threads(), threads_), N_)); }
 
   void forward() override {
     const float* src = static_cast<const float*>(src_.get_data_handle());
     float* out = static_cast<float*>(dst.get_data_handle());
-    const int64_t in_image = int64_t(g_.C) * g_.H * g_.W, out_image = int64_t(g_.OC) * g_.OH * g_.OW;
-    const int nt = int(std::min<int64_t>(std::min<int64_t>(omp_get_max_threads(), threads_), N_));
+    const int nt = team();
 #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
     for (int64_t n = 0; n < N_; ++n) {
-      float* xt = xt_.get() + (training_ ? n : omp_get_thread_num()) * g_.ximage;
-      split_image(g_, split_, src + n * in_image, xt);
-      fwd_(g_, join_, xt, w_, b_, relu_, out + n * out_image);
+      float* xt = xt_.data() + (training_ ? n : omp_get_thread_num()) * g_.ximage;
+      split_image(g_, split_, src + n * g_.in_image, xt);
+      fwd_(g_, join_, xt, w_, b_, relu_, out + n * g_.out_image);
     }
   }
 
@@ -286,22 +291,9 @@ class SmallConvExec : public LayerExec {
   void backward_data() override { inner_->backward_data(); }
 
  private:
-  struct Free {
-    void operator()(float* p) const { std::free(p); }
-  };
-  using Buf = std::unique_ptr<float[], Free>;
-  static Buf aligned(size_t floats) {
-    const size_t bytes = (floats * sizeof(float) + 63) / 64 * 64;
-    auto* p = static_cast<float*>(std::aligned_alloc(64, std::max<size_t>(bytes, 64)));
-    SGD_CHECK(p, Internal, "out of memory for a convolution's scratch (", bytes, " bytes)");
-    std::memset(p, 0, bytes);  // the planes' padding must read as zeros
-    return Buf(p);
-  }
-
   SGD_AVX512 void weight_grad() {
     const float* dy = static_cast<const float*>(diff_dst_.get_data_handle());
-    const int64_t out_image = int64_t(g_.OC) * g_.OH * g_.OW;
-    const int nt = int(std::min<int64_t>(std::min<int64_t>(omp_get_max_threads(), threads_), N_));
+    const int nt = team();
     const int C = g_.C, K = g_.K, OC = g_.OC;
     const int64_t wcount = int64_t(OC) * C * K * K;
     int ran = 1;  // threads OpenMP gave (fewer than nt under OMP_DYNAMIC or inside a parallel region)
@@ -309,20 +301,19 @@ class SmallConvExec : public LayerExec {
     {
       const int t = omp_get_thread_num();
       if (t == 0) ran = omp_get_num_threads();
-      __m512* acc = reinterpret_cast<__m512*>(acc_[size_t(t)].get());
+      __m512* acc = reinterpret_cast<__m512*>(acc_[size_t(t)].data());
       for (int64_t j = 0; j < nacc_; ++j) acc[j] = _mm512_setzero_ps();
-      float* dyt = dyt_.get() + t * g_.dimage;
+      float* dyt = dyt_.data() + t * g_.dimage;
 #pragma omp for schedule(static)
       for (int64_t n = 0; n < N_; ++n) {
-        const float* d = dy + n * out_image;
+        const float* d = dy + n * g_.out_image;
         for (int oh = 0; oh < g_.OH; ++oh)
-          for (int ow = 0; ow < g_.OWp; ow += 16)
-            split_pixels(split_dy_, d + (int64_t(oh) * g_.OW + std::min(ow, g_.OW)) * OC,
-                         std::max(0, std::min(16, g_.OW - ow)), dyt + int64_t(oh) * g_.OWp + ow, g_.dplane);
-        const float* xt = xt_.get() + n * g_.ximage;
-        for (int oc0 = 0; oc0 < OC; oc0 += group_) {
-          const int G = std::min(group_, OC - oc0);
-          const RowsFn rows = pick_rows(K, G);
+          for (int ow = 0; ow < g_.OW; ow += 16)  // the last block's lanes past OW are zeros
+            split_pixels(split_dy_, d + (int64_t(oh) * g_.OW + ow) * OC, std::min(16, g_.OW - ow),
+                         dyt + int64_t(oh) * g_.OWp + ow, g_.dplane);
+        const float* xt = xt_.data() + n * g_.ximage;
+        for (int oc0 = 0, gi = 0; oc0 < OC; oc0 += group_, ++gi) {
+          const RowsFn rows = rows_[gi];
           for (int c = 0; c < C; ++c)
             for (int kh = 0; kh < K; ++kh)
               rows(g_, xt + c * g_.xplane + int64_t(kh) * g_.Wp, dyt + oc0 * g_.dplane,
@@ -339,7 +330,7 @@ class SmallConvExec : public LayerExec {
     // Reduce: lanes, then threads in order.
     for (int64_t j = 0; j < nacc_; ++j) {
       float s = 0.f;
-      for (int t = 0; t < ran; ++t) s += hsum(reinterpret_cast<const __m512*>(acc_[size_t(t)].get())[j]);
+      for (int t = 0; t < ran; ++t) s += hsum(reinterpret_cast<const __m512*>(acc_[size_t(t)].data())[j]);
       if (j < wcount)
         gw_[j] = s;
       else if (gb_)
@@ -358,10 +349,11 @@ class SmallConvExec : public LayerExec {
   float* gb_ = nullptr;
   Shuffle split_, split_dy_, join_;
   ForwardFn fwd_ = nullptr;
+  RowsFn rows_[kMaxOC] = {};  // weight gradient, one per group of output channels
   int threads_ = 1, group_ = 1;
-  int64_t xslots_ = 0, nacc_ = 0;
-  Buf xt_, dyt_;
-  std::vector<Buf> acc_;
+  int64_t nacc_ = 0;
+  Tensor xt_, dyt_;
+  std::vector<Tensor> acc_;
 };
 
 }  // namespace
@@ -391,6 +383,8 @@ std::unique_ptr<LayerExec> make_small_conv(const BuildArgs& a, std::unique_ptr<L
   g.ximage = g.xplane * C;
   g.dplane = int64_t(g.OH) * g.OWp;
   g.dimage = g.dplane * OC;
+  g.in_image = C * H * W;
+  g.out_image = OC * g.OH * g.OW;
   return std::make_unique<SmallConvExec>(a, std::move(onednn), g);
 }
 
