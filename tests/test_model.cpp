@@ -1,6 +1,8 @@
 // Model zoo: parameter counts, shape errors, and whole-model agreement with PyTorch goldens
 // (tools/gen_reference.py -> tests/data/golden_<model>.{json,bin}): logits, loss, every
 // parameter gradient, and parameters after 3 SGD-momentum steps.
+#include <cmath>
+#include <cstring>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -258,6 +260,12 @@ TEST_CASE("a large training batch split into sub-batches gives the whole batch's
                           "(test)", "model");
   auto net = build_network(desc, Shape{channels, 32, 32}, 10);
   initialize(*net, Init::PytorchDefault, 3);
+  // The sequential split (on 2+ threads the batch would otherwise run batch-parallel: next test).
+  struct Off {
+    bool was = Network::batch_parallel();
+    Off() { Network::set_batch_parallel(false); }
+    ~Off() { Network::set_batch_parallel(was); }
+  } off;
   const int64_t max_sub = std::max(Network::kMinSubBatch,
                                    Network::kActivationBudget / net->activation_bytes_per_sample());
   const int64_t batch = 2 * max_sub + 7;  // three sub-batches, the last one smaller
@@ -297,6 +305,114 @@ TEST_CASE("a large training batch split into sub-batches gives the whole batch's
                         "(test)", "model");
   auto bnet = build_network(bn, Shape{3, 32, 32}, 10);
   CHECK(bnet->plan(batch, true).split() == 0);
+}
+
+namespace {
+float max_abs(const float* a, size_t n) {
+  float m = 0;
+  for (size_t i = 0; i < n; ++i) m = std::max(m, std::fabs(a[i]));
+  return m;
+}
+}  // namespace
+
+// Issue 11: on 2 threads a training batch runs as 2 member plans side by side (one thread each,
+// their own gradient buffers, summed at the end). Oracle: the same network's whole-batch plan.
+TEST_CASE("a batch-parallel plan gives the whole batch's loss, logits and gradient", "[model][team]") {
+  const std::string conv = GENERATE(std::string(R"({"conv": {"out": 16, "kernel": 3, "padding": "same"}})"),
+                                    std::string(R"({"conv": {"out": 6, "kernel": 5}})"));
+  auto desc = parse_model(nlohmann::json::parse(R"({"name": "teamnet", "layers": [)" + conv + R"(,
+      {"relu": {}}, {"max_pool": {"kernel": 2}}, {"flatten": {}}, {"dense": {"out": 32}}, {"relu": {}},
+      {"dense": {"out": "classes"}}]})"),
+                          "(test)", "model");
+  auto net = build_network(desc, Shape{3, 32, 32}, 10);
+  initialize(*net, Init::PytorchDefault, 4);
+  REQUIRE(Network::batch_parallel());
+  dnnl_ctx::set_threads(2);
+  const int64_t member_max = std::max(Network::kMinSubBatch,
+                                      Network::kActivationBudget / 2 / net->activation_bytes_per_sample());
+  // Odd: member 0 gets one more; the large one makes each member split by its budget share.
+  const int64_t batch = GENERATE_COPY(2 * Network::kMinMemberBatch + 3, 2 * member_max + 5);
+  CAPTURE(conv, batch);
+  Plan& team = net->plan(batch, true);
+  Plan& whole = net->plan(batch, true, true);
+  REQUIRE(team.team() == 2);
+  REQUIRE(whole.team() == 0);
+  CHECK(team.member(0).batch() == batch / 2 + 1);
+  CHECK(team.member(1).batch() == batch / 2);
+  if (batch > 2 * member_max) CHECK(team.member(0).split() > 0);
+  CHECK(net->plan(2 * Network::kMinMemberBatch - 1, true).team() == 0);  // too small to share
+  Rng rng(6);
+  const int64_t P = net->input_shape().numel();
+  for (int64_t i = 0; i < batch * P; ++i) team.input()[i] = whole.input()[i] = float(rng.uniform());
+  for (int64_t i = 0; i < batch; ++i) team.labels()[i] = whole.labels()[i] = int32_t(rng.below(10));
+  const size_t n = net->buffer_size();
+
+  auto lw = whole.forward_loss();
+  whole.backward();
+  std::vector<float> gw(net->grads(), net->grads() + n);
+  std::vector<float> logits_w(whole.logits(), whole.logits() + batch * 10);
+  std::fill(net->grads(), net->grads() + n, std::nanf(""));  // the team must overwrite them
+  auto lt = team.forward_loss();
+  team.backward();
+  CHECK(lt.loss == Approx(lw.loss).epsilon(1e-5));
+  CHECK(lt.correct == lw.correct);
+  for (int64_t i = 0; i < batch * 10; ++i) REQUIRE(team.logits()[i] == Approx(logits_w[size_t(i)]).margin(1e-4));
+  const float norm = max_abs(gw.data(), n);
+  CHECK(norm > 0);
+  float worst = 0;
+  for (size_t j = 0; j < n; ++j) worst = std::max(worst, std::fabs(net->grads()[j] - gw[j]));
+  CHECK(worst <= 1e-4f * norm);
+
+  // Fewer threads than members (inside a parallel region OpenMP gives one): the members run in
+  // turn on that thread and the result is the same to the bit (each member runs on one thread
+  // either way, and the sum's order is fixed).
+  std::vector<float> g2(net->grads(), net->grads() + n);
+  std::fill(net->grads(), net->grads() + n, std::nanf(""));
+#pragma omp parallel num_threads(2)
+#pragma omp single
+  {
+    team.forward_loss();
+    team.backward();
+  }
+  for (size_t j = 0; j < n; ++j) REQUIRE(std::memcmp(&net->grads()[j], &g2[j], sizeof(float)) == 0);
+  // Members read their shares in place and get their own input buffers back.
+  for (size_t t = 0; t < team.team(); ++t) {
+    const float* in = const_cast<Plan&>(team.member(t)).input();
+    CHECK((in < team.input() || in >= team.input() + batch * P));
+  }
+  dnnl_ctx::set_threads(0);
+}
+
+TEST_CASE("batch-parallel members draw their own dropout masks, the same for a seed", "[model][team]") {
+  auto desc = parse_model(nlohmann::json::parse(R"({"name": "dropnet", "layers": [{"flatten": {}},
+      {"dense": {"out": 64}}, {"relu": {}}, {"dropout": {"rate": 0.5}}, {"dense": {"out": "classes"}}]})"),
+                          "(test)", "model");
+  dnnl_ctx::set_threads(2);
+  const int64_t half = 64;
+  auto step = [&](std::vector<float>& grads, std::vector<float>& logits) {
+    auto net = build_network(desc, Shape{1, 28, 28}, 10);
+    initialize(*net, Init::GlorotUniform, 7);
+    net->reseed_dropout(11);
+    Plan& p = net->plan(2 * half, true);
+    REQUIRE(p.team() == 2);
+    Rng rng(8);
+    const int64_t P = net->input_shape().numel();
+    // The second half repeats the first: with the same masks both members would agree.
+    for (int64_t i = 0; i < half * P; ++i) p.input()[i] = p.input()[i + half * P] = float(rng.uniform());
+    for (int64_t i = 0; i < half; ++i) p.labels()[i] = p.labels()[i + half] = int32_t(rng.below(10));
+    p.forward_loss();
+    p.backward();
+    grads.assign(net->grads(), net->grads() + net->buffer_size());
+    logits.assign(p.logits(), p.logits() + 2 * half * 10);
+  };
+  std::vector<float> g1, l1, g2, l2;
+  step(g1, l1);
+  step(g2, l2);
+  CHECK(std::memcmp(g1.data(), g2.data(), g1.size() * sizeof(float)) == 0);
+  int differ = 0;
+  for (int64_t i = 0; i < half * 10; ++i) differ += l1[size_t(i)] != l1[size_t(i + half * 10)];
+  CHECK(differ > half * 10 / 2);
+  dnnl_ctx::set_threads(0);
 }
 
 // Issue 11: tiny steps run on one thread (fork/join costs more than a second core gives there);

@@ -4,7 +4,10 @@
 #include <omp.h>
 #include <xmmintrin.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cstdlib>
+#include <new>
 #include <fstream>
 #include <thread>
 
@@ -128,6 +131,61 @@ memory::desc plain_md(const std::vector<int64_t>& dims) {
   }
 }
 
+dnnl::primitive_attr& with_user_scratchpad(dnnl::primitive_attr& attr) {
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  return attr;
+}
+dnnl::primitive_attr user_scratchpad_attr() {
+  dnnl::primitive_attr a;
+  return with_user_scratchpad(a);
+}
+
+namespace {
+thread_local ScratchArena* t_arena = nullptr;
+}
+
+ScratchArena::ScratchArena() : prev_(t_arena) { t_arena = this; }
+ScratchArena::~ScratchArena() {
+  if (open_) t_arena = prev_;
+}
+
+memory scratchpad(const memory::desc& md) {
+  const size_t bytes = md.get_size();
+  if (bytes == 0) return memory();
+  ScratchArena* a = t_arena;
+  if (!a) return memory(md, engine());
+  memory m(md, engine(), DNNL_MEMORY_NONE);
+  a->mems_.push_back(m);
+  a->bytes_ = std::max(a->bytes_, bytes);
+  return m;
+}
+
+std::shared_ptr<void> ScratchArena::close() {
+  t_arena = prev_;
+  open_ = false;
+  if (bytes_ == 0) return nullptr;
+  void* p = std::aligned_alloc(64, (bytes_ + 63) / 64 * 64);
+  if (!p) throw std::bad_alloc();
+  std::shared_ptr<void> buf(p, [](void* q) { std::free(q); });
+  for (auto& m : mems_) m.set_data_handle(p);
+  return buf;
+}
+
+void add_scratchpad(std::unordered_map<int, memory>& args, const memory& scratch) {
+  if (scratch) args[DNNL_ARG_SCRATCHPAD] = scratch;
+}
+
+Reorder::Reorder(const memory& from, const memory& to) {
+  dnnl::reorder::primitive_desc pd(from, to, user_scratchpad_attr());
+  prim = dnnl::reorder(pd);
+  scratch = scratchpad(pd.scratchpad_desc());
+}
+void Reorder::execute(const memory& from, const memory& to) const {
+  std::unordered_map<int, memory> args{{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}};
+  add_scratchpad(args, scratch);
+  prim.execute(stream(), args);
+}
+
 void LayoutBridge::bind(const memory& user, const memory::desc& prim_md, bool into_prim, bool out_of_prim) {
   needed = user.get_desc() != prim_md;
   if (!needed) {
@@ -135,15 +193,15 @@ void LayoutBridge::bind(const memory& user, const memory::desc& prim_md, bool in
     return;
   }
   mem = memory(prim_md, engine());
-  if (into_prim) to_prim = dnnl::reorder(user, mem);
-  if (out_of_prim) to_user = dnnl::reorder(mem, user);
+  if (into_prim) to_prim = Reorder(user, mem);
+  if (out_of_prim) to_user = Reorder(mem, user);
 }
 
 void LayoutBridge::pull(const memory& user) {
-  if (needed) to_prim.execute(stream(), const_cast<memory&>(user), mem);
+  if (needed) to_prim.execute(user, mem);
 }
 void LayoutBridge::push(const memory& user) {
-  if (needed) to_user.execute(stream(), mem, const_cast<memory&>(user));
+  if (needed) to_user.execute(mem, user);
 }
 
 }  // namespace sgdbench::dnnl_ctx

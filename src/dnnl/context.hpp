@@ -2,7 +2,9 @@
 // strings, and small memory helpers (descriptors in our fixed activation layouts, reorders).
 #pragma once
 #include <oneapi/dnnl/dnnl.hpp>
+#include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 namespace sgdbench::dnnl_ctx {
@@ -50,6 +52,45 @@ std::string version();    // "2.6.3 (OMP)"
 std::string isa();        // e.g. "avx512_core"
 std::string cpu_model();  // from /proc/cpuinfo
 
+// Scratchpads are user-managed (oneDNN's library mode shares one buffer per thread, kept in a
+// thread_local of whichever thread creates or destroys a primitive: unsafe once a batch-parallel
+// plan's members run on OpenMP workers, issue 11). Every primitive we create takes
+// with_user_scratchpad(attr); scratchpad(pd_desc) gives the memory to pass as DNNL_ARG_SCRATCHPAD
+// (an empty memory when the primitive needs none: add_scratchpad then adds nothing). While a
+// ScratchArena is open on this thread (Network::plan), those memories share one buffer that the
+// arena allocates at close(), as large as the largest: the primitives of one plan run one after
+// another, so they reuse one cache-warm buffer as in library mode, and plans run side by side
+// each have their own. Without an arena each memory owns its buffer.
+dnnl::primitive_attr& with_user_scratchpad(dnnl::primitive_attr& attr);
+dnnl::primitive_attr user_scratchpad_attr();
+memory scratchpad(const memory::desc& md);
+void add_scratchpad(std::unordered_map<int, memory>& args, const memory& scratch);
+class ScratchArena {
+ public:
+  ScratchArena();
+  ~ScratchArena();
+  ScratchArena(const ScratchArena&) = delete;
+  ScratchArena& operator=(const ScratchArena&) = delete;
+  // Allocates the shared buffer, points every memory handed out at it and closes the arena;
+  // the buffer must outlive the primitives (the plan keeps it).
+  std::shared_ptr<void> close();
+
+ private:
+  friend memory scratchpad(const memory::desc& md);
+  ScratchArena* prev_;
+  std::vector<memory> mems_;
+  size_t bytes_ = 0;
+  bool open_ = true;
+};
+// A reorder whose scratchpad is user-managed, and its execution.
+struct Reorder {
+  dnnl::reorder prim;
+  memory scratch;
+  Reorder() = default;
+  Reorder(const memory& from, const memory& to);
+  void execute(const memory& from, const memory& to) const;
+  explicit operator bool() const { return bool(prim); }
+};
 // Activation layouts: images NHWC (fast on CPU for these small-channel nets), vectors NC.
 // Logical dims are always {N, C, H, W} or {N, F}.
 memory::desc activation_md(const std::vector<int64_t>& dims);
@@ -60,7 +101,7 @@ memory::desc plain_md(const std::vector<int64_t>& dims);
 // when the layouts agree, `mem` IS the canonical memory and no reorder runs.
 struct LayoutBridge {
   memory mem;
-  dnnl::reorder to_prim, to_user;  // empty when layouts agree
+  Reorder to_prim, to_user;  // empty when layouts agree
   bool needed = false;
   void bind(const memory& user, const memory::desc& prim_md, bool into_prim, bool out_of_prim);
   void pull(const memory& user);  // user -> mem (if needed)

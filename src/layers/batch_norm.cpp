@@ -78,8 +78,9 @@ class BatchNormExec : public LayerExec {
     auto c_md = ctx::plain_md({C_});
     const auto prop = training_ ? prop_kind::forward_training : prop_kind::forward_inference;
     const auto flags = training_ ? affine : affine | normalization_flags::use_global_stats;
-    auto fwd_pd =
-        batch_normalization_forward::primitive_desc(batch_normalization_forward::desc(prop, src_md, eps, flags), eng);
+    const primitive_attr attr = ctx::user_scratchpad_attr();  // see dnnl_ctx::ScratchArena
+    auto fwd_pd = batch_normalization_forward::primitive_desc(
+        batch_normalization_forward::desc(prop, src_md, eps, flags), attr, eng);
     SGD_CHECK(fwd_pd.dst_desc() == src_md, Internal, "batch_norm '", L.name(), "': dst layout differs from src");
     fwd_ = batch_normalization_forward(fwd_pd);
     dst = memory(src_md, eng);
@@ -95,9 +96,10 @@ class BatchNormExec : public LayerExec {
     }
     fwd_args_ = {{DNNL_ARG_SRC, a.src},   {DNNL_ARG_DST, dst},    {DNNL_ARG_SCALE, scale},
                  {DNNL_ARG_SHIFT, shift}, {DNNL_ARG_MEAN, mean_}, {DNNL_ARG_VARIANCE, var_}};
+    ctx::add_scratchpad(fwd_args_, ctx::scratchpad(fwd_pd.scratchpad_desc()));
     if (!training_) return;
     auto bwd_pd = batch_normalization_backward::primitive_desc(
-        batch_normalization_backward::desc(prop_kind::backward, src_md, src_md, eps, affine), eng, fwd_pd);
+        batch_normalization_backward::desc(prop_kind::backward, src_md, src_md, eps, affine), attr, eng, fwd_pd);
     bwd_ = batch_normalization_backward(bwd_pd);
     diff_src = memory(src_md, eng);
     // oneDNN 2.6 wants DNNL_ARG_SHIFT bound for backward with use_shift (it is not read: the
@@ -110,6 +112,7 @@ class BatchNormExec : public LayerExec {
                  {DNNL_ARG_DIFF_SRC, diff_src},
                  {DNNL_ARG_DIFF_SCALE, memory(c_md, eng, a.grads[0])},
                  {DNNL_ARG_DIFF_SHIFT, memory(c_md, eng, a.grads[1])}};
+    ctx::add_scratchpad(bwd_args_, ctx::scratchpad(bwd_pd.scratchpad_desc()));
   }
 
   void forward() override {

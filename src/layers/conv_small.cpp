@@ -291,41 +291,49 @@ class SmallConvExec : public LayerExec {
   void backward_data() override { inner_->backward_data(); }
 
  private:
+  // Thread t of `got`: its images' weight and bias gradient partial sums, into its accumulator.
+  SGD_AVX512 void weight_grad_part(const float* dy, int t, int got, int64_t wcount) {
+    const int C = g_.C, K = g_.K, OC = g_.OC;
+    __m512* acc = reinterpret_cast<__m512*>(acc_[size_t(t)].data());
+    for (int64_t j = 0; j < nacc_; ++j) acc[j] = _mm512_setzero_ps();
+    float* dyt = dyt_.data() + t * g_.dimage;
+    const int64_t n0 = N_ * t / got, n1 = N_ * (t + 1) / got;  // contiguous shares, as schedule(static)
+    for (int64_t n = n0; n < n1; ++n) {
+      const float* d = dy + n * g_.out_image;
+      for (int oh = 0; oh < g_.OH; ++oh)
+        for (int ow = 0; ow < g_.OW; ow += 16)  // the last block's lanes past OW are zeros
+          split_pixels(split_dy_, d + (int64_t(oh) * g_.OW + ow) * OC, std::min(16, g_.OW - ow),
+                       dyt + int64_t(oh) * g_.OWp + ow, g_.dplane);
+      const float* xt = xt_.data() + n * g_.ximage;
+      for (int oc0 = 0, gi = 0; oc0 < OC; oc0 += group_, ++gi) {
+        const RowsFn rows = rows_[gi];
+        for (int c = 0; c < C; ++c)
+          for (int kh = 0; kh < K; ++kh)
+            rows(g_, xt + c * g_.xplane + int64_t(kh) * g_.Wp, dyt + oc0 * g_.dplane,
+                 acc + ((int64_t(oc0) * C + c) * K + kh) * K, int64_t(C) * K * K);
+      }
+      for (int oc = 0; oc < OC; ++oc) {
+        __m512 s = acc[wcount + oc];
+        const float* p = dyt + oc * g_.dplane;
+        for (int64_t j = 0; j < g_.dplane; j += 16) s = _mm512_add_ps(s, _mm512_load_ps(p + j));
+        acc[wcount + oc] = s;
+      }
+    }
+  }
+
   SGD_AVX512 void weight_grad() {
     const float* dy = static_cast<const float*>(diff_dst_.get_data_handle());
     const int nt = team();
     const int C = g_.C, K = g_.K, OC = g_.OC;
     const int64_t wcount = int64_t(OC) * C * K * K;
     int ran = 1;  // threads OpenMP gave (fewer than nt under OMP_DYNAMIC or inside a parallel region)
+    // The region only calls weight_grad_part: clang outlines a parallel region into a function
+    // of its own, without this function's avx512f target, so no vector may live in it.
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
-      const int t = omp_get_thread_num();
-      if (t == 0) ran = omp_get_num_threads();
-      __m512* acc = reinterpret_cast<__m512*>(acc_[size_t(t)].data());
-      for (int64_t j = 0; j < nacc_; ++j) acc[j] = _mm512_setzero_ps();
-      float* dyt = dyt_.data() + t * g_.dimage;
-#pragma omp for schedule(static)
-      for (int64_t n = 0; n < N_; ++n) {
-        const float* d = dy + n * g_.out_image;
-        for (int oh = 0; oh < g_.OH; ++oh)
-          for (int ow = 0; ow < g_.OW; ow += 16)  // the last block's lanes past OW are zeros
-            split_pixels(split_dy_, d + (int64_t(oh) * g_.OW + ow) * OC, std::min(16, g_.OW - ow),
-                         dyt + int64_t(oh) * g_.OWp + ow, g_.dplane);
-        const float* xt = xt_.data() + n * g_.ximage;
-        for (int oc0 = 0, gi = 0; oc0 < OC; oc0 += group_, ++gi) {
-          const RowsFn rows = rows_[gi];
-          for (int c = 0; c < C; ++c)
-            for (int kh = 0; kh < K; ++kh)
-              rows(g_, xt + c * g_.xplane + int64_t(kh) * g_.Wp, dyt + oc0 * g_.dplane,
-                   acc + ((int64_t(oc0) * C + c) * K + kh) * K, int64_t(C) * K * K);
-        }
-        for (int oc = 0; oc < OC; ++oc) {
-          __m512 s = acc[wcount + oc];
-          const float* p = dyt + oc * g_.dplane;
-          for (int64_t j = 0; j < g_.dplane; j += 16) s = _mm512_add_ps(s, _mm512_load_ps(p + j));
-          acc[wcount + oc] = s;
-        }
-      }
+      const int t = omp_get_thread_num(), got = omp_get_num_threads();
+      if (t == 0) ran = got;
+      weight_grad_part(dy, t, got, wcount);
     }
     // Reduce: lanes, then threads in order.
     for (int64_t j = 0; j < nacc_; ++j) {

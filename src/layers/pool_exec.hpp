@@ -23,30 +23,34 @@ class PoolExec : public LayerExec {
     auto dst_md = ctx::activation_md({a.batch, out[0], out[1], out[2]});
     memory::dims k{kh, kw}, s{sh, sw}, pad{p, p};
     auto prop = a.training ? prop_kind::forward_training : prop_kind::forward_inference;
-    auto fwd_pd =
-        pooling_forward::primitive_desc(pooling_forward::desc(prop, alg, src_md, dst_md, s, k, pad, pad), eng);
+    const primitive_attr attr = ctx::user_scratchpad_attr();  // see dnnl_ctx::ScratchArena
+    auto fwd_pd = pooling_forward::primitive_desc(pooling_forward::desc(prop, alg, src_md, dst_md, s, k, pad, pad),
+                                                  attr, eng);
     fwd_ = pooling_forward(fwd_pd);
     dst = memory(dst_md, eng);
     fwd_args_ = {{DNNL_ARG_SRC, a.src}, {DNNL_ARG_DST, dst}};
+    ctx::add_scratchpad(fwd_args_, ctx::scratchpad(fwd_pd.scratchpad_desc()));
     if (!a.training) return;
     if (alg == algorithm::pooling_max) {
       ws_ = memory(fwd_pd.workspace_desc(), eng);
       fwd_args_[DNNL_ARG_WORKSPACE] = ws_;
     }
-    auto bwd_pd =
-        pooling_backward::primitive_desc(pooling_backward::desc(alg, src_md, dst_md, s, k, pad, pad), eng, fwd_pd);
+    auto bwd_pd = pooling_backward::primitive_desc(pooling_backward::desc(alg, src_md, dst_md, s, k, pad, pad),
+                                                   attr, eng, fwd_pd);
     bwd_ = pooling_backward(bwd_pd);
+    bwd_scratch_ = ctx::scratchpad(bwd_pd.scratchpad_desc());
     diff_src = memory(src_md, eng);
   }
   void forward() override { fwd_.execute(dnnl_ctx::stream(), fwd_args_); }
   void bind_backward(const memory& diff_dst) override {
     bwd_args_ = {{DNNL_ARG_DIFF_DST, diff_dst}, {DNNL_ARG_DIFF_SRC, diff_src}};
     if (ws_) bwd_args_[DNNL_ARG_WORKSPACE] = ws_;
+    dnnl_ctx::add_scratchpad(bwd_args_, bwd_scratch_);
   }
   void backward_data() override { bwd_.execute(dnnl_ctx::stream(), bwd_args_); }
 
  private:
-  memory ws_;
+  memory ws_, bwd_scratch_;
   dnnl::pooling_forward fwd_;
   dnnl::pooling_backward bwd_;
   std::unordered_map<int, memory> fwd_args_, bwd_args_;

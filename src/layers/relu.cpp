@@ -21,17 +21,20 @@ class ReluExec : public LayerExec {
     auto prop = a.training ? prop_kind::forward_training : prop_kind::forward_inference;
     // Fused: src already holds relu(x); the backward's mask is [relu(x) > 0] (use_dst_for_bwd).
     const auto algo = fused_ ? algorithm::eltwise_relu_use_dst_for_bwd : algorithm::eltwise_relu;
-    auto fwd_pd = eltwise_forward::primitive_desc(eltwise_forward::desc(prop, algo, md, 0.f), eng);
+    const primitive_attr attr = ctx::user_scratchpad_attr();  // see dnnl_ctx::ScratchArena
+    auto fwd_pd = eltwise_forward::primitive_desc(eltwise_forward::desc(prop, algo, md, 0.f), attr, eng);
     if (fused_) {
       dst = src_;  // the layer before wrote the ReLU's output
     } else {
       fwd_ = eltwise_forward(fwd_pd);
       dst = memory(md, eng);
       fwd_args_ = {{DNNL_ARG_SRC, src_}, {DNNL_ARG_DST, dst}};
+      ctx::add_scratchpad(fwd_args_, ctx::scratchpad(fwd_pd.scratchpad_desc()));
     }
     if (!training_) return;
-    auto bwd_pd = eltwise_backward::primitive_desc(eltwise_backward::desc(algo, md, md, 0.f), eng, fwd_pd);
+    auto bwd_pd = eltwise_backward::primitive_desc(eltwise_backward::desc(algo, md, md, 0.f), attr, eng, fwd_pd);
     bwd_ = eltwise_backward(bwd_pd);
+    bwd_scratch_ = ctx::scratchpad(bwd_pd.scratchpad_desc());
   }
   void forward() override {
     if (!fused_) fwd_.execute(ctx::stream(), fwd_args_);
@@ -41,12 +44,13 @@ class ReluExec : public LayerExec {
   void bind_backward(const memory& diff_dst) override {
     diff_src = diff_dst;
     bwd_args_ = {{fused_ ? DNNL_ARG_DST : DNNL_ARG_SRC, src_}, {DNNL_ARG_DIFF_DST, diff_dst}, {DNNL_ARG_DIFF_SRC, diff_src}};
+    ctx::add_scratchpad(bwd_args_, bwd_scratch_);
   }
   void backward_data() override { bwd_.execute(ctx::stream(), bwd_args_); }
 
  private:
   bool training_, fused_;
-  memory src_;
+  memory src_, bwd_scratch_;
   eltwise_forward fwd_;
   eltwise_backward bwd_;
   std::unordered_map<int, memory> fwd_args_, bwd_args_;

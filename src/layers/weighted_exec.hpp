@@ -29,8 +29,10 @@ class WeightedExec : public LayerExec {
       po.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
       attr.set_post_ops(po);
     }
+    ctx::with_user_scratchpad(attr);  // see dnnl_ctx::ScratchArena
     fwd_pd_ = typename Fwd::primitive_desc(fwd_d, attr, eng);
     fwd_ = Fwd(fwd_pd_);
+    fwd_scratch_ = ctx::scratchpad(fwd_pd_.scratchpad_desc());
     w_user_ = memory(w_user_md, eng, a.params[0]);
     if (bias_) b_user_ = memory(ctx::plain_md({w_user_md.dims()[0]}), eng, a.params[1]);
     w_fwd_.bind(w_user_, fwd_pd_.weights_desc(), true, false);
@@ -38,11 +40,15 @@ class WeightedExec : public LayerExec {
     dst = memory(fwd_pd_.dst_desc(), eng);
     fwd_args_ = {{DNNL_ARG_SRC, src_}, {DNNL_ARG_WEIGHTS, w_fwd_.mem}, {DNNL_ARG_DST, dst}};
     if (bias_) fwd_args_[DNNL_ARG_BIAS] = b_user_;
+    ctx::add_scratchpad(fwd_args_, fwd_scratch_);
     if (!training_) return;
-    bwd_data_pd_ = typename BwdData::primitive_desc(bwd_data_d(), eng, fwd_pd_);
+    const dnnl::primitive_attr bwd_attr = ctx::user_scratchpad_attr();
+    bwd_data_pd_ = typename BwdData::primitive_desc(bwd_data_d(), bwd_attr, eng, fwd_pd_);
     bwd_data_ = BwdData(bwd_data_pd_);
-    bwd_w_pd_ = typename BwdW::primitive_desc(bwd_w_d(), eng, fwd_pd_);
+    bwd_data_scratch_ = ctx::scratchpad(bwd_data_pd_.scratchpad_desc());
+    bwd_w_pd_ = typename BwdW::primitive_desc(bwd_w_d(), bwd_attr, eng, fwd_pd_);
     bwd_w_ = BwdW(bwd_w_pd_);
+    bwd_w_scratch_ = ctx::scratchpad(bwd_w_pd_.scratchpad_desc());
     // Backward data reuses the forward's weight copy when layouts agree (weights do not change
     // between forward and backward).
     share_w_ = bwd_data_pd_.weights_desc() == fwd_pd_.weights_desc();
@@ -66,9 +72,11 @@ class WeightedExec : public LayerExec {
     if (!training_) return;
     bwd_w_args_ = {{DNNL_ARG_SRC, src_}, {DNNL_ARG_DIFF_DST, diff_dst}, {DNNL_ARG_DIFF_WEIGHTS, gw_.mem}};
     if (bias_) bwd_w_args_[DNNL_ARG_DIFF_BIAS] = gb_.mem;
+    dnnl_ctx::add_scratchpad(bwd_w_args_, bwd_w_scratch_);
     bwd_data_args_ = {{DNNL_ARG_DIFF_DST, diff_dst},
                       {DNNL_ARG_WEIGHTS, share_w_ ? w_fwd_.mem : w_bwd_.mem},
                       {DNNL_ARG_DIFF_SRC, diff_src}};
+    dnnl_ctx::add_scratchpad(bwd_data_args_, bwd_data_scratch_);
   }
 
   void backward_weights() override {
@@ -95,6 +103,7 @@ class WeightedExec : public LayerExec {
   typename BwdW::primitive_desc bwd_w_pd_;
   BwdW bwd_w_;
   memory src_, w_user_, b_user_, gw_user_, gb_user_;
+  memory fwd_scratch_, bwd_data_scratch_, bwd_w_scratch_;
   dnnl_ctx::LayoutBridge w_fwd_, w_bwd_, gw_, gb_;
   std::unordered_map<int, memory> fwd_args_, bwd_data_args_, bwd_w_args_;
 };

@@ -1,7 +1,13 @@
 // Network construction (shape validation, parameter layout) and Plan execution.
 #include "model/network.hpp"
 
+#include <omp.h>
+
+#include <algorithm>
+#include <atomic>
 #include <cstdio>
+#include <cstdlib>
+#include <exception>
 
 #include "core/error.hpp"
 #include "dnnl/context.hpp"
@@ -184,25 +190,52 @@ void Network::check_batch(int64_t batch, bool training, const std::string& what)
             count_str(kMaxTensorBytes), " (4 GiB): use a smaller ", what);
 }
 
+namespace {
+bool env_batch_parallel() {
+  const char* e = std::getenv("SGDBENCH_BATCH_PARALLEL");
+  return !(e && std::string(e) == "0");
+}
+std::atomic<bool> g_batch_parallel{env_batch_parallel()};
+}  // namespace
+
+void Network::set_batch_parallel(bool on) { g_batch_parallel = on; }
+bool Network::batch_parallel() { return g_batch_parallel; }
+
+bool Network::team_pays(int64_t batch, int threads) const {
+  if (!batch_parallel() || threads < 2 || batch < int64_t(threads) * kMinMemberBatch) return false;
+  const double member = double(batch / threads);
+  return member * train_flops() >= kMinFlopsPerGradient * double(buffer_size());
+}
+
 Plan& Network::plan(int64_t batch, bool training, bool whole) {
   SGD_CHECK(batch > 0, Internal, "batch size must be positive, got ", batch);
   check_batch(batch, training && !whole, training ? "batch size" : "evaluation batch");
-  // Split into k equal sub-batches of at most max_sub samples (k = 1: whole). Batch norm's
-  // statistics are per batch, so a model with state never splits.
+  // whole: the key of every plan that runs its batch as one (a split or batch-parallel training
+  // plan is the only other kind), so plan(b, true) and plan(b, true, true) share it then.
   const int64_t max_sub = std::max(kMinSubBatch, kActivationBudget / activation_bytes_per_sample());
-  const bool split = training && !whole && state_refs_.empty() && batch > max_sub;
-  auto key = std::make_tuple(batch, training, whole || !split);
+  const bool divided = training && !whole && state_refs_.empty() &&
+                       (batch > max_sub || team_pays(batch, ctx::threads()));
+  auto key = std::make_tuple(batch, training, !divided);
   auto it = plans_.find(key);
   if (it != plans_.end()) return *it->second;
+  auto p = build_plan(batch, training, !divided, BuildOpts{grads_.data(), &dropout_rng_, false, kActivationBudget});
+  auto& ref = *p;
+  plans_.emplace(key, std::move(p));
+  return ref;
+}
 
+std::unique_ptr<Plan> Network::build_plan(int64_t batch, bool training, bool whole, const BuildOpts& o) {
   auto p = std::make_unique<Plan>();
   p->batch_ = batch;
   p->training_ = training;
+  p->net_ = this;
+  p->grads_ = o.grads;
+  p->rng_ = o.rng;
   // Tiny steps on one thread: below kSmallStepFlops the fork/join and the threads' cache
   // traffic cost more than the second core gives (measured in issue 11). Primitives are created
   // and run with the same count.
   const double step_flops = (training ? 3.0 : 1.0) * forward_flops() * double(batch);
-  p->threads_ = step_flops < kSmallStepFlops ? 1 : 0;
+  p->threads_ = o.member || step_flops < kSmallStepFlops ? 1 : 0;
   ThreadScope scope(p->threads_);
   p->classes_ = classes_;
   p->first_param_layer_ = first_param_layer();
@@ -211,26 +244,52 @@ Plan& Network::plan(int64_t batch, bool training, bool whole) {
   std::vector<int64_t> in_dims = input_.batched(batch).dims;
   p->user_in_ = dnnl::memory(ctx::plain_md(in_dims), eng);
   p->own_in_ = p->user_in_.get_data_handle();
-  if (split) {
+  const bool may_divide = training && !whole && state_refs_.empty();
+  const int T = ctx::threads();
+  if (may_divide && !o.member && p->threads_ == 0 && team_pays(batch, T)) {
+    p->team_rng_.assign(size_t(T), Rng(0, RngPurpose::Dropout));
+    p->team_grads_.reserve(size_t(T - 1));
+    int64_t off = 0;
+    for (int t = 0; t < T; ++t) {
+      const int64_t b = batch / T + (t < batch % T ? 1 : 0);
+      float* g = o.grads;
+      if (t > 0) {
+        p->team_grads_.emplace_back(Shape{int64_t(buffer_size())});
+        g = p->team_grads_.back().data();
+      }
+      p->team_off_.push_back(off);
+      p->team_.push_back(build_plan(b, true, false, BuildOpts{g, &p->team_rng_[size_t(t)], true, o.budget / T}));
+      off += b;
+    }
+    p->logits_all_.assign(size_t(batch * classes_), 0.f);
+    return p;
+  }
+  // Split into k equal sub-batches of at most max_sub samples (k = 1: whole). Batch norm's
+  // statistics are per batch, so a model with state never splits.
+  const int64_t max_sub = std::max(kMinSubBatch, o.budget / activation_bytes_per_sample());
+  if (may_divide && batch > max_sub) {
     const int64_t k = (batch + max_sub - 1) / max_sub;
-    p->net_ = this;
     p->sub_batch_ = (batch + k - 1) / k;
-    p->sub_ = &plan(p->sub_batch_, true, true);
     const int64_t last = batch - (k - 1) * p->sub_batch_;
-    p->sub_last_ = last == p->sub_batch_ ? p->sub_ : &plan(last, true, true);
+    auto sub = [&](int64_t b) -> Plan* {
+      if (!o.member) return &plan(b, true, true);
+      p->owned_.push_back(build_plan(b, true, true, o));
+      return p->owned_.back().get();
+    };
+    p->sub_ = sub(p->sub_batch_);
+    p->sub_last_ = last == p->sub_batch_ ? p->sub_ : sub(last);
     p->acc_.assign(buffer_size(), 0.f);
     p->logits_all_.assign(size_t(batch * classes_), 0.f);
-    auto& ref = *p;
-    plans_.emplace(key, std::move(p));
-    return ref;
+    return p;
   }
+  ctx::ScratchArena arena;  // this plan's primitives share one scratchpad
   auto act_md = ctx::activation_md(in_dims);
   if (act_md == p->user_in_.get_desc() || (in_dims.size() == 4 && in_dims[1] == 1)) {
     // Same bytes (vectors, or single-channel images where NCHW == NHWC): alias, no copy.
     p->net_in_ = dnnl::memory(act_md, eng, p->user_in_.get_data_handle());
   } else {
     p->net_in_ = dnnl::memory(act_md, eng);
-    p->in_reorder_ = dnnl::reorder(p->user_in_, p->net_in_);
+    p->in_reorder_ = ctx::Reorder(p->user_in_, p->net_in_);
     p->reorder_in_ = true;
   }
 
@@ -245,10 +304,10 @@ Plan& Network::plan(int64_t batch, bool training, bool whole) {
     a.src = src;
     a.training = training;
     a.dropout = dropout_;
-    a.dropout_rng = &dropout_rng_;
+    a.dropout_rng = o.rng;
     for (; r < refs_.size() && refs_[r].layer == li; ++r) {
       a.params.push_back(params_.data() + refs_[r].offset);
-      a.grads.push_back(grads_.data() + refs_[r].offset);
+      a.grads.push_back(o.grads + refs_[r].offset);
     }
     for (auto& s : state_refs_)
       if (s.layer == li) a.state.push_back(state_.data() + s.offset);
@@ -265,15 +324,14 @@ Plan& Network::plan(int64_t batch, bool training, bool whole) {
       diff = (*e)->diff_src;
     }
   }
-  auto& ref = *p;
-  plans_.emplace(key, std::move(p));
-  return ref;
+  p->scratch_ = arena.close();
+  return p;
 }
 
 void Plan::read_input_from(float* p) {
   void* h = p ? static_cast<void*>(p) : own_in_;
   user_in_.set_data_handle(h);
-  if (!reorder_in_) net_in_.set_data_handle(h);  // the first layer reads the input itself
+  if (!reorder_in_ && net_in_) net_in_.set_data_handle(h);  // the first layer reads the input itself (a split plan has none)
 }
 
 // Split plans: f(sub-plan, offset, size) for each sub-batch in order, the sub-plan reading its
@@ -303,10 +361,79 @@ void Plan::for_each_sub(F f) {
   }
 }
 
+// Batch-parallel plans: f(member) for every member, side by side on the caller's threads (up to
+// one per member; with fewer, as OpenMP inside a parallel region or OMP_DYNAMIC may give, a
+// thread runs several in turn), each member reading its share of the batch in place; then the
+// members' gradients are summed into the network's (member 0 wrote there) by the same threads,
+// and the logits gathered. The dropout masks of a step are drawn from one key of the network's
+// generator, a stream per member: the same for a seed and a thread count.
+template <class F>
+void Plan::run_team(F f, bool reduce) {
+  const size_t T = team_.size();
+  const int64_t P = net_->input_shape().numel();
+  float* in = input();
+  struct Restore {
+    std::vector<std::unique_ptr<Plan>>& team;
+    ~Restore() {
+      for (auto& m : team) try {
+          m->read_input_from(nullptr);
+        } catch (...) {  // set_data_handle on a CPU memory does not fail; never throw from here
+        }
+    }
+  } restore{team_};
+  if (rng_ && training_) {
+    const uint64_t key = rng_->next();
+    for (size_t t = 0; t < T; ++t) team_rng_[t] = Rng(key, RngPurpose::Dropout, t);
+  }
+  for (size_t t = 0; t < T; ++t) {
+    Plan& m = *team_[t];
+    m.read_input_from(in + team_off_[t] * P);
+    std::copy_n(labels_.data() + team_off_[t], m.batch(), m.labels());
+  }
+  const size_t n = net_->buffer_size();
+  std::vector<float*> g(T);
+  for (size_t t = 0; t < T; ++t) g[t] = team_[t]->grads_;
+  std::exception_ptr error;
+  const int want = int(std::min<size_t>(T, size_t(std::max(1, ctx::threads()))));
+#pragma omp parallel num_threads(want)
+  {
+    const size_t k = size_t(omp_get_thread_num()), got = size_t(omp_get_num_threads());
+    {
+      ThreadScope one(1);
+      for (size_t t = k; t < T; t += got) {
+        try {
+          f(*team_[t], t);
+        } catch (...) {
+#pragma omp critical(sgdbench_team_error)
+          if (!error) error = std::current_exception();
+        }
+      }
+    }
+    if (reduce) {
+#pragma omp barrier
+      // Each thread sums one slice (whole 64-byte lines) of every member's gradient into member 0's.
+      const size_t per = (n + got * 16 - 1) / (got * 16) * 16;
+      const size_t lo = std::min(n, k * per), hi = std::min(n, lo + per);
+      float* g0 = g[0];
+      for (size_t t = 1; t < T; ++t) {
+        const float* gt = g[t];
+#pragma omp simd
+        for (size_t j = lo; j < hi; ++j) g0[j] += gt[j];
+      }
+    }
+  }
+  if (error) std::rethrow_exception(error);
+  for (size_t t = 0; t < T; ++t)
+    std::copy_n(team_[t]->logits(), team_[t]->batch() * classes_, logits_all_.data() + team_off_[t] * classes_);
+}
+
 void Plan::forward() {
+  if (!team_.empty()) {
+    return run_team([](Plan& m, size_t) { m.forward(); }, false);
+  }
   if (sub_batch_) return for_each_sub([](Plan& q, int64_t, int64_t) { q.forward(); });
   ThreadScope scope(threads_);
-  if (reorder_in_) in_reorder_.execute(ctx::stream(), user_in_, net_in_);
+  if (reorder_in_) in_reorder_.execute(user_in_, net_in_);
   for (size_t i = 0; i < execs_.size(); ++i) {
     ThreadScope layer_scope(layer_threads_[i]);
     execs_[i]->forward();
@@ -315,18 +442,33 @@ void Plan::forward() {
 }
 
 const float* Plan::logits() const {
-  if (sub_batch_) return logits_all_.data();
+  if (sub_batch_ || !team_.empty()) return logits_all_.data();
   return static_cast<const float*>(execs_.back()->dst.get_data_handle());
 }
 
 LossResult Plan::forward_loss(double grad_scale) {
   const double scale = grad_scale < 0 ? 1.0 / double(batch_) : grad_scale;
+  if (!team_.empty()) {
+    // Each member's gradient scaled by 1/batch (not 1/member batch), summed: the batch mean.
+    std::vector<LossResult> parts(team_.size());
+    run_team([&](Plan& m, size_t t) {
+      parts[t] = m.forward_loss(scale);
+      m.backward();
+    }, training_);
+    LossResult r;
+    for (size_t t = 0; t < parts.size(); ++t) {
+      r.loss += parts[t].loss * double(team_[t]->batch());
+      r.correct += parts[t].correct;
+    }
+    r.loss /= double(batch_);
+    return r;
+  }
   if (sub_batch_) {
     // Each sub-batch's gradient, scaled by 1/batch (not 1/sub-batch), summed: the batch mean.
     LossResult r;
     const size_t n = net_->buffer_size();
     float* acc = acc_.data();
-    const float* g = net_->grads();
+    const float* g = grads_;
     for_each_sub([&](Plan& q, int64_t off, int64_t b) {
       LossResult l = q.forward_loss(scale);
       q.backward();
@@ -339,7 +481,7 @@ LossResult Plan::forward_loss(double grad_scale) {
       r.loss += l.loss * double(b);
       r.correct += l.correct;
     });
-    std::copy_n(acc, n, net_->grads());
+    std::copy_n(acc, n, grads_);
     r.loss /= double(batch_);
     return r;
   }
@@ -351,7 +493,7 @@ LossResult Plan::forward_loss(double grad_scale) {
 
 void Plan::backward() {
   SGD_CHECK(training_, Internal, "backward() on an inference plan");
-  if (sub_batch_) return;  // done in forward_loss
+  if (sub_batch_ || !team_.empty()) return;  // done in forward_loss
   ThreadScope scope(threads_);
   // Layers before the first one with parameters need no gradient: the loop stops there, and
   // that layer computes its weight gradient only (keras_mnist_mlp's flatten -> dense1 would

@@ -11,6 +11,7 @@
 
 #include "core/rng.hpp"
 #include "core/tensor.hpp"
+#include "dnnl/context.hpp"
 #include "layers/layer.hpp"
 #include "layers/softmax_cross_entropy.hpp"
 
@@ -51,6 +52,9 @@ class Plan {
   void backward();
   // Sub-batch size of a split training plan, 0 when the batch runs whole.
   int64_t split() const { return sub_batch_; }
+  // Members of a batch-parallel training plan (see Network::plan), 0 for every other plan.
+  size_t team() const { return team_.size(); }
+  const Plan& member(size_t t) const { return *team_.at(t); }
   // Threads this plan runs with: 1 for tiny steps (Network::kSmallStepFlops), else 0 = the caller's.
   int threads() const { return threads_; }
   // Forward only (inference, benchmarks of the forward pass); logits: N x classes row-major.
@@ -68,7 +72,10 @@ class Plan {
   int64_t batch_ = 0;
   bool training_ = false;
   dnnl::memory user_in_, net_in_;
-  dnnl::reorder in_reorder_;
+  dnnl_ctx::Reorder in_reorder_;
+  std::shared_ptr<void> scratch_;  // the primitives' shared scratchpad (dnnl_ctx::ScratchArena)
+  float* grads_ = nullptr;         // where backward writes the gradients (the network's, or a member's own)
+  Rng* rng_ = nullptr;             // the generator dropout masks are drawn from
   bool reorder_in_ = false;
   std::vector<std::unique_ptr<LayerExec>> execs_;
   dnnl::memory diff_logits_;
@@ -84,8 +91,17 @@ class Plan {
   Plan* sub_ = nullptr;
   Plan* sub_last_ = nullptr;
   std::vector<float> acc_, logits_all_;
+  std::vector<std::unique_ptr<Plan>> owned_;  // a member's sub-plans (not in the network's cache)
+  // Batch-parallel plans: one member plan per thread, each on one thread with its own share of the
+  // batch, gradient buffer (member 0 writes the network's) and dropout generator.
+  std::vector<std::unique_ptr<Plan>> team_;
+  std::vector<Tensor> team_grads_;
+  std::vector<Rng> team_rng_;
+  std::vector<int64_t> team_off_;
   template <class F>
   void for_each_sub(F f);
+  template <class F>
+  void run_team(F f, bool reduce);
   // Reads its input from p (a split plan's sub-batch, in place) instead of its own buffer;
   // nullptr: its own buffer again.
   void read_input_from(float* p);
@@ -169,6 +185,22 @@ class Network {
   // with bench_layers at 1 and 2 threads (issue 11): below about 1 MFLOP, or 16k elements, a
   // second thread's fork/join costs more than it gives (a 64-wide dense layer 3-7x slower).
   static constexpr double kSmallLayerWork = 1e6, kElementWork = 64;
+  // Batch-parallel training plans (issue 11): with T > 1 threads, a training batch of at least
+  // T x kMinMemberBatch samples of a model without batch statistics runs as T member plans side
+  // by side, one per thread, each with one-thread primitives on its share of the batch (split by
+  // the activation budget / T when large), whose gradients are summed at the end. One fork/join
+  // per step instead of one or more per primitive: on 2 vCPUs whose caches are 200+ ns apart,
+  // oneDNN's per-primitive threading scaled keras_cifar_cnn 1.3-1.6x. Off: batch_parallel(false)
+  // or SGDBENCH_BATCH_PARALLEL=0 (plans built from then on).
+  // and only when each member's step computes at least kMinFlopsPerGradient FLOPs per gradient
+  // value it adds to the sum (measured with bench_train_step, SGDBENCH_BATCH_PARALLEL=0|1, 2
+  // threads: keras_mnist_mlp at batch 32, 65 FLOPs per value, 0.70x; keras_mnist_cnn at 32, 114,
+  // 0.93x; keras_mnist_mlp at 128, 260, 1.11x; the conv nets at 545-3400, 1.03-1.08x).
+  static constexpr int64_t kMinMemberBatch = 16;
+  static constexpr double kMinFlopsPerGradient = 200;
+  bool team_pays(int64_t batch, int threads) const;  // a training batch runs batch-parallel
+  static void set_batch_parallel(bool on);
+  static bool batch_parallel();
   double layer_work(size_t layer, int64_t batch) const;
   void set_dropout(bool enabled);  // drops cached plans
   // Conv/dense + ReLU fusion in plans built from now on (on by default: the ReLU runs as the
@@ -192,6 +224,13 @@ class Network {
   bool fuse_relu_ = true;
   Rng dropout_rng_{0, RngPurpose::Dropout};
   std::map<std::tuple<int64_t, bool, bool>, std::unique_ptr<Plan>> plans_;
+  struct BuildOpts {
+    float* grads;
+    Rng* rng;
+    bool member;  // a batch-parallel member: one thread, its sub-plans owned, not cached
+    int64_t budget;
+  };
+  std::unique_ptr<Plan> build_plan(int64_t batch, bool training, bool whole, const BuildOpts& o);
 };
 
 }  // namespace sgdbench
