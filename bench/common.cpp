@@ -120,6 +120,7 @@ int run_main(int argc, char** argv) {
   benchmark::AddCustomContext("sgdbench_threads", std::to_string(dnnl_ctx::threads()));
   benchmark::AddCustomContext("flush_denormals", dnnl_ctx::flush_denormals() ? "true" : "false");
   benchmark::AddCustomContext("small_channel_kernels", small_channel_kernels_in_use() ? "true" : "false");
+  benchmark::AddCustomContext("batch_parallel", Network::batch_parallel() ? "true" : "false");
   benchmark::AddCustomContext("core_to_core_ns_at_start", std::to_string(core_to_core_ns()));
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();

@@ -22,6 +22,7 @@
 #include "dist/world.hpp"
 #include "dnnl/context.hpp"
 #include "layers/conv_small.hpp"
+#include "model/network.hpp"
 #include "sgdbench/build_info.hpp"
 
 namespace sgdbench {
@@ -54,6 +55,7 @@ nlohmann::json provenance(int threads, const std::string& started, const std::st
           {"threads", threads},
           {"flush_denormals", dnnl_ctx::flush_denormals()},
           {"small_channel_kernels", small_channel_kernels_in_use()},
+          {"batch_parallel", Network::batch_parallel()},
           {"cpu_model", dnnl_ctx::cpu_model()},
           {"hardware_threads", dnnl_ctx::hardware_threads()},
           {"host", host},
