@@ -181,9 +181,12 @@ Reorder::Reorder(const memory& from, const memory& to) {
   scratch = scratchpad(pd.scratchpad_desc());
 }
 void Reorder::execute(const memory& from, const memory& to) const {
-  std::unordered_map<int, memory> args{{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}};
-  add_scratchpad(args, scratch);
-  prim.execute(stream(), args);
+  // The map is kept (no allocation per step: a weight reorder runs every step); reorders share it
+  // only within one thread's plan, as their primitives' other state.
+  if (args_.empty()) add_scratchpad(args_, scratch);
+  args_[DNNL_ARG_FROM] = from;
+  args_[DNNL_ARG_TO] = to;
+  prim.execute(stream(), args_);
 }
 
 void LayoutBridge::bind(const memory& user, const memory::desc& prim_md, bool into_prim, bool out_of_prim) {

@@ -90,6 +90,9 @@ struct Reorder {
   Reorder(const memory& from, const memory& to);
   void execute(const memory& from, const memory& to) const;
   explicit operator bool() const { return bool(prim); }
+
+ private:
+  mutable std::unordered_map<int, memory> args_;
 };
 // Activation layouts: images NHWC (fast on CPU for these small-channel nets), vectors NC.
 // Logical dims are always {N, C, H, W} or {N, F}.

@@ -297,7 +297,7 @@ class SmallConvExec : public LayerExec {
     __m512* acc = reinterpret_cast<__m512*>(acc_[size_t(t)].data());
     for (int64_t j = 0; j < nacc_; ++j) acc[j] = _mm512_setzero_ps();
     float* dyt = dyt_.data() + t * g_.dimage;
-    const int64_t n0 = N_ * t / got, n1 = N_ * (t + 1) / got;  // contiguous shares, as schedule(static)
+    const int64_t n0 = N_ * t / got, n1 = N_ * (t + 1) / got;  // contiguous shares, fixed by N and got
     for (int64_t n = n0; n < n1; ++n) {
       const float* d = dy + n * g_.out_image;
       for (int oh = 0; oh < g_.OH; ++oh)

@@ -207,18 +207,28 @@ bool Network::team_pays(int64_t batch, int threads) const {
   return member * train_flops() >= kMinFlopsPerGradient * double(buffer_size());
 }
 
+int Network::team_size(int64_t batch, bool training) const {
+  if (!training || !state_refs_.empty()) return 0;
+  if (3.0 * forward_flops() * double(batch) < kSmallStepFlops) return 0;  // a tiny step: one thread
+  const int T = ctx::threads();
+  return team_pays(batch, T) ? T : 0;
+}
+
 Plan& Network::plan(int64_t batch, bool training, bool whole) {
   SGD_CHECK(batch > 0, Internal, "batch size must be positive, got ", batch);
   check_batch(batch, training && !whole, training ? "batch size" : "evaluation batch");
-  // whole: the key of every plan that runs its batch as one (a split or batch-parallel training
-  // plan is the only other kind), so plan(b, true) and plan(b, true, true) share it then.
+  // The kind is decided here and by build_plan alike (team_size): whole (the key every plan that
+  // runs its batch as one shares, so plan(b, true) and plan(b, true, true) are one plan then),
+  // split, or batch-parallel with T members (T in the key: a thread count or switch change
+  // builds the plan it asks for).
   const int64_t max_sub = std::max(kMinSubBatch, kActivationBudget / activation_bytes_per_sample());
-  const bool divided = training && !whole && state_refs_.empty() &&
-                       (batch > max_sub || team_pays(batch, ctx::threads()));
-  auto key = std::make_tuple(batch, training, !divided);
+  const int team = whole ? 0 : team_size(batch, training);
+  const bool split = !whole && !team && training && state_refs_.empty() && batch > max_sub;
+  auto key = std::make_tuple(batch, training, team ? 1 + team : split ? 1 : 0);
   auto it = plans_.find(key);
   if (it != plans_.end()) return *it->second;
-  auto p = build_plan(batch, training, !divided, BuildOpts{grads_.data(), &dropout_rng_, false, kActivationBudget});
+  auto p = build_plan(batch, training, !team && !split,
+                      BuildOpts{grads_.data(), &dropout_rng_, false, kActivationBudget});
   auto& ref = *p;
   plans_.emplace(key, std::move(p));
   return ref;
@@ -245,8 +255,8 @@ std::unique_ptr<Plan> Network::build_plan(int64_t batch, bool training, bool who
   p->user_in_ = dnnl::memory(ctx::plain_md(in_dims), eng);
   p->own_in_ = p->user_in_.get_data_handle();
   const bool may_divide = training && !whole && state_refs_.empty();
-  const int T = ctx::threads();
-  if (may_divide && !o.member && p->threads_ == 0 && team_pays(batch, T)) {
+  const int T = o.member || whole ? 0 : team_size(batch, training);
+  if (T > 0) {
     p->team_rng_.assign(size_t(T), Rng(0, RngPurpose::Dropout));
     p->team_grads_.reserve(size_t(T - 1));
     int64_t off = 0;

@@ -62,10 +62,10 @@ class Plan {
   const float* logits() const;
   // The layers' executables, for benchmarks of single layers (index = layer index).
   size_t layers() const { return execs_.size(); }
-  LayerExec& exec(size_t i) { return *execs_[i]; }
+  LayerExec& exec(size_t i) { return *execs_.at(i); }
   // Threads layer i's primitives were created for and run with (1, or threads()); run them alone
   // inside a ThreadScope of this count.
-  int layer_threads(size_t i) const { return layer_threads_.at(i); }  // whole plans only (split() == 0)
+  int layer_threads(size_t i) const { return layer_threads_.at(i); }  // whole plans only (split() == 0, team() == 0)
 
  private:
   friend class Network;
@@ -223,7 +223,8 @@ class Network {
   bool dropout_ = true;
   bool fuse_relu_ = true;
   Rng dropout_rng_{0, RngPurpose::Dropout};
-  std::map<std::tuple<int64_t, bool, bool>, std::unique_ptr<Plan>> plans_;
+  std::map<std::tuple<int64_t, bool, int>, std::unique_ptr<Plan>> plans_;  // (batch, training, kind)
+  int team_size(int64_t batch, bool training) const;  // members of a batch-parallel plan, 0: none
   struct BuildOpts {
     float* grads;
     Rng* rng;
