@@ -180,7 +180,7 @@ double Network::layer_work(size_t layer, int64_t batch) const {
 }
 
 void Network::check_batch(int64_t batch, bool training, const std::string& what) const {
-  const int64_t max_sub = std::max(kMinSubBatch, kActivationBudget / activation_bytes_per_sample());
+  const int64_t max_sub = max_sub_batch(kActivationBudget);
   const int64_t b = training && state_refs_.empty() && batch > max_sub ? max_sub : batch;
   double largest = double(input_.numel());
   for (auto& s : shapes_) largest = std::max(largest, double(s.numel()));
@@ -201,34 +201,34 @@ std::atomic<bool> g_batch_parallel{env_batch_parallel()};
 void Network::set_batch_parallel(bool on) { g_batch_parallel = on; }
 bool Network::batch_parallel() { return g_batch_parallel; }
 
-bool Network::team_pays(int64_t batch, int threads) const {
-  if (!batch_parallel() || threads < 2 || batch < int64_t(threads) * kMinMemberBatch) return false;
-  const double member = double(batch / threads);
-  return member * train_flops() >= kMinFlopsPerGradient * double(buffer_size());
-}
-
 int Network::team_size(int64_t batch, bool training) const {
-  if (!training || !state_refs_.empty()) return 0;
+  if (!training || !state_refs_.empty() || !batch_parallel()) return 0;
   if (3.0 * forward_flops() * double(batch) < kSmallStepFlops) return 0;  // a tiny step: one thread
   const int T = ctx::threads();
-  return team_pays(batch, T) ? T : 0;
+  if (T < 2 || batch < int64_t(T) * kMinMemberBatch) return 0;
+  const double member = double(batch / T);
+  return member * train_flops() >= kMinFlopsPerGradient * double(buffer_size()) ? T : 0;
+}
+
+int64_t Network::max_sub_batch(int64_t budget) const {
+  return std::max(kMinSubBatch, budget / activation_bytes_per_sample());
 }
 
 Plan& Network::plan(int64_t batch, bool training, bool whole) {
   SGD_CHECK(batch > 0, Internal, "batch size must be positive, got ", batch);
   check_batch(batch, training && !whole, training ? "batch size" : "evaluation batch");
-  // The kind is decided here and by build_plan alike (team_size): whole (the key every plan that
+  // The kind is decided here, once, and build_plan builds it: whole (the key every plan that
   // runs its batch as one shares, so plan(b, true) and plan(b, true, true) are one plan then),
   // split, or batch-parallel with T members (T in the key: a thread count or switch change
   // builds the plan it asks for).
-  const int64_t max_sub = std::max(kMinSubBatch, kActivationBudget / activation_bytes_per_sample());
   const int team = whole ? 0 : team_size(batch, training);
-  const bool split = !whole && !team && training && state_refs_.empty() && batch > max_sub;
+  const bool split =
+      !whole && !team && training && state_refs_.empty() && batch > max_sub_batch(kActivationBudget);
   auto key = std::make_tuple(batch, training, team ? 1 + team : split ? 1 : 0);
   auto it = plans_.find(key);
   if (it != plans_.end()) return *it->second;
   auto p = build_plan(batch, training, !team && !split,
-                      BuildOpts{grads_.data(), &dropout_rng_, false, kActivationBudget});
+                      BuildOpts{grads_.data(), &dropout_rng_, false, kActivationBudget, team});
   auto& ref = *p;
   plans_.emplace(key, std::move(p));
   return ref;
@@ -255,7 +255,7 @@ std::unique_ptr<Plan> Network::build_plan(int64_t batch, bool training, bool who
   p->user_in_ = dnnl::memory(ctx::plain_md(in_dims), eng);
   p->own_in_ = p->user_in_.get_data_handle();
   const bool may_divide = training && !whole && state_refs_.empty();
-  const int T = o.member || whole ? 0 : team_size(batch, training);
+  const int T = o.team;
   if (T > 0) {
     p->team_rng_.assign(size_t(T), Rng(0, RngPurpose::Dropout));
     p->team_grads_.reserve(size_t(T - 1));
@@ -268,7 +268,7 @@ std::unique_ptr<Plan> Network::build_plan(int64_t batch, bool training, bool who
         g = p->team_grads_.back().data();
       }
       p->team_off_.push_back(off);
-      p->team_.push_back(build_plan(b, true, false, BuildOpts{g, &p->team_rng_[size_t(t)], true, o.budget / T}));
+      p->team_.push_back(build_plan(b, true, false, BuildOpts{g, &p->team_rng_[size_t(t)], true, o.budget / T, 0}));
       off += b;
     }
     p->logits_all_.assign(size_t(batch * classes_), 0.f);
@@ -276,7 +276,7 @@ std::unique_ptr<Plan> Network::build_plan(int64_t batch, bool training, bool who
   }
   // Split into k equal sub-batches of at most max_sub samples (k = 1: whole). Batch norm's
   // statistics are per batch, so a model with state never splits.
-  const int64_t max_sub = std::max(kMinSubBatch, o.budget / activation_bytes_per_sample());
+  const int64_t max_sub = max_sub_batch(o.budget);
   if (may_divide && batch > max_sub) {
     const int64_t k = (batch + max_sub - 1) / max_sub;
     p->sub_batch_ = (batch + k - 1) / k;
@@ -344,23 +344,27 @@ void Plan::read_input_from(float* p) {
   if (!reorder_in_ && net_in_) net_in_.set_data_handle(h);  // the first layer reads the input itself (a split plan has none)
 }
 
+// Sub-plans and members read their input where it lies in the caller's batch; they are kept and
+// reused: give them their own buffers back however the step ends.
+template <class Plans>
+struct Plan::RestoreInputs {
+  const Plans& plans;
+  ~RestoreInputs() {
+    for (auto& q : plans) try {  // Plan* or unique_ptr<Plan>
+        q->read_input_from(nullptr);
+      } catch (...) {  // set_data_handle on a CPU memory does not fail; never throw from here
+      }
+  }
+};
+
 // Split plans: f(sub-plan, offset, size) for each sub-batch in order, the sub-plan reading its
 // input in place (no copy: 2.5 MB per 205-image lenet_cifar sub-batch) and its labels copied.
 template <class F>
 void Plan::for_each_sub(F f) {
   const int64_t P = net_->input_shape().numel();
   float* in = input();
-  struct Restore {  // sub-plans are cached and reused whole: give them their own buffers back
-    Plan* a;
-    Plan* b;
-    ~Restore() {
-      try {
-        a->read_input_from(nullptr);
-        b->read_input_from(nullptr);
-      } catch (...) {  // set_data_handle on a CPU memory does not fail; never throw from here
-      }
-    }
-  } restore{sub_, sub_last_};
+  Plan* const subs[2] = {sub_, sub_last_};
+  RestoreInputs<decltype(subs)> restore{subs};
   for (int64_t off = 0; off < batch_; off += sub_batch_) {
     const int64_t b = std::min(sub_batch_, batch_ - off);
     Plan& q = b == sub_batch_ ? *sub_ : *sub_last_;
@@ -382,15 +386,7 @@ void Plan::run_team(F f, bool reduce) {
   const size_t T = team_.size();
   const int64_t P = net_->input_shape().numel();
   float* in = input();
-  struct Restore {
-    std::vector<std::unique_ptr<Plan>>& team;
-    ~Restore() {
-      for (auto& m : team) try {
-          m->read_input_from(nullptr);
-        } catch (...) {  // set_data_handle on a CPU memory does not fail; never throw from here
-        }
-    }
-  } restore{team_};
+  RestoreInputs<decltype(team_)> restore{team_};
   if (rng_ && training_) {
     const uint64_t key = rng_->next();
     for (size_t t = 0; t < T; ++t) team_rng_[t] = Rng(key, RngPurpose::Dropout, t);
@@ -401,8 +397,6 @@ void Plan::run_team(F f, bool reduce) {
     std::copy_n(labels_.data() + team_off_[t], m.batch(), m.labels());
   }
   const size_t n = net_->buffer_size();
-  std::vector<float*> g(T);
-  for (size_t t = 0; t < T; ++t) g[t] = team_[t]->grads_;
   std::exception_ptr error;
   const int want = int(std::min<size_t>(T, size_t(std::max(1, ctx::threads()))));
 #pragma omp parallel num_threads(want)
@@ -424,9 +418,9 @@ void Plan::run_team(F f, bool reduce) {
       // Each thread sums one slice (whole 64-byte lines) of every member's gradient into member 0's.
       const size_t per = (n + got * 16 - 1) / (got * 16) * 16;
       const size_t lo = std::min(n, k * per), hi = std::min(n, lo + per);
-      float* g0 = g[0];
+      float* g0 = team_[0]->grads_;
       for (size_t t = 1; t < T; ++t) {
-        const float* gt = g[t];
+        const float* gt = team_[t]->grads_;
 #pragma omp simd
         for (size_t j = lo; j < hi; ++j) g0[j] += gt[j];
       }

@@ -102,6 +102,8 @@ class Plan {
   void for_each_sub(F f);
   template <class F>
   void run_team(F f, bool reduce);
+  template <class Plans>
+  struct RestoreInputs;
   // Reads its input from p (a split plan's sub-batch, in place) instead of its own buffer;
   // nullptr: its own buffer again.
   void read_input_from(float* p);
@@ -198,7 +200,6 @@ class Network {
   // 0.93x; keras_mnist_mlp at 128, 260, 1.11x; the conv nets at 545-3400, 1.03-1.08x).
   static constexpr int64_t kMinMemberBatch = 16;
   static constexpr double kMinFlopsPerGradient = 200;
-  bool team_pays(int64_t batch, int threads) const;  // a training batch runs batch-parallel
   static void set_batch_parallel(bool on);
   static bool batch_parallel();
   double layer_work(size_t layer, int64_t batch) const;
@@ -224,12 +225,16 @@ class Network {
   bool fuse_relu_ = true;
   Rng dropout_rng_{0, RngPurpose::Dropout};
   std::map<std::tuple<int64_t, bool, int>, std::unique_ptr<Plan>> plans_;  // (batch, training, kind)
-  int team_size(int64_t batch, bool training) const;  // members of a batch-parallel plan, 0: none
+  // Members of a batch-parallel plan for this batch at the caller's thread count, 0: none.
+  int team_size(int64_t batch, bool training) const;
+  // Sub-batch size a training batch splits into under this activation budget.
+  int64_t max_sub_batch(int64_t budget) const;
   struct BuildOpts {
     float* grads;
     Rng* rng;
     bool member;  // a batch-parallel member: one thread, its sub-plans owned, not cached
     int64_t budget;
+    int team;  // > 0: build a batch-parallel plan of this many members (Network::plan decided it)
   };
   std::unique_ptr<Plan> build_plan(int64_t batch, bool training, bool whole, const BuildOpts& o);
 };
