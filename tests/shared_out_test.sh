@@ -67,8 +67,11 @@ run --out "$tmp/clean" --quiet > /dev/null 2>&1 || fail "a spec already accepted
 
 # 4. Two sweeps on one machine share its cores: with the thread count left to sgdbench, a sweep
 #    that starts while another runs gives its runs cores / 2 threads (recorded in provenance).
+#    The first sweep is long (it is stopped once the second is done): with the same short spec
+#    it could finish first, and the second's later runs then rightly took every core.
+sed 's/"epochs": 1,/"epochs": 100,/' "$tmp/spec.json" > "$tmp/long.json"
 export SGDBENCH_PEERS_DIR="$tmp/peers"
-"$bin" run "$tmp/spec.json" --out "$tmp/p1" > /dev/null 2>&1 & p1=$!
+"$bin" run "$tmp/long.json" --out "$tmp/p1" > /dev/null 2>&1 & p1=$!
 for _ in $(seq 1 200); do [ -n "$(ls "$tmp/peers" 2>/dev/null)" ] && break; sleep 0.05; done
 env -u OMP_NUM_THREADS "$bin" run "$tmp/spec.json" --out "$tmp/p2" --quiet > /dev/null 2> "$tmp/p2.err"
 kill "$p1" 2>/dev/null; wait "$p1" 2>/dev/null
