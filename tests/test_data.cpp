@@ -369,18 +369,19 @@ TEST_CASE("batcher: seeded order per epoch, every sample once, last partial batc
 
 TEST_CASE("gather: any batch size, serial or threaded, gives the samples asked for", "[data][batcher]") {
   // The gather loads all labels first, prefetches images two samples ahead, converts with AVX2
-  // where the CPU has it, and from 16k elements on splits the batch over the threads: none of it
-  // may change what lands where, or a single rounding (x * scale + shift, two roundings, no FMA).
+  // where the CPU has it, and from 1M elements on (plain conversion) splits the batch over the
+  // threads: none of it may change what lands where, or a single rounding (x * scale + shift, two
+  // roundings, no FMA).
   DataConfig c;
   c.name = "synthetic";
-  c.synthetic_train = 97;
-  c.synthetic_shape = Shape{3, 16, 16};
+  c.synthetic_train = 401;
+  c.synthetic_shape = Shape{3, 32, 32};
   c.preprocess = GENERATE("scale", "standardize");  // standardize: a shift per channel too
   auto ds = load_dataset(c);
   const int64_t P = ds.shape.numel(), HW = P / 3;
-  for (int64_t n : {1, 2, 3, 30, 97}) {  // 97 x 768 elements: over the threaded threshold
+  for (int64_t n : {1, 2, 3, 30, 401}) {  // 401 x 3072 elements: over the threaded threshold (2^20)
     std::vector<int64_t> idx(static_cast<size_t>(n));
-    for (int64_t i = 0; i < n; ++i) idx[size_t(i)] = (i * 37 + 5) % 97;  // scattered, as a shuffle
+    for (int64_t i = 0; i < n; ++i) idx[size_t(i)] = (i * 37 + 5) % 401;  // scattered, as a shuffle
     if (n > 3) idx[1] = idx[0];                                        // and a repeat
     for (bool threads : {false, true}) {
       std::vector<float> x(size_t(n * P), -1.f);
