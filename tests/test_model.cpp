@@ -266,8 +266,7 @@ TEST_CASE("a large training batch split into sub-batches gives the whole batch's
     Off() { Network::set_batch_parallel(false); }
     ~Off() { Network::set_batch_parallel(was); }
   } off;
-  const int64_t max_sub = std::max(Network::kMinSubBatch,
-                                   Network::kActivationBudget / net->activation_bytes_per_sample());
+  const int64_t max_sub = net->max_sub_batch(Network::kActivationBudget);  // its rule: the next test
   const int64_t batch = 2 * max_sub + 7;  // three sub-batches, the last one smaller
   Plan& split = net->plan(batch, true);
   Plan& whole = net->plan(batch, true, true);
@@ -307,6 +306,44 @@ TEST_CASE("a large training batch split into sub-batches gives the whole batch's
   CHECK(bnet->plan(batch, true).split() == 0);
 }
 
+// Issue 11: the sub-batch size of a split training batch (Network::max_sub_batch). Oracle: the rule
+// written out by hand from the model's activation bytes per sample (A) and parameter bytes (W),
+// and what it is for: the weight-heavy zoo models keep the activation-budget cap, the conv-heavy
+// ones split finer than it.
+TEST_CASE("training sub-batches: activations within kSubBatchBytes, weight traffic amortised, under the cap",
+          "[model][split]") {
+  struct C {
+    const char* name;
+    Shape in;
+    int at_cap;  // 1: the sub-batch is the cap (weight-heavy), 0: below it
+  };
+  auto c = GENERATE(C{"lenet", {3, 32, 32}, 0}, C{"lenet", {1, 28, 28}, 0}, C{"keras_cifar_cnn", {3, 32, 32}, 0},
+                    C{"keras_mnist_mlp", {1, 28, 28}, 1}, C{"keras_mnist_cnn", {1, 28, 28}, 1});
+  CAPTURE(c.name, c.in.str());
+  auto net = build_model(c.name, c.in);
+  const int64_t A = net->activation_bytes_per_sample();
+  const double W = double(net->buffer_size()) * 4;
+  for (int64_t budget : {Network::kActivationBudget, Network::kActivationBudget / 2}) {
+    const int64_t cap = std::max<int64_t>(32, budget / A);
+    const int64_t small = std::max<int64_t>((int64_t(6) << 20) / A, int64_t(std::ceil(16 * W / A)));
+    const int64_t want = W > 4.0 * double(A) ? cap : std::max<int64_t>(1, std::min(cap, small));
+    CAPTURE(budget, A, W, cap, small);
+    CHECK(net->max_sub_batch(budget) == want);
+    CHECK((want == cap) == bool(c.at_cap));
+  }
+  if (std::string(c.name) == "keras_cifar_cnn") CHECK(net->max_sub_batch(Network::kActivationBudget) < 32);
+  // plan() splits by it: a batch of 2 x max + 1 runs as three equal sub-batches of at most max.
+  struct Off {
+    bool was = Network::batch_parallel();
+    Off() { Network::set_batch_parallel(false); }
+    ~Off() { Network::set_batch_parallel(was); }
+  } off;
+  const int64_t m = net->max_sub_batch(Network::kActivationBudget);
+  Plan& p = net->plan(2 * m + 1, true);
+  CHECK(p.split() == (2 * m + 1 + 2) / 3);
+  CHECK(net->plan(m, true).split() == 0);
+}
+
 namespace {
 float max_abs(const float* a, size_t n) {
   float m = 0;
@@ -339,8 +376,7 @@ TEST_CASE("a batch-parallel plan gives the whole batch's loss, logits and gradie
   auto net = build_network(desc, Shape{3, 32, 32}, 10);
   initialize(*net, Init::PytorchDefault, 4);
   TeamOn on;
-  const int64_t member_max = std::max(Network::kMinSubBatch,
-                                      Network::kActivationBudget / 2 / net->activation_bytes_per_sample());
+  const int64_t member_max = net->max_sub_batch(Network::kActivationBudget / 2);
   // Odd: member 0 gets one more; the large one makes each member split by its budget share.
   const int64_t batch = GENERATE_COPY(2 * Network::kMinMemberBatch + 3, 2 * member_max + 5);
   CAPTURE(conv, batch);

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
@@ -211,7 +212,13 @@ int Network::team_size(int64_t batch, bool training) const {
 }
 
 int64_t Network::max_sub_batch(int64_t budget) const {
-  return std::max(kMinSubBatch, budget / activation_bytes_per_sample());
+  const int64_t A = activation_bytes_per_sample();
+  const int64_t cap = std::max(kMinSubBatch, budget / A);
+  const double W = double(buffer_size() * sizeof(float));
+  if (W > kWeightHeavySamples * double(A)) return cap;  // weight-heavy: the budget alone
+  // Weight traffic per sub-batch (read by each primitive, the gradient accumulated) amortised:
+  const auto amortised = int64_t(std::ceil(kSubBatchWeightFactor * W / double(A)));
+  return std::max<int64_t>(1, std::min(cap, std::max(kSubBatchBytes / A, amortised)));
 }
 
 Plan& Network::plan(int64_t batch, bool training, bool whole) {

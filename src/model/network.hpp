@@ -162,11 +162,27 @@ class Network {
   void write_param(const std::string& name, const float* canonical);
 
   // Executable form for `batch` samples; training plans have backward primitives and dropout.
-  // A training batch whose activations would exceed kActivationBudget runs as equal sub-batches
+  // A training batch larger than max_sub_batch(kActivationBudget) runs as equal sub-batches
   // that accumulate the gradient (same mean gradient; large batches stay cache-friendly instead
   // of getting slower per image), unless the model has batch statistics (batch norm) or `whole`
   // is set (single-layer benchmarks, which need the layers' executables).
   Plan& plan(int64_t batch, bool training, bool whole = false);
+  // The sub-batch size a training batch splits into, under `budget` bytes of activations (a
+  // batch-parallel member: kActivationBudget / members). With A = activation_bytes_per_sample()
+  // and W the parameter bytes, cap = max(kMinSubBatch, budget / A) (the activation budget):
+  //  - weight-heavy models (W > kWeightHeavySamples x A: the MLP, 26; keras_mnist_cnn, 6.3): cap;
+  //  - the others (the conv nets whose activations outweigh their weights: LeNet 1.7-1.9,
+  //    keras_cifar_cnn 0.65): min(cap, max(kSubBatchBytes / A, ceil(kSubBatchWeightFactor x W / A))),
+  //    sub-batches whose activations fit kSubBatchBytes, but not so small that each one's weight
+  //    traffic (every primitive reads its weights, the gradient is accumulated) exceeds
+  //    1/kSubBatchWeightFactor of its activation traffic; at least 1.
+  // Measured (issue 11, bench_train_step, 5 interleaved processes each way, medians): the second
+  // rule made lenet_cifar and lenet_fmnist at batch 1024 1.12-1.21x faster on 1 and 2 threads
+  // (neutral at 32 and 128) and keras_cifar_cnn at 32, 128 and 1024 1.02-1.09x; applied to the
+  // MLP it made batch 1024 0.95-0.96x, hence the weight-heavy exception.
+  int64_t max_sub_batch(int64_t budget) const;
+  static constexpr int64_t kSubBatchBytes = int64_t(6) << 20;
+  static constexpr double kSubBatchWeightFactor = 16, kWeightHeavySamples = 4;
   // Bytes of activations and their gradients per training sample; the sub-batch budget.
   int64_t activation_bytes_per_sample() const;
   // Limits on what a model may ask for, checked before anything is allocated (Error(Model)):
@@ -227,8 +243,6 @@ class Network {
   std::map<std::tuple<int64_t, bool, int>, std::unique_ptr<Plan>> plans_;  // (batch, training, kind)
   // Members of a batch-parallel plan for this batch at the caller's thread count, 0: none.
   int team_size(int64_t batch, bool training) const;
-  // Sub-batch size a training batch splits into under this activation budget.
-  int64_t max_sub_batch(int64_t budget) const;
   struct BuildOpts {
     float* grads;
     Rng* rng;
