@@ -367,21 +367,64 @@ TEST_CASE("batcher: seeded order per epoch, every sample once, last partial batc
   CHECK(total == 100);
 }
 
-TEST_CASE("gather: any batch size, serial or threaded, gives the samples asked for", "[data][batcher]") {
-  // The gather loads all labels first, prefetches images two samples ahead, converts with AVX2
-  // where the CPU has it, and from 1M elements on (plain conversion) splits the batch over the
-  // threads: none of it may change what lands where, or a single rounding (x * scale + shift, two
-  // roundings, no FMA).
+// next() asks for the following batch's images ahead (this rank's slice, its first 256 KiB) and
+// gathers a batch it asked for on one thread below 1M elements: neither may change what lands
+// where. Oracle: each sample of the epoch's order, converted by hand, for every batch of every
+// rank's slice; batches of 300 KB (over the 256 KiB cap: a sample prefetched in part) and of
+// 1.2M elements (over the serial limit).
+TEST_CASE("next() gives every batch's samples, asked for ahead or not, for each rank's slice", "[data][batcher]") {
   DataConfig c;
   c.name = "synthetic";
-  c.synthetic_train = 401;
+  c.synthetic_train = 1000;
   c.synthetic_shape = Shape{3, 32, 32};
+  auto ds = load_dataset(c);
+  const int64_t P = ds.shape.numel(), HW = P / 3;
+  for (int64_t batch : {100, 400}) {
+    for (int parts : {1, 3}) {
+      for (int part = 0; part < parts; ++part) {
+        CAPTURE(batch, parts, part);
+        Batcher b(ds.train, ds.shape, ds.pre, batch, true, 9);
+        b.set_slice(part, parts);
+        std::vector<float> x(static_cast<size_t>(batch * P));
+        std::vector<int32_t> y(static_cast<size_t>(batch));
+        int64_t bad = 0, pos = 0, batches = 0;
+        for (int64_t epoch = 0; epoch < 2; ++epoch) {
+          b.start_epoch(epoch);
+          pos = 0;
+          while (int64_t n = b.next(x.data(), y.data())) {
+            const auto [lo, hi] = slice_of(n, part, parts);
+            for (int64_t i = 0; i < hi - lo; ++i) {
+              const int64_t s = b.order()[size_t(pos + lo + i)];
+              bad += y[size_t(i)] != ds.train.labels[size_t(s)];
+              for (int64_t j = 0; j < P; ++j)
+                bad += x[size_t(i * P + j)] != float(ds.train.images[size_t(s * P + j)]) * ds.pre.scale[size_t(j / HW)] +
+                                                   ds.pre.shift[size_t(j / HW)];
+            }
+            pos += n, ++batches;
+          }
+          CHECK(pos == 1000);
+        }
+        CHECK(batches == 2 * ((1000 + batch - 1) / batch));
+        CHECK(bad == 0);
+      }
+    }
+  }
+}
+
+TEST_CASE("gather: any batch size, serial or threaded, gives the samples asked for", "[data][batcher]") {
+  // The gather loads all labels first, prefetches images two samples ahead, converts with AVX2
+  // where the CPU has it, and from 16k elements on splits the batch over the threads: none of it
+  // may change what lands where, or a single rounding (x * scale + shift, two roundings, no FMA).
+  DataConfig c;
+  c.name = "synthetic";
+  c.synthetic_train = 97;
+  c.synthetic_shape = Shape{3, 16, 16};
   c.preprocess = GENERATE("scale", "standardize");  // standardize: a shift per channel too
   auto ds = load_dataset(c);
   const int64_t P = ds.shape.numel(), HW = P / 3;
-  for (int64_t n : {1, 2, 3, 30, 401}) {  // 401 x 3072 elements: over the threaded threshold (2^20)
+  for (int64_t n : {1, 2, 3, 30, 97}) {  // 97 x 768 elements: over the threaded threshold
     std::vector<int64_t> idx(static_cast<size_t>(n));
-    for (int64_t i = 0; i < n; ++i) idx[size_t(i)] = (i * 37 + 5) % 401;  // scattered, as a shuffle
+    for (int64_t i = 0; i < n; ++i) idx[size_t(i)] = (i * 37 + 5) % 97;  // scattered, as a shuffle
     if (n > 3) idx[1] = idx[0];                                        // and a repeat
     for (bool threads : {false, true}) {
       std::vector<float> x(size_t(n * P), -1.f);

@@ -306,33 +306,41 @@ TEST_CASE("a large training batch split into sub-batches gives the whole batch's
   CHECK(bnet->plan(batch, true).split() == 0);
 }
 
-// Issue 11: the sub-batch size of a split training batch (Network::max_sub_batch). Oracle: the rule
-// written out by hand from the model's activation bytes per sample (A) and parameter bytes (W),
-// and what it is for: the weight-heavy zoo models keep the activation-budget cap, the conv-heavy
-// ones split finer than it.
-TEST_CASE("training sub-batches: activations within kSubBatchBytes, weight traffic amortised, under the cap",
+// Issue 11: the sub-batch size of a split training batch (Network::max_sub_batch). Oracles: the
+// rule written out by hand from the model's activation bytes per sample (A) and parameter bytes
+// (W); the zoo's sub-batches computed by hand from them (at the 32 MiB budget: lenet_cifar
+// 6 MiB / 144,592 = 43, lenet_fmnist 6 MiB / 92,304 = 68, keras_cifar_cnn 16 x 490,304 / 760,144
+// = 10.3 -> 11; the weight-heavy MLP and keras_mnist_cnn at the cap, 32 MiB / 15,696 = 2,137 and
+// 32 MiB / 441,040 = 76); and the floor of 8 for a model with more than 6 MiB a sample.
+TEST_CASE("training sub-batches: weight-heavy models keep the budget cap, the others split at 6 MiB, "
+          "no smaller than 16 x W / A or 8",
           "[model][split]") {
   struct C {
     const char* name;
     Shape in;
-    int at_cap;  // 1: the sub-batch is the cap (weight-heavy), 0: below it
+    int64_t A;     // activation bytes per sample, as the model reports them (checked)
+    int64_t want;  // the sub-batch at kActivationBudget, by hand (above)
+    int at_cap;    // 1: the sub-batch is the cap (weight-heavy), 0: below it
   };
-  auto c = GENERATE(C{"lenet", {3, 32, 32}, 0}, C{"lenet", {1, 28, 28}, 0}, C{"keras_cifar_cnn", {3, 32, 32}, 0},
-                    C{"keras_mnist_mlp", {1, 28, 28}, 1}, C{"keras_mnist_cnn", {1, 28, 28}, 1});
+  auto c = GENERATE(C{"lenet", {3, 32, 32}, 144592, 43, 0}, C{"lenet", {1, 28, 28}, 92304, 68, 0},
+                    C{"keras_cifar_cnn", {3, 32, 32}, 760144, 11, 0}, C{"keras_mnist_mlp", {1, 28, 28}, 15696, 2137, 1},
+                    C{"keras_mnist_cnn", {1, 28, 28}, 441040, 76, 1});
   CAPTURE(c.name, c.in.str());
   auto net = build_model(c.name, c.in);
   const int64_t A = net->activation_bytes_per_sample();
   const double W = double(net->buffer_size()) * 4;
+  CHECK(A == c.A);
+  CHECK(net->max_sub_batch(Network::kActivationBudget) == c.want);
   for (int64_t budget : {Network::kActivationBudget, Network::kActivationBudget / 2}) {
     const int64_t cap = std::max<int64_t>(32, budget / A);
-    const int64_t small = std::max<int64_t>((int64_t(6) << 20) / A, int64_t(std::ceil(16 * W / A)));
-    const int64_t want = W > 4.0 * double(A) ? cap : std::max<int64_t>(1, std::min(cap, small));
+    const int64_t small = std::max({int64_t(8), (int64_t(6) << 20) / A, int64_t(std::ceil(16 * W / A))});
+    const int64_t want = W > 4.0 * double(A) ? cap : std::min(cap, small);
     CAPTURE(budget, A, W, cap, small);
     CHECK(net->max_sub_batch(budget) == want);
     CHECK((want == cap) == bool(c.at_cap));
   }
-  if (std::string(c.name) == "keras_cifar_cnn") CHECK(net->max_sub_batch(Network::kActivationBudget) < 32);
-  // plan() splits by it: a batch of 2 x max + 1 runs as three equal sub-batches of at most max.
+  // plan() splits by it: a batch of 2 x max + 1 runs as three sub-batches of ceil((2 max + 1) / 3),
+  // the last one no larger.
   struct Off {
     bool was = Network::batch_parallel();
     Off() { Network::set_batch_parallel(false); }
@@ -342,6 +350,18 @@ TEST_CASE("training sub-batches: activations within kSubBatchBytes, weight traff
   Plan& p = net->plan(2 * m + 1, true);
   CHECK(p.split() == (2 * m + 1 + 2) / 3);
   CHECK(net->plan(m, true).split() == 0);
+}
+
+TEST_CASE("training sub-batches: at least 8 samples when one sample's activations exceed 6 MiB", "[model][split]") {
+  // 16 x 256 x 256 conv outputs (4 MiB of values a sample, 8 MiB with their gradients), few weights.
+  auto desc = parse_model(nlohmann::json::parse(R"({"name": "wide", "layers": [
+      {"conv": {"out": 16, "kernel": 3, "padding": "same"}}, {"relu": {}}, {"global_avg_pool": {}},
+      {"flatten": {}}, {"dense": {"out": "classes"}}]})"),
+                          "(test)", "model");
+  auto net = build_network(desc, Shape{3, 256, 256}, 10);
+  REQUIRE(net->activation_bytes_per_sample() > (int64_t(6) << 20));
+  REQUIRE(double(net->buffer_size()) * 4 < double(net->activation_bytes_per_sample()));
+  CHECK(net->max_sub_batch(Network::kActivationBudget) == 8);
 }
 
 namespace {

@@ -80,7 +80,7 @@ void Batcher::wait_staged() {
 
 void Batcher::start_epoch(int64_t epoch) {
   if (thread_.joinable() && staged_pos_ >= 0) wait_staged();  // the worker reads order_
-  staged_pos_ = -1;
+  staged_pos_ = -1, ahead_pos_ = -1;
   epoch_ = epoch;
   std::iota(order_.begin(), order_.end(), 0);
   if (shuffle_) {
@@ -112,10 +112,17 @@ namespace {
 // How much of the next batch's images next() asks for ahead (an L2's share: 1-2 MiB on the CPUs
 // we run on, and the step's own working set needs the rest).
 constexpr int64_t kAheadBytes = int64_t(256) << 10;
-// Asks for sample k's P bytes of images (a split's buffer) ahead of their use.
-inline void prefetch_sample(const uint8_t* images, int64_t k, int64_t P) {
-  for (int64_t b = 0; b < P; b += 64) __builtin_prefetch(images + k * P + b);
+// A batch asked for ahead is gathered on one thread below this many elements (unaugmented): its
+// images are in cache or on their way, and a parallel region would cost more than it saves.
+// bench_data's BM_BatchEpoch on 2 threads (Fashion-MNIST, 2026-12-02, a VM whose cores hand a
+// line over in ~300 ns) took 17-20 -> 5.8 ms at batch 32 and 10.7-11 -> 6.0 ms at batch 128 with
+// this limit instead of the gather's own 16k; at batch 1024 (800k elements) the same.
+constexpr int64_t kAheadSerialBelow = int64_t(1) << 20;
+// Asks for the first `bytes` of sample k's P bytes of images (a split's buffer).
+inline void prefetch_sample(const uint8_t* images, int64_t k, int64_t P, int64_t bytes) {
+  for (int64_t b = 0; b < std::min(P, bytes); b += 64) __builtin_prefetch(images + k * P + b);
 }
+inline void prefetch_sample(const uint8_t* images, int64_t k, int64_t P) { prefetch_sample(images, k, P, P); }
 }  // namespace
 
 int64_t Batcher::next(float* x, int32_t* y) {
@@ -130,7 +137,8 @@ int64_t Batcher::next(float* x, int32_t* y) {
       std::memcpy(y, stage_y_.data(), m * sizeof(int32_t));
     }
   } else {
-    fill(pos_, n, x, y, true);
+    const bool ahead = ahead_pos_ == pos_ && !aug_.on() && (hi - lo) * sample_size_ < kAheadSerialBelow;
+    fill(pos_, n, x, y, !ahead);
   }
   pos_ += n;
   const int64_t next_n = next_size();
@@ -141,17 +149,19 @@ int64_t Batcher::next(float* x, int32_t* y) {
     }
     cv_.notify_all();
   } else if (next_n > 0) {
-    // The next batch's images (this rank's slice, up to kAheadBytes of them) and labels on their
-    // way from memory while this batch trains: the gather then finds them in cache, where it
-    // otherwise waits for each sample (it only prefetches two samples ahead itself).
-    // keras_mnist_mlp at batch 32 (25 KB a batch, ~150 us a step): see README "harness overhead".
+    // The next batch's images (this rank's slice, its first kAheadBytes) and labels asked for
+    // from memory before this batch trains: the core keeps a few dozen of these misses in flight
+    // and the rest follow while the step runs, so the gather mostly finds them in cache where it
+    // otherwise waits for each sample (it prefetches only two samples ahead itself). Measured in
+    // the MLP's trainer step at batch 32 (25 KB a batch, ~150 us a step): its gather 12.5 -> 5.8 us.
     const auto [nlo, nhi] = slice(next_n);
-    const int64_t ahead = std::min<int64_t>(nhi - nlo, std::max<int64_t>(2, kAheadBytes / sample_size_));
     const int64_t* idx = order_.data() + pos_ + nlo;
-    for (int64_t i = 0; i < ahead; ++i) {
-      prefetch_sample(split_.images.data(), idx[i], sample_size_);
+    int64_t left = kAheadBytes;
+    for (int64_t i = 0; i < nhi - nlo && left > 0; ++i, left -= sample_size_) {
+      prefetch_sample(split_.images.data(), idx[i], sample_size_, left);
       __builtin_prefetch(split_.labels.data() + idx[i]);
     }
+    ahead_pos_ = pos_;
   }
   return n;
 }
@@ -241,14 +251,11 @@ void Batcher::gather(const Split& split, int64_t P, const Preprocess& pre, const
       convert_sample(images + idx[i] * P, x + i * P, C, HW, pre.scale.data(), pre.shift.data());
     }
   };
-  // Small batches: a parallel region costs more than it saves. Augmenting (per-pixel work): from
-  // 16k elements (20 Fashion-MNIST or 5 CIFAR-10 images). A plain conversion is bound by memory,
-  // and next() has the batch's images on their way: from 1M elements. bench_data's BM_BatchEpoch
-  // on 2 threads (Fashion-MNIST, 2026-12-02, a VM whose cores hand a line over in ~300 ns) took
-  // 17-20 -> 5.8 ms at batch 32 and 10.7-11 -> 6.0 ms at batch 128 when that limit went from 16k
-  // to 1M; at batch 1024 (800k elements) 7.4-8.2 vs 7.2-8.9 ms, the same.
-  const int64_t serial_below = augment ? int64_t(1) << 14 : int64_t(1) << 20;
-  if (!threads || n * P < serial_below) {
+  // Small batches: a parallel region costs more than it saves. 16k elements (20 Fashion-MNIST or 5
+  // CIFAR-10 images): bench_data's BM_BatchEpoch on 2 threads took 10.5 -> 7.3 ms at batch 32 and
+  // 10.2 -> 5.5 ms at batch 128 when this went from 256k down to 16k (the threads' misses overlap).
+  // (Batcher::next passes threads = false up to kAheadSerialBelow for a batch it asked for ahead.)
+  if (!threads || n * P < (int64_t(1) << 14)) {
     for (int64_t i = 0; i < n; ++i) one(i);
     return;
   }

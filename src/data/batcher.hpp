@@ -79,6 +79,8 @@ class Batcher {
   int64_t epoch_ = 0;
   std::vector<int64_t> order_;
   int64_t pos_ = 0;
+  // The position of the batch whose images next() asked for ahead (-1: none this epoch).
+  int64_t ahead_pos_ = -1;
   // Prefetch: the worker fills stage_ with the batch at staged_pos_ (-1: none asked).
   std::thread thread_;
   std::mutex mu_;

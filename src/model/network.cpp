@@ -218,7 +218,7 @@ int64_t Network::max_sub_batch(int64_t budget) const {
   if (W > kWeightHeavySamples * double(A)) return cap;  // weight-heavy: the budget alone
   // Weight traffic per sub-batch (read by each primitive, the gradient accumulated) amortised:
   const auto amortised = int64_t(std::ceil(kSubBatchWeightFactor * W / double(A)));
-  return std::max<int64_t>(1, std::min(cap, std::max(kSubBatchBytes / A, amortised)));
+  return std::min(cap, std::max({kMinSmallSubBatch, kSubBatchBytes / A, amortised}));
 }
 
 Plan& Network::plan(int64_t batch, bool training, bool whole) {

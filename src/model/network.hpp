@@ -172,16 +172,18 @@ class Network {
   // and W the parameter bytes, cap = max(kMinSubBatch, budget / A) (the activation budget):
   //  - weight-heavy models (W > kWeightHeavySamples x A: the MLP, 26; keras_mnist_cnn, 6.3): cap;
   //  - the others (the conv nets whose activations outweigh their weights: LeNet 1.7-1.9,
-  //    keras_cifar_cnn 0.65): min(cap, max(kSubBatchBytes / A, ceil(kSubBatchWeightFactor x W / A))),
-  //    sub-batches whose activations fit kSubBatchBytes, but not so small that each one's weight
-  //    traffic (every primitive reads its weights, the gradient is accumulated) exceeds
-  //    1/kSubBatchWeightFactor of its activation traffic; at least 1.
-  // Measured (issue 11, bench_train_step, 5 interleaved processes each way, medians): the second
-  // rule made lenet_cifar and lenet_fmnist at batch 1024 1.12-1.21x faster on 1 and 2 threads
-  // (neutral at 32 and 128) and keras_cifar_cnn at 32, 128 and 1024 1.02-1.09x; applied to the
-  // MLP it made batch 1024 0.95-0.96x, hence the weight-heavy exception.
+  //    keras_cifar_cnn 0.65): min(cap, max(kMinSmallSubBatch, kSubBatchBytes / A,
+  //    ceil(kSubBatchWeightFactor x W / A))): sub-batches whose activations fit kSubBatchBytes,
+  //    but not so small that each one's weight traffic (every primitive reads its weights, the
+  //    gradient is accumulated) exceeds 1/kSubBatchWeightFactor of its activation traffic, and
+  //    never under kMinSmallSubBatch samples (a model with more than kSubBatchBytes a sample).
+  // So kMinSubBatch bounds only the cap. Measured (issue 11, bench_train_step, 5 interleaved
+  // processes each way against the build before, medians): lenet_cifar and lenet_fmnist at batch
+  // 1024 1.06-1.11x faster on 1 and 2 threads (best against best 1.08-1.15x; an earlier run
+  // 1.12-1.21x), keras_cifar_cnn at 1024 1.04x and 1.11x; applied to the MLP the second rule made
+  // its batch 1024 0.95-0.96x, hence the weight-heavy exception.
   int64_t max_sub_batch(int64_t budget) const;
-  static constexpr int64_t kSubBatchBytes = int64_t(6) << 20;
+  static constexpr int64_t kSubBatchBytes = int64_t(6) << 20, kMinSmallSubBatch = 8;
   static constexpr double kSubBatchWeightFactor = 16, kWeightHeavySamples = 4;
   // Bytes of activations and their gradients per training sample; the sub-batch budget.
   int64_t activation_bytes_per_sample() const;
