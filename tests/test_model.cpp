@@ -246,6 +246,16 @@ TEST_CASE("backward stops at the first layer with parameters", "[model][backward
     for (size_t j = 0; j < r.count; ++j) REQUIRE(std::isfinite(net->grads()[r.offset + j]));
 }
 
+namespace {
+// Batch-parallel plans off for one test (on 2+ threads a large batch would otherwise run as
+// members, not as sequential sub-batches); restored however it ends.
+struct BatchParallelOff {
+  bool was = Network::batch_parallel();
+  BatchParallelOff() { Network::set_batch_parallel(false); }
+  ~BatchParallelOff() { Network::set_batch_parallel(was); }
+};
+}  // namespace
+
 TEST_CASE("a large training batch split into sub-batches gives the whole batch's loss and gradient",
           "[model][split]") {
   // A padded 3-channel conv; and LeNet's unpadded 6-channel first layer (the small-channel
@@ -261,11 +271,7 @@ TEST_CASE("a large training batch split into sub-batches gives the whole batch's
   auto net = build_network(desc, Shape{channels, 32, 32}, 10);
   initialize(*net, Init::PytorchDefault, 3);
   // The sequential split (on 2+ threads the batch would otherwise run batch-parallel: next test).
-  struct Off {
-    bool was = Network::batch_parallel();
-    Off() { Network::set_batch_parallel(false); }
-    ~Off() { Network::set_batch_parallel(was); }
-  } off;
+  BatchParallelOff off;
   const int64_t max_sub = net->max_sub_batch(Network::kActivationBudget);  // its rule: the next test
   const int64_t batch = 2 * max_sub + 7;  // three sub-batches, the last one smaller
   Plan& split = net->plan(batch, true);
@@ -341,11 +347,7 @@ TEST_CASE("training sub-batches: weight-heavy models keep the budget cap, the ot
   }
   // plan() splits by it: a batch of 2 x max + 1 runs as three sub-batches of ceil((2 max + 1) / 3),
   // the last one no larger.
-  struct Off {
-    bool was = Network::batch_parallel();
-    Off() { Network::set_batch_parallel(false); }
-    ~Off() { Network::set_batch_parallel(was); }
-  } off;
+  BatchParallelOff off;
   const int64_t m = net->max_sub_batch(Network::kActivationBudget);
   Plan& p = net->plan(2 * m + 1, true);
   CHECK(p.split() == (2 * m + 1 + 2) / 3);

@@ -180,9 +180,15 @@ double Network::layer_work(size_t layer, int64_t batch) const {
   return double(batch) * (flops > 0 ? flops : kElementWork * double(in.numel()));
 }
 
-void Network::check_batch(int64_t batch, bool training, const std::string& what) const {
+int64_t Network::split_size(int64_t batch, bool training) const {
+  if (!training || !state_refs_.empty()) return 0;
   const int64_t max_sub = max_sub_batch(kActivationBudget);
-  const int64_t b = training && state_refs_.empty() && batch > max_sub ? max_sub : batch;
+  return batch > max_sub ? max_sub : 0;
+}
+
+void Network::check_batch(int64_t batch, bool training, const std::string& what) const {
+  const int64_t sub = split_size(batch, training);
+  const int64_t b = sub > 0 ? sub : batch;
   double largest = double(input_.numel());
   for (auto& s : shapes_) largest = std::max(largest, double(s.numel()));
   const double bytes = double(b) * largest * double(sizeof(float));
@@ -229,8 +235,7 @@ Plan& Network::plan(int64_t batch, bool training, bool whole) {
   // split, or batch-parallel with T members (T in the key: a thread count or switch change
   // builds the plan it asks for).
   const int team = whole ? 0 : team_size(batch, training);
-  const bool split =
-      !whole && !team && training && state_refs_.empty() && batch > max_sub_batch(kActivationBudget);
+  const bool split = !whole && !team && split_size(batch, training) > 0;
   auto key = std::make_tuple(batch, training, team ? 1 + team : split ? 1 : 0);
   auto it = plans_.find(key);
   if (it != plans_.end()) return *it->second;

@@ -245,6 +245,9 @@ class Network {
   std::map<std::tuple<int64_t, bool, int>, std::unique_ptr<Plan>> plans_;  // (batch, training, kind)
   // Members of a batch-parallel plan for this batch at the caller's thread count, 0: none.
   int team_size(int64_t batch, bool training) const;
+  // The sub-batch size (max_sub_batch(kActivationBudget)) a training batch of a model without
+  // batch statistics would split into when not batch-parallel; 0: it runs whole.
+  int64_t split_size(int64_t batch, bool training) const;
   struct BuildOpts {
     float* grads;
     Rng* rng;
