@@ -12,6 +12,7 @@
 #include "core/rng.hpp"
 #include "dnnl/context.hpp"
 #include "layers/conv_small.hpp"
+#include "optim/elementwise.hpp"
 #include "sgdbench/build_info.hpp"
 
 namespace sgdbench::bench {
@@ -121,6 +122,7 @@ int run_main(int argc, char** argv) {
   benchmark::AddCustomContext("flush_denormals", dnnl_ctx::flush_denormals() ? "true" : "false");
   benchmark::AddCustomContext("small_channel_kernels", small_channel_kernels_in_use() ? "true" : "false");
   benchmark::AddCustomContext("batch_parallel", Network::batch_parallel() ? "true" : "false");
+  benchmark::AddCustomContext("update_isa", update_isa_name(update_isa()));
   benchmark::AddCustomContext("core_to_core_ns_at_start", std::to_string(core_to_core_ns()));
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();

@@ -3,6 +3,7 @@
 #include "core/error.hpp"
 #include "dnnl/context.hpp"
 #include "helpers.hpp"
+#include "optim/elementwise.hpp"
 #include "optim/optimizer.hpp"
 #include "optim/schedule.hpp"
 
@@ -81,6 +82,57 @@ TEST_CASE("optimizers match torch.optim for 3 steps", "[optim]") {
       CHECK_THAT(double(p[i]), WithinRel(k.expected[i], 2e-6) || WithinAbs(k.expected[i], 1e-6));
     }
   }
+}
+
+// The update loops run in AVX-512, AVX2 or baseline code (optim/elementwise.hpp); each rule is
+// IEEE arithmetic compiled without fused multiply-adds, so every ISA must give the baseline's
+// bits, on the vector body, the tail and the threaded split (n > kParallelMin, 2 threads).
+TEST_CASE("every update ISA gives the baseline's bits", "[optim][isa]") {
+  REQUIRE(update_isa_supported(UpdateIsa::baseline));
+  const UpdateIsa widest = update_isa();
+  CHECK(update_isa_supported(widest));
+  if (widest != UpdateIsa::avx512) CHECK_FALSE(update_isa_supported(UpdateIsa::avx512));
+  std::vector<OptimizerConfig> cfgs;
+  auto add = [&](std::string name, auto edit) {
+    auto c = oc(std::move(name));
+    edit(c);
+    cfgs.push_back(c);
+  };
+  add("sgd", [](OptimizerConfig& c) { c.weight_decay = 0.01; });
+  add("sgd", [](OptimizerConfig& c) { c.momentum = 0.9, c.dampening = 0.1; });
+  add("sgd", [](OptimizerConfig& c) { c.momentum = 0.9, c.nesterov = true, c.weight_decay = 0.01; });
+  add("adagrad", [](OptimizerConfig& c) { c.lr_decay = 0.01, c.weight_decay = 0.01; });
+  add("rmsprop", [](OptimizerConfig&) {});
+  add("rmsprop", [](OptimizerConfig& c) { c.momentum = 0.9, c.centered = true; });
+  add("adam", [](OptimizerConfig& c) { c.weight_decay = 0.01; });
+  const size_t n = 2 * kParallelMin + 37;
+  auto run = [&](const OptimizerConfig& c, UpdateIsa isa) {
+    set_update_isa(isa);
+    Rng r(5);
+    std::vector<float> p(n), g(n);
+    for (auto& v : p) v = float(r.uniform(-1, 1));
+    auto opt = make_optimizer(c);
+    for (int t = 0; t < 3; ++t) {
+      for (auto& v : g) v = float(r.uniform(-1, 1));
+      opt->step(p.data(), g.data(), n, 0.01);
+    }
+    return p;
+  };
+  dnnl_ctx::set_threads(2);
+  for (auto& c : cfgs) {
+    CAPTURE(c.to_json().dump());
+    const auto base = run(c, UpdateIsa::baseline);
+    for (UpdateIsa isa : {UpdateIsa::avx2, UpdateIsa::avx512}) {
+      if (!update_isa_supported(isa)) continue;
+      CAPTURE(update_isa_name(isa));
+      const auto got = run(c, isa);
+      size_t differ = 0;
+      for (size_t i = 0; i < n; ++i) differ += std::memcmp(&got[i], &base[i], sizeof(float)) != 0;
+      CHECK(differ == 0);
+    }
+  }
+  set_update_isa(widest);
+  dnnl_ctx::set_threads(0);
 }
 
 TEST_CASE("optimizer configuration errors are spec errors", "[optim]") {

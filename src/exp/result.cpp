@@ -23,6 +23,7 @@
 #include "dnnl/context.hpp"
 #include "layers/conv_small.hpp"
 #include "model/network.hpp"
+#include "optim/elementwise.hpp"
 #include "sgdbench/build_info.hpp"
 
 namespace sgdbench {
@@ -56,6 +57,7 @@ nlohmann::json provenance(int threads, const std::string& started, const std::st
           {"flush_denormals", dnnl_ctx::flush_denormals()},
           {"small_channel_kernels", small_channel_kernels_in_use()},
           {"batch_parallel", Network::batch_parallel()},
+          {"update_isa", update_isa_name(update_isa())},
           {"cpu_model", dnnl_ctx::cpu_model()},
           {"hardware_threads", dnnl_ctx::hardware_threads()},
           {"host", host},
