@@ -303,6 +303,37 @@ TEST_CASE("a large training batch split into sub-batches gives the whole batch's
   CHECK(norm > 0);
   CHECK(worst <= 1e-4 * norm);
 
+  // The second and later sub-batches of a step reuse the weight copies in the primitives'
+  // layouts that the sub-plan's first run made (Plan::for_each_sub): after the weights change,
+  // the next step's first sub-batch must copy them again, and so must the sub-plan run by
+  // itself. New weights, then split against whole again; then the sub-plan's logits on its own
+  // against an inference plan's of its size (which always copies).
+  auto change_weights = [&](float f) {
+    for (size_t j = 0; j < net->buffer_size(); ++j) net->params()[j] = net->params()[j] * f + 0.01f * float(j % 7);
+  };
+  change_weights(0.5f);
+  lw = whole.forward_loss();
+  whole.backward();
+  gw.assign(net->grads(), net->grads() + net->buffer_size());
+  ls = split.forward_loss();
+  split.backward();
+  CHECK(ls.loss == Approx(lw.loss).epsilon(1e-5));
+  worst = 0, norm = 0;
+  for (size_t j = 0; j < gw.size(); ++j) {
+    worst = std::max(worst, double(std::fabs(net->grads()[j] - gw[j])));
+    norm = std::max(norm, double(std::fabs(gw[j])));
+  }
+  CHECK(norm > 0);
+  CHECK(worst <= 1e-4 * norm);
+  change_weights(-0.75f);
+  Plan& infer = net->plan(split.split(), false);
+  REQUIRE(sub.batch() == split.split());
+  for (int64_t i = 0; i < sub.batch() * P; ++i) sub.input()[i] = infer.input()[i] = float(rng.uniform());
+  for (int64_t i = 0; i < sub.batch(); ++i) sub.labels()[i] = int32_t(rng.below(10));
+  sub.forward_loss();
+  infer.forward();
+  for (int64_t i = 0; i < sub.batch() * 10; ++i) REQUIRE(sub.logits()[i] == Approx(infer.logits()[i]).margin(1e-4));
+
   // Batch norm's statistics are per batch: such a model runs every batch whole.
   auto bn = parse_model(nlohmann::json::parse(R"({"name": "bn", "layers": [
       {"conv": {"out": 16, "kernel": 3, "padding": "same"}}, {"batch_norm": {}}, {"relu": {}},

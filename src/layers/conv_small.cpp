@@ -289,6 +289,7 @@ class SmallConvExec : public LayerExec {
 
   void backward_weights() override { weight_grad(); }
   void backward_data() override { inner_->backward_data(); }
+  void set_weights_unchanged(bool on) override { inner_->set_weights_unchanged(on); }
 
  private:
   // Thread t of `got`: its images' weight and bias gradient partial sums, into its accumulator.

@@ -78,8 +78,16 @@ class LayerExec {
     backward_weights();
     if (need_diff_src) backward_data();
   }
+  // Set by a split plan for its second and later sub-batches of one step (Plan::for_each_sub):
+  // the weights have not changed since this exec last copied them into its primitives' layouts,
+  // so it may skip those copies. Cleared when the step's sub-batches are done. Wrappers pass it
+  // on to the exec they wrap.
+  virtual void set_weights_unchanged(bool on) { weights_unchanged_ = on; }
   dnnl::memory dst;
   dnnl::memory diff_src;
+
+ protected:
+  bool weights_unchanged_ = false;
 };
 
 class Layer {

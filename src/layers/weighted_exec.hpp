@@ -64,7 +64,7 @@ class WeightedExec : public LayerExec {
   void forward_elsewhere() { forward_elsewhere_ = true; }
 
   void forward() override {
-    w_fwd_.pull(w_user_);
+    if (!weights_unchanged_) w_fwd_.pull(w_user_);
     fwd_.execute(dnnl_ctx::stream(), fwd_args_);
   }
 
@@ -86,10 +86,13 @@ class WeightedExec : public LayerExec {
   }
 
   void backward_data() override {
-    if (!share_w_)
+    if (weights_unchanged_) {
+      // the copies the sub-batch before made are current
+    } else if (!share_w_) {
       w_bwd_.pull(w_user_);
-    else if (forward_elsewhere_)
+    } else if (forward_elsewhere_) {
       w_fwd_.pull(w_user_);
+    }
     bwd_data_.execute(dnnl_ctx::stream(), bwd_data_args_);
   }
 

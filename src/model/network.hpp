@@ -107,7 +107,12 @@ class Plan {
   // Reads its input from p (a split plan's sub-batch, in place) instead of its own buffer;
   // nullptr: its own buffer again.
   void read_input_from(float* p);
+  Tensor own_in_buf_;
   void* own_in_ = nullptr;
+  // Every layer's LayerExec::set_weights_unchanged (for_each_sub).
+  void set_weights_unchanged(bool on) {
+    for (auto& e : execs_) e->set_weights_unchanged(on);
+  }
 };
 
 class Network {
