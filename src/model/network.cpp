@@ -367,8 +367,8 @@ struct Plan::RestoreInputs {
   const Plans& plans;
   ~RestoreInputs() {
     for (auto& q : plans) try {  // Plan* or unique_ptr<Plan>
-        q->read_input_from(nullptr);
         q->set_weights_unchanged(false);
+        q->read_input_from(nullptr);
       } catch (...) {  // set_data_handle on a CPU memory does not fail; never throw from here
       }
   }
@@ -385,13 +385,12 @@ void Plan::for_each_sub(F f) {
   float* in = input();
   Plan* const subs[2] = {sub_, sub_last_};
   RestoreInputs<decltype(subs)> restore{subs};  // also clears weights_unchanged
-  bool ran[2] = {false, false};
   for (int64_t off = 0; off < batch_; off += sub_batch_) {
     const int64_t b = std::min(sub_batch_, batch_ - off);
-    const int k = b == sub_batch_ ? 0 : 1;
-    Plan& q = *subs[k];
-    q.set_weights_unchanged(ran[k]);
-    ran[k] = true;
+    Plan& q = b == sub_batch_ ? *sub_ : *sub_last_;
+    // The first sub-batch is a full one (sub_batch_ < batch_), so a full one after it finds
+    // sub_'s copies made; a shorter last one runs sub_last_ once.
+    q.set_weights_unchanged(off > 0 && b == sub_batch_);
     q.read_input_from(in + off * P);
     std::copy_n(labels_.data() + off, b, q.labels());
     f(q, off, b);

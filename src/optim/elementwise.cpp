@@ -12,10 +12,13 @@ namespace sgdbench {
 namespace {
 
 UpdateIsa widest() {
-  __builtin_cpu_init();  // this may run before libgcc's own initialiser
-  if (__builtin_cpu_supports("avx512f")) return UpdateIsa::avx512;
-  if (__builtin_cpu_supports("avx2")) return UpdateIsa::avx2;
-  return UpdateIsa::baseline;
+  static const UpdateIsa w = [] {
+    __builtin_cpu_init();  // this may run before libgcc's own initialiser
+    if (__builtin_cpu_supports("avx512f")) return UpdateIsa::avx512;
+    if (__builtin_cpu_supports("avx2")) return UpdateIsa::avx2;
+    return UpdateIsa::baseline;
+  }();
+  return w;
 }
 
 // An unknown or unsupported SGDBENCH_UPDATE_ISA keeps the widest, with one line on stderr (a

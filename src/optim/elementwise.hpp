@@ -5,9 +5,10 @@
 // Why (issue 11): the library is built for the baseline, where these loops run 4 floats an SSE
 // instruction (perf put the SGD-momentum update at 41% of keras_mnist_cnn's batch-1 step); in
 // AVX-512, bench_optim's updates of 1M floats run 1.5-3x faster. Every ISA gives the same bits:
-// the rules are IEEE add/mul/div/sqrt, each correctly rounded in every vector width, and the files
-// that use this header are compiled with -ffp-contract=off (no fused multiply-add, which rounds
-// once where the baseline rounds twice) and -fno-math-errno (sqrt vectorises): CMakeLists.txt.
+// the rules are IEEE add/mul/div/sqrt, each correctly rounded in every vector width, and
+// optimizers.cpp, the one file that calls for_each_element, is compiled with -ffp-contract=off (no
+// fused multiply-add, which rounds once where the baseline rounds twice; CMakeLists.txt) and the
+// library with -fno-math-errno (sqrt vectorises). A loop in another file needs that flag too.
 // The test "every update ISA gives the baseline's bits" holds each ISA to that.
 #pragma once
 #include <algorithm>
