@@ -23,7 +23,11 @@ TEST_CASE("conv2d: oneDNN forward and backward equal the reference", "[layers][c
   // N, C, H, W, OC, K, stride, pad
   auto c = GENERATE(std::vector<int64_t>{1, 1, 5, 5, 2, 3, 1, 0}, std::vector<int64_t>{2, 3, 8, 8, 4, 3, 1, 1},
                     std::vector<int64_t>{4, 3, 12, 12, 6, 5, 1, 0}, std::vector<int64_t>{3, 2, 9, 9, 3, 3, 2, 1},
-                    std::vector<int64_t>{1, 6, 14, 14, 16, 5, 1, 0}, std::vector<int64_t>{5, 16, 7, 7, 8, 3, 1, 0});
+                    std::vector<int64_t>{1, 6, 14, 14, 16, 5, 1, 0}, std::vector<int64_t>{5, 16, 7, 7, 8, 3, 1, 0},
+                    // the channel counts of keras_cifar_cnn, where the weights take blocked layouts
+                    // (copied by dnnl/tile_reorder.hpp on AVX-512)
+                    std::vector<int64_t>{1, 3, 10, 10, 32, 3, 1, 0}, std::vector<int64_t>{2, 32, 8, 8, 64, 3, 1, 0},
+                    std::vector<int64_t>{1, 64, 6, 6, 64, 3, 1, 0});
   const int64_t N = c[0], C = c[1], H = c[2], W = c[3], O = c[4], K = c[5], S = c[6], P = c[7];
   CAPTURE(N, C, H, W, O, K, S, P);
   Rng rng(11 + uint64_t(N * 100 + C));

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
+#include <cstring>
 #include <new>
 #include <fstream>
 #include <thread>
@@ -196,15 +197,29 @@ void LayoutBridge::bind(const memory& user, const memory::desc& prim_md, bool in
     return;
   }
   mem = memory(prim_md, engine());
+  tile = TileReorder::make(user.get_desc(), prim_md);
+  if (tile) {
+    // The padded area of a blocked layout must read zero; the tile copies never write it.
+    std::memset(mem.get_data_handle(), 0, prim_md.get_size());
+    return;
+  }
   if (into_prim) to_prim = Reorder(user, mem);
   if (out_of_prim) to_user = Reorder(mem, user);
 }
 
 void LayoutBridge::pull(const memory& user) {
-  if (needed) to_prim.execute(user, mem);
+  if (!needed) return;
+  if (tile)
+    tile->to_blocked(static_cast<const float*>(user.get_data_handle()), static_cast<float*>(mem.get_data_handle()));
+  else
+    to_prim.execute(user, mem);
 }
 void LayoutBridge::push(const memory& user) {
-  if (needed) to_user.execute(mem, user);
+  if (!needed) return;
+  if (tile)
+    tile->to_plain(static_cast<const float*>(mem.get_data_handle()), static_cast<float*>(user.get_data_handle()));
+  else
+    to_user.execute(mem, user);
 }
 
 }  // namespace sgdbench::dnnl_ctx

@@ -3,9 +3,12 @@
 #pragma once
 #include <oneapi/dnnl/dnnl.hpp>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
+
+#include "dnnl/tile_reorder.hpp"
 
 namespace sgdbench::dnnl_ctx {
 
@@ -102,9 +105,12 @@ memory::desc plain_md(const std::vector<int64_t>& dims);
 
 // A memory in a primitive's preferred layout fed from / flushed to a canonical one:
 // when the layouts agree, `mem` IS the canonical memory and no reorder runs.
+// Where TileReorder handles the pair (AVX-512, the blocked layouts conv and dense weights take),
+// it copies instead of oneDNN's reorder (2.5-12x faster on the zoo's weights; tile_reorder.hpp).
 struct LayoutBridge {
   memory mem;
-  Reorder to_prim, to_user;  // empty when layouts agree
+  Reorder to_prim, to_user;  // empty when layouts agree or `tile` copies
+  std::optional<TileReorder> tile;
   bool needed = false;
   void bind(const memory& user, const memory::desc& prim_md, bool into_prim, bool out_of_prim);
   void pull(const memory& user);  // user -> mem (if needed)
