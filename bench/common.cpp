@@ -123,6 +123,7 @@ int run_main(int argc, char** argv) {
   benchmark::AddCustomContext("small_channel_kernels", small_channel_kernels_in_use() ? "true" : "false");
   benchmark::AddCustomContext("batch_parallel", Network::batch_parallel() ? "true" : "false");
   benchmark::AddCustomContext("update_isa", update_isa_name(update_isa()));
+  benchmark::AddCustomContext("tile_reorder", dnnl_ctx::tile_reorder_enabled() ? "true" : "false");
   benchmark::AddCustomContext("core_to_core_ns_at_start", std::to_string(core_to_core_ns()));
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();

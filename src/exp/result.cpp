@@ -58,6 +58,7 @@ nlohmann::json provenance(int threads, const std::string& started, const std::st
           {"small_channel_kernels", small_channel_kernels_in_use()},
           {"batch_parallel", Network::batch_parallel()},
           {"update_isa", update_isa_name(update_isa())},
+          {"tile_reorder", dnnl_ctx::tile_reorder_enabled()},
           {"cpu_model", dnnl_ctx::cpu_model()},
           {"hardware_threads", dnnl_ctx::hardware_threads()},
           {"host", host},
