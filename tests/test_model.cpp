@@ -217,6 +217,49 @@ TEST_CASE("conv/dense + ReLU fused plans equal the layers run one by one", "[mod
   }
 }
 
+TEST_CASE("a ReLU's gradient applied in the max pool after it equals the ReLU's own", "[model][fusion]") {
+  // maxpool(relu(x)) = relu(maxpool(x)): with fusion on, the pool masks its incoming gradient
+  // with [pool output > 0] and the ReLU's backward does nothing. Oracle: every layer run on its
+  // own (fusion off). Overlapping windows (3, stride 2), a fused ReLU (layer 1) and one that is
+  // not (layer 3, after a pool); the same bits either way.
+  auto desc = parse_model(nlohmann::json::parse(R"({"name": "poolnet", "layers": [
+      {"conv": {"out": 8, "kernel": 3}}, {"relu": {}}, {"max_pool": {"kernel": 3, "stride": 2}}, {"relu": {}},
+      {"max_pool": {"kernel": 2}}, {"flatten": {}}, {"dense": {"out": "classes"}}]})"),
+                          "(test)", "model");
+  auto net = build_network(desc, Shape{3, 15, 15}, 10);
+  initialize(*net, Init::PytorchDefault, 5);
+  // A negative bias: many windows hold only zeros after the ReLU, where the mask matters.
+  const auto& bias = net->param_refs()[1];
+  REQUIRE(bias.name.find("bias") != std::string::npos);
+  std::vector<float> b(size_t(bias.count), -0.3f);
+  net->write_param(bias.name, b.data());
+  CHECK(net->relu_grad_in_pool(1));
+  CHECK(net->relu_grad_in_pool(3));
+  CHECK_FALSE(net->relu_grad_in_pool(2));
+  const int64_t batch = GENERATE(1, 5);
+  Rng rng(21);
+  std::vector<float> x(size_t(batch * net->input_shape().numel()));
+  std::vector<int32_t> y(static_cast<size_t>(batch));
+  for (auto& v : x) v = float(rng.uniform(-1, 1));
+  for (auto& l : y) l = int32_t(rng.below(10));
+  auto grads = [&](bool fuse) {
+    net->set_relu_fusion(fuse);
+    CHECK(net->relu_grad_in_pool(1) == fuse);
+    Plan& p = net->plan(batch, true);
+    std::copy(x.begin(), x.end(), p.input());
+    std::copy(y.begin(), y.end(), p.labels());
+    p.forward_loss();
+    p.backward();
+    return std::vector<float>(net->grads(), net->grads() + net->buffer_size());
+  };
+  auto moved = grads(true), own = grads(false);
+  REQUIRE(moved.size() == own.size());
+  size_t nonzero = 0;
+  for (float g : own) nonzero += g != 0.f;
+  CHECK(nonzero > own.size() / 2);
+  CHECK(std::memcmp(moved.data(), own.data(), own.size() * sizeof(float)) == 0);
+}
+
 TEST_CASE("backward stops at the first layer with parameters", "[model][backward]") {
   // pool -> flatten -> dense: the dense layer's input gradient is never needed, nor the pool's,
   // so neither is computed (their diff_src keep a sentinel), while every parameter still gets

@@ -64,6 +64,13 @@ struct BuildArgs {
   // memory of its own and its backward reads that dst (ReLU'(x) = [relu(x) > 0]).
   bool relu_after = false;
   bool fused_relu = false;
+  // A ReLU directly before a max pool (Network::plan, training, with fusion on): maxpool(relu(x))
+  // = relu(maxpool(x)), so the pool masks its incoming gradient with [its output > 0] before its
+  // own backward (relu_grad_in_pool, on the pool: a tensor a window's size smaller) and the
+  // ReLU's backward does nothing (relu_grad_moved, on the ReLU). Same bits: each input position's
+  // gradient comes from windows whose maximum it is, so its mask [relu(x) > 0] is theirs.
+  bool relu_grad_moved = false;
+  bool relu_grad_in_pool = false;
 };
 
 class LayerExec {
@@ -111,6 +118,7 @@ class Layer {
   // is_relu() lets the planner find the pair.
   virtual bool can_fuse_relu() const { return false; }
   virtual bool is_relu() const { return false; }
+  virtual bool is_max_pool() const { return false; }
   // Forward FLOPs per sample (2 x multiply-accumulates of conv and dense; 0 elsewhere).
   virtual double forward_flops(const Shape& /*in*/) const { return 0; }
   virtual std::unique_ptr<LayerExec> build(const BuildArgs& args) const = 0;

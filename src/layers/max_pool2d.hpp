@@ -10,6 +10,7 @@ class MaxPool2d : public Layer {
   MaxPool2d(std::string name, int64_t kernel, int64_t stride = 0)
       : Layer(std::move(name)), k_(kernel), stride_(stride > 0 ? stride : kernel) {}
   std::string kind() const override { return "max_pool"; }
+  bool is_max_pool() const override { return true; }
   std::string describe() const override;
   Shape output_shape(const Shape& in) const override;
   std::unique_ptr<LayerExec> build(const BuildArgs& args) const override;

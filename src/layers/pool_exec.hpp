@@ -1,6 +1,7 @@
 // The execution shared by the pooling layers (max_pool, avg_pool, global_avg_pool): one oneDNN
 // pooling forward and backward for a given algorithm, window, stride and padding; max pooling
-// keeps its workspace for backward. Only the window and the algorithm differ per layer.
+// keeps its workspace for backward, and applies the gradient of a ReLU right before it
+// (BuildArgs::relu_grad_in_pool). Only the window and the algorithm differ per layer.
 #pragma once
 #include <unordered_map>
 
@@ -40,17 +41,34 @@ class PoolExec : public LayerExec {
     bwd_ = pooling_backward(bwd_pd);
     bwd_scratch_ = ctx::scratchpad(bwd_pd.scratchpad_desc());
     diff_src = memory(src_md, eng);
+    if (a.relu_grad_in_pool && alg == algorithm::pooling_max) {
+      // The ReLU before this pool: its gradient mask [dst > 0] on diff_dst, in place.
+      const auto relu = algorithm::eltwise_relu_use_dst_for_bwd;
+      auto hint = eltwise_forward::primitive_desc(eltwise_forward::desc(prop, relu, dst_md, 0.f), attr, eng);
+      auto relu_pd = eltwise_backward::primitive_desc(eltwise_backward::desc(relu, dst_md, dst_md, 0.f), attr, eng, hint);
+      relu_bwd_ = eltwise_backward(relu_pd);
+      relu_scratch_ = ctx::scratchpad(relu_pd.scratchpad_desc());
+    }
   }
   void forward() override { fwd_.execute(dnnl_ctx::stream(), fwd_args_); }
   void bind_backward(const memory& diff_dst) override {
     bwd_args_ = {{DNNL_ARG_DIFF_DST, diff_dst}, {DNNL_ARG_DIFF_SRC, diff_src}};
     if (ws_) bwd_args_[DNNL_ARG_WORKSPACE] = ws_;
     dnnl_ctx::add_scratchpad(bwd_args_, bwd_scratch_);
+    if (relu_bwd_) {
+      relu_args_ = {{DNNL_ARG_DST, dst}, {DNNL_ARG_DIFF_DST, diff_dst}, {DNNL_ARG_DIFF_SRC, diff_dst}};
+      dnnl_ctx::add_scratchpad(relu_args_, relu_scratch_);
+    }
   }
-  void backward_data() override { bwd_.execute(dnnl_ctx::stream(), bwd_args_); }
+  void backward_data() override {
+    if (relu_bwd_) relu_bwd_.execute(dnnl_ctx::stream(), relu_args_);
+    bwd_.execute(dnnl_ctx::stream(), bwd_args_);
+  }
 
  private:
-  memory ws_, bwd_scratch_;
+  memory ws_, bwd_scratch_, relu_scratch_;
+  dnnl::eltwise_backward relu_bwd_;
+  std::unordered_map<int, memory> relu_args_;
   dnnl::pooling_forward fwd_;
   dnnl::pooling_backward bwd_;
   std::unordered_map<int, memory> fwd_args_, bwd_args_;

@@ -1,5 +1,6 @@
 // ReLU: eltwise_relu forward, eltwise backward reading the forward's input; or, fused into the
-// layer before (BuildArgs::fused_relu), no forward of its own and a backward reading its output.
+// layer before (BuildArgs::fused_relu), no forward of its own and a backward reading its output;
+// before a max pool (BuildArgs::relu_grad_moved) no backward of its own: the pool applies it.
 #include "layers/relu.hpp"
 
 #include <unordered_map>
@@ -15,7 +16,8 @@ namespace {
 
 class ReluExec : public LayerExec {
  public:
-  explicit ReluExec(const BuildArgs& a) : training_(a.training), fused_(a.fused_relu), src_(a.src) {
+  explicit ReluExec(const BuildArgs& a)
+      : training_(a.training), fused_(a.fused_relu), moved_(a.relu_grad_moved), src_(a.src) {
     auto& eng = ctx::engine();
     auto md = a.src.get_desc();
     auto prop = a.training ? prop_kind::forward_training : prop_kind::forward_inference;
@@ -31,7 +33,7 @@ class ReluExec : public LayerExec {
       fwd_args_ = {{DNNL_ARG_SRC, src_}, {DNNL_ARG_DST, dst}};
       ctx::add_scratchpad(fwd_args_, ctx::scratchpad(fwd_pd.scratchpad_desc()));
     }
-    if (!training_) return;
+    if (!training_ || moved_) return;  // moved_: the max pool after it applies the mask
     auto bwd_pd = eltwise_backward::primitive_desc(eltwise_backward::desc(algo, md, md, 0.f), attr, eng, fwd_pd);
     bwd_ = eltwise_backward(bwd_pd);
     bwd_scratch_ = ctx::scratchpad(bwd_pd.scratchpad_desc());
@@ -43,13 +45,16 @@ class ReluExec : public LayerExec {
   // backward has run), so the backward streams two tensors, not three.
   void bind_backward(const memory& diff_dst) override {
     diff_src = diff_dst;
+    if (moved_) return;
     bwd_args_ = {{fused_ ? DNNL_ARG_DST : DNNL_ARG_SRC, src_}, {DNNL_ARG_DIFF_DST, diff_dst}, {DNNL_ARG_DIFF_SRC, diff_src}};
     ctx::add_scratchpad(bwd_args_, bwd_scratch_);
   }
-  void backward_data() override { bwd_.execute(ctx::stream(), bwd_args_); }
+  void backward_data() override {
+    if (!moved_) bwd_.execute(ctx::stream(), bwd_args_);
+  }
 
  private:
-  bool training_, fused_;
+  bool training_, fused_, moved_;
   memory src_, bwd_scratch_;
   eltwise_forward fwd_;
   eltwise_backward bwd_;

@@ -119,6 +119,10 @@ bool Network::relu_fused(size_t layer) const {
   return fuse_relu_ && layer > 0 && layers_[layer]->is_relu() && layers_[layer - 1]->can_fuse_relu();
 }
 
+bool Network::relu_grad_in_pool(size_t layer) const {
+  return fuse_relu_ && layer + 1 < layers_.size() && layers_[layer]->is_relu() && layers_[layer + 1]->is_max_pool();
+}
+
 const ParamRef& Network::param(const std::string& name) const {
   for (auto& r : refs_)
     if (r.name == name) return r;
@@ -326,6 +330,8 @@ std::unique_ptr<Plan> Network::build_plan(int64_t batch, bool training, bool who
     BuildArgs a;
     a.fused_relu = relu_fused(li);
     a.relu_after = li + 1 < layers_.size() && relu_fused(li + 1);
+    a.relu_grad_moved = relu_grad_in_pool(li);
+    a.relu_grad_in_pool = li > 0 && relu_grad_in_pool(li - 1);
     a.batch = batch;
     a.src = src;
     a.training = training;

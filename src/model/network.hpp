@@ -140,6 +140,9 @@ class Network {
   // True when `layer` is a ReLU that the conv or dense layer before it applies as a post-op in
   // this network's plans (set_relu_fusion).
   bool relu_fused(size_t layer) const;
+  // True when `layer` is a ReLU right before a max pool whose backward applies the ReLU's
+  // gradient mask on its smaller output (BuildArgs::relu_grad_moved; with set_relu_fusion).
+  bool relu_grad_in_pool(size_t layer) const;
   int64_t param_count() const;   // logical (no alignment gaps)
   double forward_flops() const;  // per sample
   // FLOPs one training step really executes per sample: each conv/dense layer's forward, its
