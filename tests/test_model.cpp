@@ -570,13 +570,19 @@ TEST_CASE("tiny training steps run on one thread and restore the caller's thread
   initialize(*net, Init::GlorotUniform, 1);
   dnnl_ctx::set_threads(2);
   const double per_sample = 3.0 * net->forward_flops();
-  Plan& tiny = net->plan(1, true);
+  // Explicit whole plans (as a split step's sub-plans are built): only the tiny-step rule.
+  Plan& tiny = net->plan(1, true, true);
   const int64_t big_batch = int64_t(Network::kSmallStepFlops / per_sample) + 1;
-  Plan& big = net->plan(big_batch, true);
+  Plan& big = net->plan(big_batch, true, true);
   CHECK(per_sample < Network::kSmallStepFlops);
   CHECK(tiny.threads() == 1);
   CHECK(big.threads() == 0);
-  CHECK(net->plan(big_batch - 1, true).threads() == 1);
+  CHECK(net->plan(big_batch - 1, true, true).threads() == 1);
+  // A step plan() runs whole runs on one thread below kWholeStepOneThreadFlops, in a plan of
+  // its own: the explicit whole plan of the same batch is still there, on every thread.
+  CHECK(net->plan(big_batch, true).threads() == 1);
+  CHECK(&net->plan(big_batch, true) != &big);
+  CHECK(net->plan(big_batch, true, true).threads() == 0);
   tiny.input()[0] = 0.5f;
   tiny.forward_loss();
   tiny.backward();
@@ -587,7 +593,17 @@ TEST_CASE("tiny training steps run on one thread and restore the caller's thread
   // dense2 (1,290 FLOPs) and relu4 (64 elements) on one; the step restores the caller's count.
   auto cnn = build_model("keras_cifar_cnn", Shape{3, 32, 32}, 10);
   initialize(*cnn, Init::GlorotUniform, 1);
-  Plan& one = cnn->plan(1, true);
+  // plan(): below kWholeStepOneThreadFlops (keras_cifar_cnn's step is whole below batch 32).
+  const double cnn_sample = 3.0 * cnn->forward_flops();
+  const int64_t whole_batch = int64_t(std::ceil(Network::kWholeStepOneThreadFlops / cnn_sample));
+  CAPTURE(cnn_sample, whole_batch);
+  REQUIRE(whole_batch > 1);
+  REQUIRE(whole_batch < 32);
+  CHECK(cnn->plan(1, true).threads() == 1);
+  CHECK(cnn->plan(whole_batch - 1, true).threads() == 1);
+  CHECK(cnn->plan(whole_batch, true).threads() == 0);
+  CHECK(cnn->plan(whole_batch - 1, false).threads() == 0);  // evaluation: the tiny-step rule only
+  Plan& one = cnn->plan(1, true, true);
   REQUIRE(one.threads() == 0);
   const auto& L = cnn->layers();
   auto at = [&](const std::string& name) {

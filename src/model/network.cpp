@@ -240,11 +240,16 @@ Plan& Network::plan(int64_t batch, bool training, bool whole) {
   // builds the plan it asks for).
   const int team = whole ? 0 : team_size(batch, training);
   const bool split = !whole && !team && split_size(batch, training) > 0;
-  auto key = std::make_tuple(batch, training, team ? 1 + team : split ? 1 : 0);
+  // One thread for a small step run whole (kWholeStepOneThreadFlops): its own key (-1), so that
+  // a sub-plan or an explicit whole plan of the same batch keeps every thread.
+  const bool one = !whole && training && !team && !split && ctx::threads() > 1 &&
+                   3.0 * forward_flops() * double(batch) < kWholeStepOneThreadFlops;
+  auto key = std::make_tuple(batch, training, one ? -1 : team ? 1 + team : split ? 1 : 0);
   auto it = plans_.find(key);
   if (it != plans_.end()) return *it->second;
-  auto p = build_plan(batch, training, !team && !split,
-                      BuildOpts{grads_.data(), &dropout_rng_, false, kActivationBudget, team});
+  BuildOpts opts{grads_.data(), &dropout_rng_, false, kActivationBudget, team};
+  opts.one_thread = one;
+  auto p = build_plan(batch, training, !team && !split, opts);
   auto& ref = *p;
   plans_.emplace(key, std::move(p));
   return ref;
@@ -261,7 +266,7 @@ std::unique_ptr<Plan> Network::build_plan(int64_t batch, bool training, bool who
   // traffic cost more than the second core gives (measured in issue 11). Primitives are created
   // and run with the same count.
   const double step_flops = (training ? 3.0 : 1.0) * forward_flops() * double(batch);
-  p->threads_ = o.member || step_flops < kSmallStepFlops ? 1 : 0;
+  p->threads_ = o.member || o.one_thread || step_flops < kSmallStepFlops ? 1 : 0;
   ThreadScope scope(p->threads_);
   p->classes_ = classes_;
   p->first_param_layer_ = first_param_layer();

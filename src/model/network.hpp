@@ -55,7 +55,8 @@ class Plan {
   // Members of a batch-parallel training plan (see Network::plan), 0 for every other plan.
   size_t team() const { return team_.size(); }
   const Plan& member(size_t t) const { return *team_.at(t); }
-  // Threads this plan runs with: 1 for tiny steps (Network::kSmallStepFlops), else 0 = the caller's.
+  // Threads this plan runs with: 1 for tiny steps (Network::kSmallStepFlops) and small training
+  // steps run whole (kWholeStepOneThreadFlops), else 0 = the caller's.
   int threads() const { return threads_; }
   // Forward only (inference, benchmarks of the forward pass); logits: N x classes row-major.
   void forward();
@@ -207,6 +208,14 @@ class Network {
   static constexpr int64_t kMinSubBatch = 32;
   // A plan whose step (3 x forward FLOPs for training) is below this runs on one thread.
   static constexpr double kSmallStepFlops = 4.5e6;
+  // A training step that plan() runs whole (not batch-parallel, not split) below this runs on
+  // one thread too: there every primitive forks and joins on its own, and on the 2-vCPU Zen 5 VM
+  // such steps ran 1.1-2.1x faster on one thread than on two (tools/compare_pytorch.py rows at
+  // 140ef30, core-to-core latency slow; at 44d1844, fast, the same for keras_cifar_cnn and
+  // keras_mnist_cnn at batch 1 and 4 and LeNet at 4). keras_mnist_cnn at 32 (170 MFLOP) ran
+  // faster on two there, hence the limit. Not for sub-plans of a split step or explicit whole
+  // plans (plan(b, true, true)), which keep every thread.
+  static constexpr double kWholeStepOneThreadFlops = 120e6;
   // In a plan that uses every thread, a layer whose work for the batch is below kSmallLayerWork
   // runs on one thread (created and executed so): its forward FLOPs x batch for conv and dense,
   // kElementWork per input element x batch for the others (ReLU, pooling, dropout). Measured
@@ -262,6 +271,7 @@ class Network {
     bool member;  // a batch-parallel member: one thread, its sub-plans owned, not cached
     int64_t budget;
     int team;  // > 0: build a batch-parallel plan of this many members (Network::plan decided it)
+    bool one_thread = false;  // a training step run whole below kWholeStepOneThreadFlops
   };
   std::unique_ptr<Plan> build_plan(int64_t batch, bool training, bool whole, const BuildOpts& o);
 };
