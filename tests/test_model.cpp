@@ -171,6 +171,24 @@ TEST_CASE("models match PyTorch goldens: logits, loss, gradients, 3 SGD-momentum
 // Issue 11: a large training batch runs as sub-batches that accumulate the gradient. Oracle: the
 // same batch run whole (one plan, every primitive at the full batch): same loss, correct count,
 // logits and gradients up to summation order; models with batch statistics never split.
+namespace {
+// A batch of uniform(-1, 1) inputs and labels below 10, drawn in that order, for a plan of `net`.
+struct RandomBatch {
+  std::vector<float> x;
+  std::vector<int32_t> y;
+  RandomBatch(const Network& net, int64_t batch, uint64_t seed)
+      : x(size_t(batch * net.input_shape().numel())), y(static_cast<size_t>(batch)) {
+    Rng rng(seed);
+    for (auto& v : x) v = float(rng.uniform(-1, 1));
+    for (auto& l : y) l = int32_t(rng.below(10));
+  }
+  void load(Plan& p) const {
+    std::copy(x.begin(), x.end(), p.input());
+    std::copy(y.begin(), y.end(), p.labels());
+  }
+};
+}  // namespace
+
 TEST_CASE("conv/dense + ReLU fused plans equal the layers run one by one", "[model][fusion]") {
   // conv->relu, image-fed dense->relu and vector-fed dense->relu fuse; a ReLU after a pool and a
   // conv without a ReLU do not.
@@ -182,16 +200,11 @@ TEST_CASE("conv/dense + ReLU fused plans equal the layers run one by one", "[mod
   auto net = build_network(desc, Shape{3, 12, 12}, 10);
   initialize(*net, Init::PytorchDefault, 4);
   const int64_t batch = GENERATE(1, 6);
-  Rng rng(9);
-  std::vector<float> x(size_t(batch * net->input_shape().numel()));
-  std::vector<int32_t> y(static_cast<size_t>(batch));
-  for (auto& v : x) v = float(rng.uniform(-1, 1));
-  for (auto& l : y) l = int32_t(rng.below(10));
+  const RandomBatch data(*net, batch, 9);
   auto run = [&](bool fuse, bool training) {
     net->set_relu_fusion(fuse);
     Plan& p = net->plan(batch, training);
-    std::copy(x.begin(), x.end(), p.input());
-    std::copy(y.begin(), y.end(), p.labels());
+    data.load(p);
     auto l = p.forward_loss();
     if (training) p.backward();
     // Fused ReLUs (layers 1, 7, 9) share the previous layer's output; the others have their own.
@@ -237,17 +250,12 @@ TEST_CASE("a ReLU's gradient applied in the max pool after it equals the ReLU's 
   CHECK(net->relu_grad_in_pool(3));
   CHECK_FALSE(net->relu_grad_in_pool(2));
   const int64_t batch = GENERATE(1, 5);
-  Rng rng(21);
-  std::vector<float> x(size_t(batch * net->input_shape().numel()));
-  std::vector<int32_t> y(static_cast<size_t>(batch));
-  for (auto& v : x) v = float(rng.uniform(-1, 1));
-  for (auto& l : y) l = int32_t(rng.below(10));
+  const RandomBatch data(*net, batch, 21);
   auto grads = [&](bool fuse) {
     net->set_relu_fusion(fuse);
     CHECK(net->relu_grad_in_pool(1) == fuse);
     Plan& p = net->plan(batch, true);
-    std::copy(x.begin(), x.end(), p.input());
-    std::copy(y.begin(), y.end(), p.labels());
+    data.load(p);
     p.forward_loss();
     p.backward();
     return std::vector<float>(net->grads(), net->grads() + net->buffer_size());

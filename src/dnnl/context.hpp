@@ -106,7 +106,8 @@ memory::desc plain_md(const std::vector<int64_t>& dims);
 // A memory in a primitive's preferred layout fed from / flushed to a canonical one:
 // when the layouts agree, `mem` IS the canonical memory and no reorder runs.
 // Where TileReorder handles the pair (AVX-512, the blocked layouts conv and dense weights take),
-// it copies instead of oneDNN's reorder (2.5-12x faster on the zoo's weights; tile_reorder.hpp).
+// it copies instead of oneDNN's reorder (2.4-7.7x faster on keras_cifar_cnn's conv weights,
+// bench_layers' BM_WeightCopy; tile_reorder.hpp).
 struct LayoutBridge {
   memory mem;
   Reorder to_prim, to_user;  // empty when layouts agree or `tile` copies

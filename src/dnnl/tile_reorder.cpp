@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
-#include <numeric>
 
 // GCC 12 reports its own AVX-512 headers' _mm512_undefined_ps() temporaries as maybe-uninitialized.
 #pragma GCC diagnostic push
