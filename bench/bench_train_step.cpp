@@ -68,9 +68,13 @@ void BM_TrainStep(benchmark::State& state, const bench::AnchorModel& m, bool den
   auto step = [&] {
     auto l = plan.forward_loss();
     benchmark::DoNotOptimize(l.loss);
-    plan.backward();
-    dnnl_ctx::ThreadScope scope(plan.threads());  // as the trainer: a tiny step's update on its threads
-    opt->step(net->params(), net->grads(), net->buffer_size(), 0.01, net->param_refs());
+    // As the trainer: the layers that can apply their update in their backward pass do
+    // (Plan::backward(const FusedSgd*)), the optimizer the rest, a tiny step's on its threads.
+    FusedSgd f;
+    const bool fuse = opt->begin_fused(net->buffer_size(), 0.01, net->params(), f);
+    const auto& fused = plan.backward(fuse ? &f : nullptr);
+    dnnl_ctx::ThreadScope scope(plan.threads());
+    opt->finish_fused(net->params(), net->grads(), net->buffer_size(), 0.01, net->param_refs(), fused);
   };
   if (denormal)
     for (int i = 0; i < kMemoriseSteps; ++i) step();  // fit the one batch: gradients decay to denormals

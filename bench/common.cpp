@@ -12,6 +12,7 @@
 #include "core/rng.hpp"
 #include "dnnl/context.hpp"
 #include "layers/conv_small.hpp"
+#include "layers/dense_fused.hpp"
 #include "optim/elementwise.hpp"
 #include "sgdbench/build_info.hpp"
 
@@ -124,6 +125,7 @@ int run_main(int argc, char** argv) {
   benchmark::AddCustomContext("batch_parallel", Network::batch_parallel() ? "true" : "false");
   benchmark::AddCustomContext("update_isa", update_isa_name(update_isa()));
   benchmark::AddCustomContext("tile_reorder", dnnl_ctx::tile_reorder_enabled() ? "true" : "false");
+  benchmark::AddCustomContext("fused_update", fused_dense_available() ? "true" : "false");
   benchmark::AddCustomContext("core_to_core_ns_at_start", std::to_string(core_to_core_ns()));
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();

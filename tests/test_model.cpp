@@ -10,6 +10,7 @@
 #include "core/error.hpp"
 #include "dnnl/context.hpp"
 #include "helpers.hpp"
+#include "layers/dense_fused.hpp"
 #include "model/zoo.hpp"
 #include "optim/optimizer.hpp"
 
@@ -631,4 +632,108 @@ TEST_CASE("tiny training steps run on one thread and restore the caller's thread
   one.backward();
   CHECK(dnnl_ctx::threads() == 2);
   dnnl_ctx::set_threads(0);
+}
+
+namespace {
+// A plan's training step, the update fused into the backward pass where the layers can
+// (Plan::backward(const FusedSgd*)) or taken by the optimizer alone; returns the fused weights.
+std::vector<const float*> sgd_step(Network& net, Plan& p, Optimizer& opt, double lr, bool fuse) {
+  p.forward_loss();
+  FusedSgd f;
+  const bool ok = fuse && opt.begin_fused(net.buffer_size(), lr, net.params(), f);
+  const auto done = p.backward(ok ? &f : nullptr);
+  opt.finish_fused(net.params(), net.grads(), net.buffer_size(), lr, net.param_refs(), done);
+  return done;
+}
+}  // namespace
+
+TEST_CASE("fused dense update: the same bits as backward + SGD where no input gradient is fused",
+          "[model][fused]") {
+  // keras_mnist_mlp: dense1 (784 x 128, the first layer with parameters: no input gradient) fuses
+  // at batch 1; its weight gradient is one product per element, the update SGD's arithmetic, so
+  // weights, gradients and velocities stay equal bit for bit over steps (dropout included).
+  if (!fused_dense_available()) {  // no AVX-512 (or SGDBENCH_FUSED_UPDATE=0): nothing fuses
+    auto net = build_model("keras_mnist_mlp", Shape{1, 28, 28}, 10);
+    auto opt = make_optimizer(OptimizerConfig{});
+    CHECK(sgd_step(*net, net->plan(1, true), *opt, 0.05, true).empty());
+    return;
+  }
+  OptimizerConfig oc;
+  const int variant = GENERATE(0, 1, 2, 3);
+  if (variant == 0) oc.momentum = 0.9;
+  if (variant == 1) oc.momentum = 0.9, oc.nesterov = true, oc.weight_decay = 1e-3;
+  if (variant == 2) oc.weight_decay = 5e-4;  // no momentum: no velocity
+  if (variant == 3) oc.momentum = 0.5, oc.dampening = 0.1, oc.weight_decay = 1e-2, oc.weight_decay_on = "all";
+  CAPTURE(variant);
+  std::unique_ptr<Network> nets[2];
+  std::unique_ptr<Optimizer> opts[2];
+  for (int k = 0; k < 2; ++k) {
+    nets[k] = build_model("keras_mnist_mlp", Shape{1, 28, 28}, 10);
+    initialize(*nets[k], Init::GlorotUniform, 3);
+    nets[k]->reseed_dropout(5);
+    opts[k] = make_optimizer(oc);
+  }
+  const auto& refs = nets[1]->param_refs();
+  const float* dense1 = nets[1]->params() + refs.at(0).offset;
+  for (int step = 0; step < 4; ++step) {
+    const RandomBatch data(*nets[0], 1, 40 + uint64_t(step));
+    for (int k = 0; k < 2; ++k) data.load(nets[k]->plan(1, true));
+    const auto plain = sgd_step(*nets[0], nets[0]->plan(1, true), *opts[0], 0.05, false);
+    const auto fused = sgd_step(*nets[1], nets[1]->plan(1, true), *opts[1], 0.05, true);
+    CHECK(plain.empty());
+    REQUIRE(fused == std::vector<const float*>{dense1});  // dense2 (128 x 10) is too small to fuse
+    const size_t n = nets[0]->buffer_size();
+    CHECK(std::memcmp(nets[0]->grads(), nets[1]->grads(), n * sizeof(float)) == 0);
+    CHECK(std::memcmp(nets[0]->params(), nets[1]->params(), n * sizeof(float)) == 0);
+  }
+  // Batch 2 is above kFusedDenseMaxBatch: nothing fuses.
+  Plan& p2 = nets[1]->plan(2, true);
+  RandomBatch(*nets[1], 2, 2).load(p2);
+  CHECK(sgd_step(*nets[1], p2, *opts[1], 0.05, true).empty());
+}
+
+TEST_CASE("fused dense update with an input gradient: equal to backward + SGD to rounding", "[model][fused]") {
+  // keras_mnist_cnn's dense1 (5408 x 128) fuses at batch 1 and computes conv1's incoming
+  // gradient in another summation order than oneDNN: the dense weights' gradient is still exact
+  // in the first step, the rest equal to rounding; two momentum steps (the second uses the velocity).
+  if (!fused_dense_available()) return;  // the test above checks that nothing fuses then
+  const int64_t batch = 1;
+  OptimizerConfig oc;
+  oc.momentum = 0.9, oc.weight_decay = 1e-3;
+  std::unique_ptr<Network> nets[2];
+  std::unique_ptr<Optimizer> opts[2];
+  for (int k = 0; k < 2; ++k) {
+    nets[k] = build_model("keras_mnist_cnn", Shape{1, 28, 28}, 10);
+    initialize(*nets[k], Init::GlorotUniform, 7);
+    opts[k] = make_optimizer(oc);
+  }
+  const auto& refs = nets[0]->param_refs();
+  size_t d1 = 0;
+  while (refs.at(d1).name != "dense1.weight") ++d1;
+  for (int step = 0; step < 2; ++step) {
+    const RandomBatch data(*nets[0], batch, 60 + uint64_t(step));
+    for (int k = 0; k < 2; ++k) data.load(nets[k]->plan(batch, true));
+    sgd_step(*nets[0], nets[0]->plan(batch, true), *opts[0], 0.02, false);
+    const auto fused = sgd_step(*nets[1], nets[1]->plan(batch, true), *opts[1], 0.02, true);
+    REQUIRE(fused == std::vector<const float*>{nets[1]->params() + refs[d1].offset});
+    for (const auto& r : refs) {
+      CAPTURE(r.name, step);
+      const float *g0 = nets[0]->grads() + r.offset, *g1 = nets[1]->grads() + r.offset;
+      const float *p0 = nets[0]->params() + r.offset, *p1 = nets[1]->params() + r.offset;
+      if (step == 0 && r.layer >= refs[d1].layer) {  // not fed by the fused input gradient
+        CHECK(std::memcmp(g0, g1, r.count * sizeof(float)) == 0);
+        CHECK(std::memcmp(p0, p1, r.count * sizeof(float)) == 0);
+        continue;
+      }
+      float gmax = 0, gerr = 0, perr = 0;
+      for (size_t i = 0; i < r.count; ++i) {
+        gmax = std::max(gmax, std::fabs(g0[i]));
+        gerr = std::max(gerr, std::fabs(g0[i] - g1[i]));
+        perr = std::max(perr, std::fabs(p0[i] - p1[i]) / std::max(1.f, std::fabs(p0[i])));
+      }
+      CHECK(gmax > 0);
+      CHECK(gerr <= 1e-4f * gmax);
+      CHECK(perr <= 1e-6f);
+    }
+  }
 }

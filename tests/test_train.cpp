@@ -3,6 +3,7 @@
 #include "core/error.hpp"
 #include "dnnl/context.hpp"
 #include "helpers.hpp"
+#include "layers/dense_fused.hpp"
 #include "layers/softmax_cross_entropy.hpp"
 #include "model/zoo.hpp"
 #include "train/trainer.hpp"
@@ -248,4 +249,39 @@ TEST_CASE("trainer seam (b): the closure re-evaluates loss and gradient at the c
     // Outside the run the closure still works (the last step's batch) and is repeatable.
     CHECK(t.closure() == t.closure());
   }
+}
+
+TEST_CASE("trainer: the fused dense update changes no number of a run", "[train][fused]") {
+  // keras_mnist_mlp on 28x28 images at batch 1: dense1 (784 x 128) takes its update in the
+  // backward pass (dense_fused.hpp), the same bits as the optimizer's (test "fused dense update").
+  auto c = base();
+  c.data.synthetic_shape = Shape{1, 28, 28};
+  c.data.synthetic_train = 150, c.data.synthetic_test = 30;
+  c.batch_size = 1, c.lr = 0.01, c.epochs = 1, c.log_every_steps = 50;
+  c.optimizer.momentum = 0.9, c.optimizer.nesterov = true;
+  auto data = load_dataset(c.data);
+  auto run = [&](bool fuse) {
+    const bool was = fused_dense_available();
+    set_fused_dense(fuse && was);
+    Trainer t(c, data);
+    auto r = t.run();
+    set_fused_dense(was);
+    return std::make_pair(r, t.fused_steps());
+  };
+  const auto [plain, plain_fused] = run(false);
+  const auto [fused, fused_steps] = run(true);
+  CHECK(plain_fused == 0);
+  CHECK(fused_steps == (fused_dense_available() ? 150 : 0));  // AVX-512 only
+  REQUIRE(plain.history.size() == fused.history.size());
+  REQUIRE(plain.history.size() == 4);  // step 0, 50, 100, 150
+  for (size_t i = 0; i < plain.history.size(); ++i) {
+    CHECK(plain.history[i].test_loss == fused.history[i].test_loss);
+    CHECK(plain.history[i].test_acc == fused.history[i].test_acc);
+    if (i > 0) CHECK(plain.history[i].train_loss == fused.history[i].train_loss);
+  }
+  // A gradient hook sits between gradient and update: nothing fuses.
+  Trainer hooked(c, data);
+  hooked.set_gradient_hook([](Network&, float*, size_t, int64_t) {});
+  hooked.run();
+  CHECK(hooked.fused_steps() == 0);
 }

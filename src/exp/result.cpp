@@ -22,6 +22,7 @@
 #include "dist/world.hpp"
 #include "dnnl/context.hpp"
 #include "layers/conv_small.hpp"
+#include "layers/dense_fused.hpp"
 #include "model/network.hpp"
 #include "optim/elementwise.hpp"
 #include "sgdbench/build_info.hpp"
@@ -59,6 +60,7 @@ nlohmann::json provenance(int threads, const std::string& started, const std::st
           {"batch_parallel", Network::batch_parallel()},
           {"update_isa", update_isa_name(update_isa())},
           {"tile_reorder", dnnl_ctx::tile_reorder_enabled()},
+          {"fused_update", fused_dense_available()},
           {"cpu_model", dnnl_ctx::cpu_model()},
           {"hardware_threads", dnnl_ctx::hardware_threads()},
           {"host", host},

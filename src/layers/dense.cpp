@@ -4,12 +4,61 @@
 
 #include "core/error.hpp"
 #include "dnnl/context.hpp"
+#include "layers/dense_fused.hpp"
 #include "layers/weighted_exec.hpp"
 
 namespace sgdbench {
 
 using namespace dnnl;
 namespace ctx = dnnl_ctx;
+
+namespace {
+
+using DenseBase = WeightedExec<inner_product_forward, inner_product_backward_data, inner_product_backward_weights>;
+
+// The inner-product exec, plus the fused backward + SGD update at small batches
+// (dense_fused.hpp) where input, output and weights are all plain row-major in one order.
+class DenseExec final : public DenseBase {
+ public:
+  template <class... A>
+  DenseExec(const BuildArgs& a, const dnnl::memory::desc& plain_src, A&&... rest)
+      : DenseBase(a, std::forward<A>(rest)...) {
+    const auto wd = w_user_.get_desc().dims();
+    int64_t in = 1;
+    for (size_t k = 1; k < wd.size(); ++k) in *= wd[k];
+    batch_ = a.batch, out_ = wd[0], in_ = in;
+    fuse_ = training_ && a.batch <= kFusedDenseMaxBatch && out_ * in_ >= kFusedDenseMinWeights &&
+            fused_dense_available() && src_.get_desc() == plain_src &&
+            dst.get_desc() == dnnl_ctx::plain_md({a.batch, out_});
+  }
+  void bind_backward(const dnnl::memory& diff_dst) override {
+    DenseBase::bind_backward(diff_dst);
+    diff_dst_ = diff_dst;
+    if (training_ && diff_dst.get_desc() != dnnl_ctx::plain_md({batch_, out_})) fuse_ = false;
+  }
+  const float* backward_fused(bool need_diff_src, const FusedSgd& sgd) override {
+    if (!fuse_) return nullptr;
+    FusedDenseArgs f;
+    f.batch = batch_, f.out = out_, f.in = in_;
+    f.x = static_cast<const float*>(src_.get_data_handle());
+    f.dy = static_cast<const float*>(diff_dst_.get_data_handle());
+    f.dx = need_diff_src ? static_cast<float*>(diff_src.get_data_handle()) : nullptr;
+    f.w = static_cast<float*>(w_user_.get_data_handle());
+    f.g = static_cast<float*>(gw_user_.get_data_handle());
+    f.gb = bias_ ? static_cast<float*>(gb_user_.get_data_handle()) : nullptr;
+    f.v = sgd.velocity ? sgd.velocity + (f.w - sgd.params) : nullptr;
+    f.sgd = sgd;
+    fused_dense_backward_update(f);
+    return f.w;
+  }
+
+ private:
+  bool fuse_ = false;
+  int64_t batch_ = 0, out_ = 0, in_ = 0;
+  dnnl::memory diff_dst_;
+};
+
+}  // namespace
 
 Shape Dense::output_shape(const Shape& in) const {
   if (in.rank() != 1) shape_error(in, "expects a vector (put a flatten in front of it)");
@@ -44,9 +93,9 @@ std::unique_ptr<LayerExec> Dense::build(const BuildArgs& a) const {
   auto b_md = bias_ ? ctx::plain_md({units_}) : memory::desc();  // zero desc: no bias term
   auto dst_md = ctx::activation_md({a.batch, units_});
   auto prop = a.training ? prop_kind::forward_training : prop_kind::forward_inference;
-  using Exec = WeightedExec<inner_product_forward, inner_product_backward_data, inner_product_backward_weights>;
-  return std::make_unique<Exec>(
-      a, w_user, inner_product_forward::desc(prop, src_md, w_any, b_md, dst_md),
+  const auto plain_src = memory::desc(sd, ctx::dt::f32, image ? ctx::tag::acdb : ctx::tag::ab);
+  return std::make_unique<DenseExec>(
+      a, plain_src, w_user, inner_product_forward::desc(prop, src_md, w_any, b_md, dst_md),
       [&] { return inner_product_backward_data::desc(src_md, w_any, dst_md); },
       [&] { return inner_product_backward_weights::desc(src_md, w_any, b_md, dst_md); });
 }

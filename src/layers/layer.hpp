@@ -24,6 +24,7 @@
 
 #include "core/rng.hpp"
 #include "core/shape.hpp"
+#include "optim/optimizer.hpp"
 
 namespace sgdbench {
 
@@ -85,6 +86,11 @@ class LayerExec {
     backward_weights();
     if (need_diff_src) backward_data();
   }
+  // backward(need_diff_src) with the SGD update of this layer's weight applied in the same pass
+  // (dense_fused.hpp): returns the weight's pointer into the parameter buffer when it did, nullptr
+  // when this layer does not fuse (it then did nothing: call backward()). The bias and any other
+  // parameter are left to the optimizer; their gradients are written as backward() writes them.
+  virtual const float* backward_fused(bool /*need_diff_src*/, const FusedSgd& /*sgd*/) { return nullptr; }
   // Set by a split plan for its second and later sub-batches of one step (Plan::for_each_sub):
   // the weights have not changed since this exec last copied them into its primitives' layouts,
   // so it may skip those copies. Cleared when the step's sub-batches are done. Wrappers pass it

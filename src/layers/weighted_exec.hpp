@@ -96,7 +96,7 @@ class WeightedExec : public LayerExec {
     bwd_data_.execute(dnnl_ctx::stream(), bwd_data_args_);
   }
 
- private:
+ protected:
   bool training_, bias_;
   bool share_w_ = true, forward_elsewhere_ = false;
   typename Fwd::primitive_desc fwd_pd_;

@@ -529,18 +529,29 @@ LossResult Plan::forward_loss(double grad_scale) {
   return softmax_cross_entropy(logits(), labels_.data(), batch_, classes_, diff, scale);
 }
 
-void Plan::backward() {
+void Plan::backward() { backward(nullptr); }
+
+const std::vector<const float*>& Plan::backward(const FusedSgd* sgd) {
   SGD_CHECK(training_, Internal, "backward() on an inference plan");
-  if (sub_batch_ || !team_.empty()) return;  // done in forward_loss
+  fused_.clear();
+  if (sub_batch_ || !team_.empty()) return fused_;  // done in forward_loss
   ThreadScope scope(threads_);
   // Layers before the first one with parameters need no gradient: the loop stops there, and
   // that layer computes its weight gradient only (keras_mnist_mlp's flatten -> dense1 would
   // otherwise compute a 784-wide input gradient nobody reads: a third of its step).
   for (size_t i = execs_.size(); i-- > first_param_layer_;) {
     ThreadScope layer_scope(layer_threads_[i]);
-    execs_[i]->backward(i > first_param_layer_);
+    const bool need_diff_src = i > first_param_layer_;
+    if (sgd) {
+      if (const float* w = execs_[i]->backward_fused(need_diff_src, *sgd)) {
+        fused_.push_back(w);
+        continue;
+      }
+    }
+    execs_[i]->backward(need_diff_src);
   }
   ctx::stream().wait();
+  return fused_;
 }
 
 }  // namespace sgdbench

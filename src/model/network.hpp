@@ -50,6 +50,11 @@ class Plan {
   // A split plan (split() > 0, see Network::plan) computes the gradients inside forward_loss,
   // sub-batch by sub-batch, and backward() has nothing left to do: call both, as always.
   void backward();
+  // backward() with plain SGD's update applied by the layers that can (a large dense layer at
+  // batch 1, dense_fused.hpp) in their backward pass: returns the weights they updated (pointers
+  // into the parameter buffer) for Optimizer::finish_fused to leave out. Gradients are written
+  // as backward() writes them. A split or batch-parallel plan fuses nothing (returns none).
+  const std::vector<const float*>& backward(const FusedSgd* sgd);
   // Sub-batch size of a split training plan, 0 when the batch runs whole.
   int64_t split() const { return sub_batch_; }
   // Members of a batch-parallel training plan (see Network::plan), 0 for every other plan.
@@ -92,6 +97,7 @@ class Plan {
   Plan* sub_ = nullptr;
   Plan* sub_last_ = nullptr;
   std::vector<float> acc_, logits_all_;
+  std::vector<const float*> fused_;  // backward(const FusedSgd*)'s answer
   std::vector<std::unique_ptr<Plan>> owned_;  // a member's sub-plans (not in the network's cache)
   // Batch-parallel plans: one member plan per thread, each on one thread with its own share of the
   // batch, gradient buffer (member 0 writes the network's) and dropout generator.

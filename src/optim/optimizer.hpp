@@ -44,6 +44,16 @@ struct OptimizerConfig {
 
 struct ParamRef;
 
+// Plain SGD's update (momentum, dampening, Nesterov, weight decay) as a layer's backward applies
+// it to its own weights in the same pass (Plan::backward(const FusedSgd*), dense_fused.hpp).
+struct FusedSgd {
+  float lr = 0, momentum = 0, damp = 1;  // damp = 1 - dampening
+  float weight_decay = 0;                // of weights (decay parameters)
+  bool nesterov = false, first = false;  // first: the velocity starts at the gradient
+  const float* params = nullptr;         // the parameter buffer the velocity is indexed as
+  float* velocity = nullptr;             // nullptr when momentum is 0
+};
+
 class Optimizer {
  public:
   virtual ~Optimizer() = default;
@@ -60,6 +70,13 @@ class Optimizer {
   virtual void step_with(float* params, float* grads, size_t n, double lr, double loss,
                          const std::function<double()>& closure);
   long steps() const { return t_; }
+  // A step whose update some layers apply in their backward (Plan::backward(const FusedSgd*)):
+  // begin_fused() before the backward (false: this optimizer cannot, take step() after it),
+  // finish_fused() after it updates every parameter except the weights in `done` (pointers into
+  // params, as Plan::backward returned them) and counts the step. Same numbers as step().
+  bool begin_fused(size_t n, double lr, const float* params, FusedSgd& f);
+  void finish_fused(float* params, const float* grads, size_t n, double lr, const std::vector<ParamRef>& refs,
+                    const std::vector<const float*>& done);
 
  protected:
   friend std::unique_ptr<Optimizer> make_optimizer(const OptimizerConfig& cfg);
@@ -67,6 +84,9 @@ class Optimizer {
   // buffers (p and g already offset; state arrays are indexed from off), then t_ is incremented.
   virtual void begin(size_t n, double lr) = 0;
   virtual void update(float* p, const float* g, size_t off, size_t n, double lr, float weight_decay) = 0;
+  // Whether this optimizer's update is FusedSgd's; fused() fills f (but params) after begin().
+  virtual bool fusable() const { return false; }
+  virtual void fused(FusedSgd&, double) {}
   long t_ = 0;  // completed steps
   double weight_decay_ = 0;
   bool decay_all_ = false;

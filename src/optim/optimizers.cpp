@@ -64,6 +64,12 @@ class Sgd : public Optimizer {
       });
     }
   }
+  bool fusable() const override { return true; }
+  void fused(FusedSgd& f, double lr) override {
+    f.lr = float(lr), f.momentum = float(c_.momentum), f.damp = float(1.0 - c_.dampening);
+    f.nesterov = c_.nesterov, f.first = t_ == 0;
+    f.velocity = c_.momentum > 0 ? v_.data() : nullptr;
+  }
   std::string describe() const override { return c_.nesterov ? "sgd (nesterov)" : "sgd"; }
 
  private:
@@ -201,6 +207,27 @@ void Optimizer::step(float* params, const float* grads, size_t n, double lr, con
   begin(n, lr);
   for (auto& r : refs)
     update(params + r.offset, grads + r.offset, r.offset, r.count, lr, r.spec.decay ? float(weight_decay_) : 0.f);
+  ++t_;
+}
+
+bool Optimizer::begin_fused(size_t n, double lr, const float* params, FusedSgd& f) {
+  f = FusedSgd{};
+  if (!fusable()) return false;
+  begin(n, lr);  // sizes the state; SGD's begin() again in finish_fused() changes nothing
+  fused(f, lr);
+  f.weight_decay = float(weight_decay_), f.params = params;
+  return true;
+}
+
+void Optimizer::finish_fused(float* params, const float* grads, size_t n, double lr, const std::vector<ParamRef>& refs,
+                             const std::vector<const float*>& done) {
+  if (done.empty()) return step(params, grads, n, lr, refs);
+  begin(n, lr);
+  for (auto& r : refs) {
+    if (std::find(done.begin(), done.end(), params + r.offset) != done.end()) continue;
+    const bool decay = weight_decay_ != 0 && (decay_all_ || r.spec.decay);
+    update(params + r.offset, grads + r.offset, r.offset, r.count, lr, decay ? float(weight_decay_) : 0.f);
+  }
   ++t_;
 }
 

@@ -146,6 +146,9 @@ bool Trainer::load_batch() {
 
 double Trainer::compute_gradient() {
   ++evals_;
+  const bool fuse = fuse_step_ && ranks_ == 1 && !noise_ && cfg_.clip_norm <= 0 && cfg_.clip_value <= 0 && !hook_;
+  fuse_step_ = false;
+  fused_ = nullptr;
   net_->dropout_rng() = dropout_at_step_;  // the same masks for every evaluation of this step
   double loss = 0;
   float* grad = full_ ? accum_.data() : net_->grads();
@@ -159,7 +162,15 @@ double Trainer::compute_gradient() {
     // the ranks is the global batch mean exactly, however unevenly the batch divides.
     const auto l = plan_->forward_loss(ranks_ > 1 ? 1.0 / double(n_) : -1.0);
     loss = l.loss * double(n_local_) / double(n_);
-    plan_->backward();
+    // The update of the layers that can apply it in their backward pass (dense_fused.hpp): only
+    // in the step run() takes next, with nothing between gradient and update (one process, no
+    // clipping, gradient hook or noise measurement) and a loss take_step() accepts.
+    FusedSgd f;
+    if (fuse && std::isfinite(loss) && loss <= cfg_.divergence_loss &&
+        opt_->begin_fused(m, step_lr(), net_->params(), f))
+      fused_ = &plan_->backward(&f);
+    else
+      plan_->backward();
   } else {
     std::fill(grad, grad + m, 0.f);
   }
@@ -234,6 +245,10 @@ double Trainer::closure() {
   return compute_gradient();
 }
 
+double Trainer::step_lr() const {
+  return lr_fn_ ? lr_fn_(step_) : sched_->lr(double(step_) / double(steps_per_epoch_));
+}
+
 // One optimizer step from the current gradient; false when the loss diverged.
 bool Trainer::take_step(double loss, int64_t n) {
   if (!std::isfinite(loss) || loss > cfg_.divergence_loss) {
@@ -243,8 +258,13 @@ bool Trainer::take_step(double loss, int64_t n) {
     return false;
   }
   float* grad = full_ ? accum_.data() : net_->grads();
-  const double lr = lr_fn_ ? lr_fn_(step_) : sched_->lr(double(step_) / double(steps_per_epoch_));
-  if (opt_->needs_closure()) {  // L-BFGS: re-evaluates the loss and gradient along its line search
+  const double lr = step_lr();
+  if (fused_) {  // compute_gradient's backward updated the weights in *fused_
+    dnnl_ctx::ThreadScope scope(plan_->threads());
+    opt_->finish_fused(net_->params(), grad, net_->buffer_size(), lr, net_->param_refs(), *fused_);
+    if (!fused_->empty()) ++fused_steps_;
+    fused_ = nullptr;
+  } else if (opt_->needs_closure()) {  // L-BFGS: re-evaluates the loss and gradient along its line search
     opt_->step_with(net_->params(), grad, net_->buffer_size(), lr, loss, [&] { return compute_gradient(); });
   } else {
     dnnl_ctx::ThreadScope scope(full_ || !plan_ || ranks_ > 1 ? 0 : plan_->threads());  // a tiny step's update
@@ -362,6 +382,7 @@ TrainResult Trainer::run() {
           break;
         }
         const double noise0 = noise_s_;
+        fuse_step_ = true;
         bool ok = take_step(compute_gradient(), n_);
         train_s_ += seconds_since(t0) - (noise_s_ - noise0);  // measuring is not training
         if (!ok) {

@@ -162,6 +162,8 @@ class Trainer {
   // Trains to the end of the budget (or a stop rule); call once.
   TrainResult run();
   Network& network() { return *net_; }
+  // Steps whose update some layers applied in their backward pass (Plan::backward(const FusedSgd*)).
+  int64_t fused_steps() const { return fused_steps_; }
   RunStatus status() const { return res_.status; }
 
  private:
@@ -170,6 +172,7 @@ class Trainer {
   void measure_noise_if_due();  // measure_noise() at its steps, timed apart from training
   bool load_batch();          // next mini-batch into the plan; false at the end of the epoch
   bool take_step(double loss, int64_t n);
+  double step_lr() const;  // the learning rate of step step_
   void record(const char* kind);
   bool budget_hit();
   double agreed_train_seconds();
@@ -197,6 +200,11 @@ class Trainer {
   int64_t next_log_ = 1, last_test_step_ = 0;
   int log_k_ = 0;
   double train_s_ = 0, eval_s_ = 0, loss_sum_ = 0, last_test_acc_ = -1, progress_at_ = 0;
+  // Fused update (Plan::backward(const FusedSgd*)): run() sets fuse_step_ for the step's own
+  // compute_gradient(); fused_ is what that backward updated, for take_step's finish_fused.
+  bool fuse_step_ = false;
+  int64_t fused_steps_ = 0;
+  const std::vector<const float*>* fused_ = nullptr;
   Plan* plan_ = nullptr;       // the plan holding the current mini-batch
   Plan* main_plan_ = nullptr;  // the full-batch-size plan, fetched once per epoch
   int64_t n_ = 0;              // samples in the current batch (all ranks')

@@ -1,0 +1,47 @@
+// A batch-1 dense layer's backward and SGD update in one pass over its weight matrix: input
+// gradient, weight and bias gradients, velocity and weight update.
+//
+// Why (issue 11): at batch 1 a large dense layer's backward is memory-bound three times over:
+// oneDNN's backward-data reads W, backward-weights writes G, and the optimizer then reads W, G and
+// the velocity V and writes W and V. keras_mnist_cnn's dense1 (5408 x 128, 2.8 MB) took 38 + 40
+// us (ONEDNN_VERBOSE) and the update 82 us (perf: 31%) of a 266 us batch-1 step on 1 thread. One
+// pass reads W and V once and writes W, V and G.
+//
+// Same results as the separate passes: the weight gradient at batch 1 is one product per element,
+// added to +0 (the bits oneDNN's GEMM gives, signed zeros included); the update is Sgd::update's arithmetic, operation for operation
+// (multiplies and adds, no fused multiply-add: this file is compiled with -ffp-contract=off and
+// uses separate mul/add intrinsics there). The input gradient (a sum over the outputs) is summed
+// in another order than oneDNN's: equal to rounding. The tests "fused dense update" hold it to both.
+#pragma once
+#include <cstdint>
+
+#include "optim/optimizer.hpp"
+
+namespace sgdbench {
+
+// Largest batch fused and the smallest weight matrix (elements; smaller ones stay in cache). At
+// batch 4 the pass did more arithmetic than it saved memory traffic: bench_train_step, 1 thread,
+// 3 alternating processes, SGDBENCH_FUSED_UPDATE=0 vs 1: keras_mnist_cnn batch 4 337 -> 437 us,
+// while batch 1 went 241 -> 197 us and keras_mnist_mlp batch 1 39.9 -> 35.2 us.
+constexpr int64_t kFusedDenseMaxBatch = 1;
+constexpr int64_t kFusedDenseMinWeights = int64_t(1) << 16;
+
+struct FusedDenseArgs {
+  int64_t batch = 0, out = 0, in = 0;
+  const float* x = nullptr;   // batch x in, the layer's input (row-major, in W's column order)
+  const float* dy = nullptr;  // batch x out, the gradient of its output
+  float* dx = nullptr;        // batch x in, written (nullptr: not needed)
+  float* w = nullptr;         // out x in, updated in place
+  float* g = nullptr;         // out x in, the weight gradient, written
+  float* gb = nullptr;        // out, the bias gradient, written (nullptr: no bias)
+  float* v = nullptr;         // out x in, the velocity (nullptr when momentum is 0)
+  FusedSgd sgd;
+};
+
+// True where this CPU has AVX-512, SGDBENCH_FUSED_UPDATE is not 0 and set_fused_dense did not
+// turn it off. Read when a plan is built: set it before building (tests compare both ways).
+bool fused_dense_available();
+void set_fused_dense(bool on);  // on: only where the CPU has AVX-512
+void fused_dense_backward_update(const FusedDenseArgs& a);
+
+}  // namespace sgdbench
