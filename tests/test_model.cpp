@@ -482,7 +482,9 @@ TEST_CASE("a batch-parallel plan gives the whole batch's loss, logits and gradie
   TeamOn on;
   const int64_t member_max = net->max_sub_batch(Network::kActivationBudget / 2);
   // Odd: member 0 gets one more; the large one makes each member split by its budget share.
-  const int64_t batch = GENERATE_COPY(2 * Network::kMinMemberBatch + 3, 2 * member_max + 5);
+  // 35: above the tiny-step rule (kSmallStepFlops) and 2 x kMinMemberBatch.
+  static_assert(35 > 2 * Network::kMinMemberBatch);
+  const int64_t batch = GENERATE_COPY(int64_t(35), 2 * member_max + 5);
   CAPTURE(conv, batch);
   Plan& team = net->plan(batch, true);
   Plan& whole = net->plan(batch, true, true);
@@ -609,8 +611,16 @@ TEST_CASE("tiny training steps run on one thread and restore the caller's thread
   REQUIRE(whole_batch > 1);
   REQUIRE(whole_batch < 32);
   CHECK(cnn->plan(1, true).threads() == 1);
-  CHECK(cnn->plan(whole_batch - 1, true).threads() == 1);
-  CHECK(cnn->plan(whole_batch, true).threads() == 0);
+  {  // batch-parallel off: the one-thread rule's boundary (on, batch 2 x kMinMemberBatch and up share)
+    const bool was = Network::batch_parallel();
+    Network::set_batch_parallel(false);
+    CHECK(cnn->plan(whole_batch - 1, true).threads() == 1);
+    CHECK(cnn->plan(whole_batch, true).threads() == 0);
+    Network::set_batch_parallel(true);
+    CHECK(cnn->plan(whole_batch - 1, true).team() == (whole_batch - 1 >= 2 * Network::kMinMemberBatch ? 2u : 0u));
+    CHECK(cnn->plan(2 * Network::kMinMemberBatch - 1, true).threads() == 1);
+    Network::set_batch_parallel(was);
+  }
   CHECK(cnn->plan(whole_batch - 1, false).threads() == 0);  // evaluation: the tiny-step rule only
   Plan& one = cnn->plan(1, true, true);
   REQUIRE(one.threads() == 0);

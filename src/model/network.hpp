@@ -239,7 +239,11 @@ class Network {
   // value it adds to the sum (measured with bench_train_step, SGDBENCH_BATCH_PARALLEL=0|1, 2
   // threads: keras_mnist_mlp at batch 32, 65 FLOPs per value, 0.70x; keras_mnist_cnn at 32, 114,
   // 0.93x; keras_mnist_mlp at 128, 260, 1.11x; the conv nets at 545-3400, 1.03-1.08x).
-  static constexpr int64_t kMinMemberBatch = 16;
+  // The member batch floor was 16; the FLOPs-per-gradient rule alone decides above 2 (2 threads,
+  // bench_train_step, kMinMemberBatch 16 vs 1 in alternating processes, 3 each: keras_cifar_cnn
+  // at batch 4 660-673 -> 510-516 us; keras_mnist_cnn and LeNet at batch 4 unchanged: their
+  // steps fail that rule or run on one thread; every batch-32 row within 2%).
+  static constexpr int64_t kMinMemberBatch = 2;
   static constexpr double kMinFlopsPerGradient = 200;
   static void set_batch_parallel(bool on);
   static bool batch_parallel();
