@@ -118,6 +118,10 @@ memory::desc activation_md(const std::vector<int64_t>& dims) {
   return memory::desc(d, dt::f32, dims.size() == 4 ? tag::nhwc : tag::nc);
 }
 
+bool bias_gradient_from_zero(const dnnl::primitive_desc_base& pd) {
+  return std::string(pd.impl_info_str()).rfind("brgemm", 0) == 0;
+}
+
 memory::desc plain_md(const std::vector<int64_t>& dims) {
   memory::dims d(dims.begin(), dims.end());
   switch (dims.size()) {

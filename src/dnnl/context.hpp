@@ -102,6 +102,10 @@ struct Reorder {
 memory::desc activation_md(const std::vector<int64_t>& dims);
 // Row-major ("canonical") descriptor: nchw / oihw / nc / oi / x as the rank says.
 memory::desc plain_md(const std::vector<int64_t>& dims);
+// Whether a backward-weights primitive sums the bias gradient from +0 (oneDNN 2.6's brgemm
+// implementations: a -0 in diff_dst at batch 1 gives +0) rather than from the first row (gemm:jit
+// keeps -0). Only the signs of zeros depend on it (dense_fused.hpp matches them).
+bool bias_gradient_from_zero(const dnnl::primitive_desc_base& pd);
 
 // A memory in a primitive's preferred layout fed from / flushed to a canonical one:
 // when the layouts agree, `mem` IS the canonical memory and no reorder runs.

@@ -27,9 +27,12 @@ class DenseExec final : public DenseBase {
     int64_t in = 1;
     for (size_t k = 1; k < wd.size(); ++k) in *= wd[k];
     batch_ = a.batch, out_ = wd[0], in_ = in;
-    fuse_ = training_ && a.batch <= kFusedDenseMaxBatch && out_ * in_ >= kFusedDenseMinWeights &&
+    // The fused pass runs on the calling thread: only where the layer's primitives were created
+    // for one thread too (it would otherwise replace multithreaded oneDNN calls and update).
+    fuse_ = training_ && ctx::threads() == 1 && a.batch <= kFusedDenseMaxBatch && out_ * in_ >= kFusedDenseMinWeights &&
             fused_dense_available() && src_.get_desc() == plain_src &&
             dst.get_desc() == dnnl_ctx::plain_md({a.batch, out_});
+    if (fuse_) bias_from_zero_ = dnnl_ctx::bias_gradient_from_zero(bwd_w_pd_);
   }
   void bind_backward(const dnnl::memory& diff_dst) override {
     DenseBase::bind_backward(diff_dst);
@@ -47,13 +50,14 @@ class DenseExec final : public DenseBase {
     f.g = static_cast<float*>(gw_user_.get_data_handle());
     f.gb = bias_ ? static_cast<float*>(gb_user_.get_data_handle()) : nullptr;
     f.v = sgd.velocity ? sgd.velocity + (f.w - sgd.params) : nullptr;
+    f.bias_from_zero = bias_from_zero_;
     f.sgd = sgd;
     fused_dense_backward_update(f);
     return f.w;
   }
 
  private:
-  bool fuse_ = false;
+  bool fuse_ = false, bias_from_zero_ = false;
   int64_t batch_ = 0, out_ = 0, in_ = 0;
   dnnl::memory diff_dst_;
 };

@@ -103,7 +103,12 @@ void run(const FusedDenseArgs& a) {
 }  // namespace
 
 void fused_dense_backward_update(const FusedDenseArgs& a) {
-  if (a.gb) std::copy(a.dy, a.dy + a.out, a.gb);  // batch 1: the bias gradient is dy, -0 included (as oneDNN)
+  // Batch 1: the bias gradient is dy, with the zero signs of the oneDNN implementation it stands for
+  // (FusedDenseArgs::bias_from_zero).
+  if (a.gb && a.bias_from_zero)
+    for (int64_t o = 0; o < a.out; ++o) a.gb[o] = 0.f + a.dy[o];
+  else if (a.gb)
+    std::copy(a.dy, a.dy + a.out, a.gb);
   run<1>(a);  // batch 1 (kFusedDenseMaxBatch: at 4 the summed batch was slower, see there)
 }
 

@@ -233,16 +233,18 @@ class Network {
   // by side, one per thread, each with one-thread primitives on its share of the batch (split by
   // the activation budget / T when large), whose gradients are summed at the end. One fork/join
   // per step instead of one or more per primitive: on 2 vCPUs whose caches are 200+ ns apart,
-  // oneDNN's per-primitive threading scaled keras_cifar_cnn 1.3-1.6x. Off: batch_parallel(false)
-  // or SGDBENCH_BATCH_PARALLEL=0 (plans built from then on).
-  // and only when each member's step computes at least kMinFlopsPerGradient FLOPs per gradient
-  // value it adds to the sum (measured with bench_train_step, SGDBENCH_BATCH_PARALLEL=0|1, 2
-  // threads: keras_mnist_mlp at batch 32, 65 FLOPs per value, 0.70x; keras_mnist_cnn at 32, 114,
-  // 0.93x; keras_mnist_mlp at 128, 260, 1.11x; the conv nets at 545-3400, 1.03-1.08x).
-  // The member batch floor was 16; the FLOPs-per-gradient rule alone decides above 2 (2 threads,
-  // bench_train_step, kMinMemberBatch 16 vs 1 in alternating processes, 3 each: keras_cifar_cnn
-  // at batch 4 660-673 -> 510-516 us; keras_mnist_cnn and LeNet at batch 4 unchanged: their
-  // steps fail that rule or run on one thread; every batch-32 row within 2%).
+  // oneDNN's per-primitive threading scaled keras_cifar_cnn 1.3-1.6x. Only when each member's
+  // step computes at least kMinFlopsPerGradient FLOPs per gradient value it adds to the sum
+  // (measured with bench_train_step, SGDBENCH_BATCH_PARALLEL=0|1, 2 threads: keras_mnist_mlp at
+  // batch 32, 65 FLOPs per value, 0.70x; keras_mnist_cnn at 32, 114, 0.93x; keras_mnist_mlp at
+  // 128, 260, 1.11x; the conv nets at 545-3400, 1.03-1.08x). Off: batch_parallel(false) or
+  // SGDBENCH_BATCH_PARALLEL=0 (plans built from then on).
+  // The member batch floor was 16; from 2 the FLOPs-per-gradient rule alone decides (2 threads,
+  // bench_train_step, floor 16 vs 2 in alternating processes, 3 each: keras_cifar_cnn at batch 4
+  // 660-673 -> 510-516 us; keras_mnist_cnn and LeNet at batch 4 unchanged: their steps fail that
+  // rule or run on one thread; every batch-32 row within 2%). Measured on 2 threads only. Members
+  // draw their own dropout masks, so a dropout model's numbers at a batch-parallel batch differ
+  // from a whole plan's (same threads, same numbers still holds).
   static constexpr int64_t kMinMemberBatch = 2;
   static constexpr double kMinFlopsPerGradient = 200;
   static void set_batch_parallel(bool on);

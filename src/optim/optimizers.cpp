@@ -68,7 +68,7 @@ class Sgd : public Optimizer {
   void fused(FusedSgd& f, double lr) override {
     f.lr = float(lr), f.momentum = float(c_.momentum), f.damp = float(1.0 - c_.dampening);
     f.nesterov = c_.nesterov, f.first = t_ == 0;
-    f.velocity = c_.momentum > 0 ? v_.data() : nullptr;
+    f.velocity = float(c_.momentum) != 0.f ? v_.data() : nullptr;  // as update(): keyed on the float
   }
   std::string describe() const override { return c_.nesterov ? "sgd (nesterov)" : "sgd"; }
 
