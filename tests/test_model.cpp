@@ -810,3 +810,15 @@ TEST_CASE("fused dense update: odd widths, no bias, one thread only", "[model][f
   auto opt = make_optimizer(oc);
   CHECK(sgd_step(*cnn, p, *opt, 0.05, true).empty());
 }
+
+TEST_CASE("a split training batch is also held to the tensor limit by its whole input", "[model][limits]") {
+  // keras_cifar_cnn trains a large batch in sub-batches of a few dozen samples, but the plan still
+  // holds the whole batch's input: 400,000 x 3,072 floats is 4.9 GB, over the 4 GiB limit
+  // (checked before anything is allocated); 300,000 (3.7 GB) is under it.
+  auto net = build_model("keras_cifar_cnn", Shape{3, 32, 32}, 10);
+  CHECK_NOTHROW(net->check_batch(300000, true, "batch size"));
+  CHECK_THROWS_WITH(net->check_batch(400000, true, "batch size"),
+                    Catch::Matchers::Contains("400000 samples x 3072 values") &&
+                        Catch::Matchers::Contains("use a smaller batch size"));
+  CHECK_THROWS_WITH(net->plan(400000, true), Catch::Matchers::Contains("more than the limit"));
+}

@@ -192,10 +192,14 @@ int64_t Network::split_size(int64_t batch, bool training) const {
 
 void Network::check_batch(int64_t batch, bool training, const std::string& what) const {
   const int64_t sub = split_size(batch, training);
-  const int64_t b = sub > 0 ? sub : batch;
+  int64_t b = sub > 0 ? sub : batch;
   double largest = double(input_.numel());
   for (auto& s : shapes_) largest = std::max(largest, double(s.numel()));
-  const double bytes = double(b) * largest * double(sizeof(float));
+  double bytes = double(b) * largest * double(sizeof(float));
+  if (sub > 0) {  // a split plan still holds the whole batch's input and logits
+    const double whole = double(std::max(input_.numel(), classes_));
+    if (double(batch) * whole > double(b) * largest) b = batch, largest = whole, bytes = double(b) * whole * sizeof(float);
+  }
   SGD_CHECK(bytes <= kMaxTensorBytes, Model, what, " ", batch, ": model '", model_, "' would hold a tensor of ", count_str(bytes),
             " bytes (", b, " samples x ", count_str(largest), " values), more than the limit of ",
             count_str(kMaxTensorBytes), " (4 GiB): use a smaller ", what);
@@ -283,6 +287,7 @@ std::unique_ptr<Plan> Network::build_plan(int64_t batch, bool training, bool who
   const int T = o.team;
   if (T > 0) {
     p->team_rng_.assign(size_t(T), Rng(0, RngPurpose::Dropout));
+    p->team_loss_.resize(size_t(T));
     p->team_grads_.reserve(size_t(T - 1));
     int64_t off = 0;
     for (int t = 0; t < T; ++t) {
@@ -488,7 +493,7 @@ LossResult Plan::forward_loss(double grad_scale) {
   const double scale = grad_scale < 0 ? 1.0 / double(batch_) : grad_scale;
   if (!team_.empty()) {
     // Each member's gradient scaled by 1/batch (not 1/member batch), summed: the batch mean.
-    std::vector<LossResult> parts(team_.size());
+    auto& parts = team_loss_;  // sized when the plan was built: the step allocates nothing
     run_team([&](Plan& m, size_t t) {
       parts[t] = m.forward_loss(scale);
       m.backward();

@@ -104,6 +104,7 @@ class Plan {
   std::vector<std::unique_ptr<Plan>> team_;
   std::vector<Tensor> team_grads_;
   std::vector<Rng> team_rng_;
+  std::vector<LossResult> team_loss_;  // per member, in forward_loss
   std::vector<int64_t> team_off_;
   template <class F>
   void for_each_sub(F f);
@@ -208,7 +209,8 @@ class Network {
   static constexpr double kMaxParams = double(int64_t(1) << 28), kMaxSampleFloats = double(int64_t(1) << 28);
   static constexpr double kMaxTensorBytes = double(int64_t(1) << 32);
   // Error(Model) when a plan at this batch would hold a tensor over kMaxTensorBytes (training
-  // plans are checked at their sub-batch size, as plan() splits them). `what` names the field.
+  // plans are checked at their sub-batch size, as plan() splits them, and at the whole batch for
+  // the input and logits they still hold whole). `what` names the field.
   void check_batch(int64_t batch, bool training, const std::string& what) const;
   static constexpr int64_t kActivationBudget = int64_t(32) << 20;
   static constexpr int64_t kMinSubBatch = 32;
