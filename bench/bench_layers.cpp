@@ -105,15 +105,17 @@ int main(int argc, char** argv) {
   for (auto& m : bench::anchor_models()) {
     auto net = build_model(m.model, m.input, 10);
     // The passes a training step runs (Plan::backward): none below the first layer with
-    // parameters, no input gradient for that one, and no forward for a ReLU fused into the conv
-    // or dense layer before it (that layer's forward includes it).
+    // parameters, no input gradient for that one, no forward for a ReLU fused into the conv or
+    // dense layer before it (that layer's forward includes it), no backward for one before a max
+    // pool (the pool's backward includes it).
     const size_t first = net->first_param_layer();
     for (size_t i = first; i < net->layers().size(); ++i) {
       const Layer& L = *net->layers()[i];
       if (L.aliases_input()) continue;  // moves no data
       std::vector<std::pair<const char*, Pass>> passes;
       if (!net->relu_fused(i)) passes.push_back({"fwd", Pass::Forward});
-      if (i > first) passes.push_back({"bwd_data", Pass::BackwardData});
+      // A ReLU whose gradient mask the max pool after it applies has no backward of its own.
+      if (i > first && !net->relu_grad_in_pool(i)) passes.push_back({"bwd_data", Pass::BackwardData});
       if (net->has_params(i)) passes.push_back({"bwd_weights", Pass::BackwardWeights});
       for (auto& [pname, pass] : passes) {
         std::string name = "BM_Layer/" + m.name + "/" + L.name() + "/" + pname;
