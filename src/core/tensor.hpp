@@ -5,6 +5,7 @@
 #include <cstring>
 #include <memory>
 #include <new>
+#include <utility>
 
 #include "core/shape.hpp"
 
@@ -26,8 +27,17 @@ class Tensor {
     if (this != &o) *this = Tensor(o);
     return *this;
   }
-  Tensor(Tensor&&) noexcept = default;
-  Tensor& operator=(Tensor&&) noexcept = default;
+  // A moved-from Tensor is empty (as Tensor()): size() 0, data() null, no shape.
+  Tensor(Tensor&& o) noexcept
+      : shape_(std::exchange(o.shape_, Shape{})), size_(std::exchange(o.size_, 0)), data_(std::move(o.data_)) {}
+  Tensor& operator=(Tensor&& o) noexcept {
+    if (this != &o) {
+      shape_ = std::exchange(o.shape_, Shape{});
+      size_ = std::exchange(o.size_, 0);
+      data_ = std::move(o.data_);
+    }
+    return *this;
+  }
 
   const Shape& shape() const { return shape_; }
   size_t size() const { return size_; }
