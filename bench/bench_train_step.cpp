@@ -51,8 +51,10 @@ void step_counters(benchmark::State& state, const Network& net, int64_t batch) {
   bench::add_core_to_core(state);  // see bench::core_to_core_ns
 }
 
-void BM_TrainStep(benchmark::State& state, const bench::AnchorModel& m, bool denormal) {
+void BM_TrainStep(benchmark::State& state, const bench::AnchorModel& m, bool denormal, int64_t sub_bytes) {
   const int64_t batch = state.range(0);
+  const int64_t sub_before = Network::sub_batch_bytes();
+  if (sub_bytes > 0) Network::set_sub_batch_bytes(sub_bytes);
   const bool flush = dnnl_ctx::flush_denormals();
   if (denormal) dnnl_ctx::set_flush_denormals(false);
   auto net = build_model(m.model, m.input, 10);
@@ -98,6 +100,7 @@ void BM_TrainStep(benchmark::State& state, const bench::AnchorModel& m, bool den
   step_counters(state, *net, batch);
   state.counters["params"] = double(net->param_count());
   dnnl_ctx::set_flush_denormals(flush);
+  Network::set_sub_batch_bytes(sub_before);
 }
 
 // A data set of the anchor's shape and the size of the real one (50,000 CIFAR-10 or 60,000
@@ -158,12 +161,29 @@ void BM_TrainerStep(benchmark::State& state, const bench::AnchorModel& m) {
 
 int main(int argc, char** argv) {
   for (auto& m : bench::anchor_models()) {
-    auto* b = benchmark::RegisterBenchmark(("BM_TrainStep/" + m.name).c_str(), BM_TrainStep, m, false);
+    auto* b = benchmark::RegisterBenchmark(("BM_TrainStep/" + m.name).c_str(), BM_TrainStep, m, false, int64_t(0));
     b->ArgNames({"batch"})->Unit(benchmark::kMicrosecond)->UseRealTime();
     for (auto n : bench::batch_sizes()) b->Arg(n);
   }
+  // SGDBENCH_BENCH_SUB_KIB=K1,K2,...: the same steps with plans split at other sub-batch byte
+  // targets (Network::set_sub_batch_bytes), as rows of their own, for side-by-side runs
+  // (--benchmark_enable_random_interleaving).
+  if (const char* e = std::getenv("SGDBENCH_BENCH_SUB_KIB"))
+    for (const char* p = e; *p;) {
+      char* end = nullptr;
+      const long long k = std::strtoll(p, &end, 10);
+      if (end == p) break;
+      if (k > 0 && k < (1LL << 30))
+        for (auto& m : bench::anchor_models()) {
+          const std::string name = "BM_TrainStepSub/" + m.name + "/sub_kib:" + std::to_string(k);
+          auto* b = benchmark::RegisterBenchmark(name.c_str(), BM_TrainStep, m, false, int64_t(k) << 10);
+          b->ArgNames({"batch"})->Unit(benchmark::kMicrosecond)->UseRealTime();
+          for (auto n : bench::batch_sizes()) b->Arg(n);
+        }
+      p = *end == ',' ? end + 1 : end;
+    }
   for (auto& m : bench::anchor_models()) {
-    auto* b = benchmark::RegisterBenchmark(("BM_TrainStepDenormal/" + m.name).c_str(), BM_TrainStep, m, true);
+    auto* b = benchmark::RegisterBenchmark(("BM_TrainStepDenormal/" + m.name).c_str(), BM_TrainStep, m, true, int64_t(0));
     b->ArgNames({"batch"})->Unit(benchmark::kMicrosecond)->UseRealTime()->Arg(1);
   }
   for (auto& m : bench::anchor_models()) {

@@ -822,3 +822,26 @@ TEST_CASE("a split training batch is also held to the tensor limit by its whole 
                         Catch::Matchers::Contains("use a smaller batch size"));
   CHECK_THROWS_WITH(net->plan(400000, true), Catch::Matchers::Contains("more than the limit"));
 }
+
+TEST_CASE("the sub-batch byte target splits plans built after it is set", "[model][split]") {
+  // LeNet on CIFAR-10 images, one thread (no batch-parallel members): batch 1024 splits into equal
+  // sub-batches of at most max_sub_batch samples, max(6 MiB, 16 x weights) / activation bytes per
+  // sample by default; a 3 MiB target halves the 6 MiB share, and the default comes back.
+  dnnl_ctx::ThreadScope one(1);
+  const int64_t before = Network::sub_batch_bytes();
+  CHECK(before == Network::kSubBatchBytes);  // SGDBENCH_SUB_BATCH_KIB is not set in the tests
+  auto sub_at = [](int64_t bytes) {
+    Network::set_sub_batch_bytes(bytes);
+    auto net = build_model("lenet", Shape{3, 32, 32}, 10);
+    const int64_t A = net->activation_bytes_per_sample();
+    const int64_t max_sub = net->max_sub_batch(Network::kActivationBudget);
+    CHECK(max_sub == std::max<int64_t>(bytes / A, int64_t(std::ceil(16.0 * double(net->buffer_size() * 4) / double(A)))));
+    const int64_t k = (1024 + max_sub - 1) / max_sub;
+    CHECK(net->plan(1024, true).split() == (1024 + k - 1) / k);
+    return net->plan(1024, true).split();
+  };
+  const int64_t big = sub_at(int64_t(6) << 20), small = sub_at(int64_t(3) << 20);
+  CHECK(small < big);
+  Network::set_sub_batch_bytes(0);  // 0: the default
+  CHECK(Network::sub_batch_bytes() == Network::kSubBatchBytes);
+}

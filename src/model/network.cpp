@@ -211,7 +211,16 @@ bool env_batch_parallel() {
   return !(e && std::string(e) == "0");
 }
 std::atomic<bool> g_batch_parallel{env_batch_parallel()};
+int64_t env_sub_batch_bytes() {
+  const char* e = std::getenv("SGDBENCH_SUB_BATCH_KIB");
+  const long long k = e ? std::atoll(e) : 0;
+  return k > 0 && k < (int64_t(1) << 30) ? int64_t(k) << 10 : Network::kSubBatchBytes;
+}
+std::atomic<int64_t> g_sub_batch_bytes{env_sub_batch_bytes()};
 }  // namespace
+
+void Network::set_sub_batch_bytes(int64_t bytes) { g_sub_batch_bytes = bytes > 0 ? bytes : kSubBatchBytes; }
+int64_t Network::sub_batch_bytes() { return g_sub_batch_bytes; }
 
 void Network::set_batch_parallel(bool on) { g_batch_parallel = on; }
 bool Network::batch_parallel() { return g_batch_parallel; }
@@ -232,7 +241,7 @@ int64_t Network::max_sub_batch(int64_t budget) const {
   if (W > kWeightHeavySamples * double(A)) return cap;  // weight-heavy: the budget alone
   // Weight traffic per sub-batch (read by each primitive, the gradient accumulated) amortised:
   const auto amortised = int64_t(std::ceil(kSubBatchWeightFactor * W / double(A)));
-  return std::min(cap, std::max({kMinSmallSubBatch, kSubBatchBytes / A, amortised}));
+  return std::min(cap, std::max({kMinSmallSubBatch, sub_batch_bytes() / A, amortised}));
 }
 
 Plan& Network::plan(int64_t batch, bool training, bool whole) {

@@ -249,6 +249,10 @@ class Network {
   // from a whole plan's (same threads, same numbers still holds).
   static constexpr int64_t kMinMemberBatch = 2;
   static constexpr double kMinFlopsPerGradient = 200;
+  // The sub-batch byte target (kSubBatchBytes unless SGDBENCH_SUB_BATCH_KIB is set, or
+  // set_sub_batch_bytes; for side-by-side measurements): plans built from then on.
+  static void set_sub_batch_bytes(int64_t bytes);
+  static int64_t sub_batch_bytes();
   static void set_batch_parallel(bool on);
   static bool batch_parallel();
   double layer_work(size_t layer, int64_t batch) const;
