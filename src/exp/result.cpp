@@ -58,6 +58,7 @@ nlohmann::json provenance(int threads, const std::string& started, const std::st
           {"flush_denormals", dnnl_ctx::flush_denormals()},
           {"small_channel_kernels", small_channel_kernels_in_use()},
           {"batch_parallel", Network::batch_parallel()},
+          {"sub_batch_bytes", Network::sub_batch_bytes()},
           {"update_isa", update_isa_name(update_isa())},
           {"tile_reorder", dnnl_ctx::tile_reorder_enabled()},
           {"fused_update", fused_dense_available()},

@@ -36,7 +36,8 @@ struct FusedDenseArgs {
   float* g = nullptr;         // out x in, the weight gradient, written
   float* gb = nullptr;        // out, the bias gradient, written (nullptr: no bias)
   // How oneDNN's backward-weights sums the bias gradient: from +0 (brgemm_bwd_w: a -0 in dy gives
-  // +0) or from the first row (gemm:jit: -0 kept). Only zero signs differ; the tests hold both.
+  // +0) or from the first row (gemm:jit: -0 kept). Only zero signs differ; the "fused dense update" tests
+  // hold both (oneDNN 2.6 on AVX-512: gemm:jit for an image-fed layer, brgemm for a vector-fed one).
   bool bias_from_zero = false;
   float* v = nullptr;         // out x in, the velocity (nullptr when momentum is 0)
   FusedSgd sgd;

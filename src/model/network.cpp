@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -190,13 +191,13 @@ int64_t Network::split_size(int64_t batch, bool training) const {
   return batch > max_sub ? max_sub : 0;
 }
 
-void Network::check_batch(int64_t batch, bool training, const std::string& what) const {
+void Network::check_batch(int64_t batch, bool training, const std::string& what, bool whole_input) const {
   const int64_t sub = split_size(batch, training);
   int64_t b = sub > 0 ? sub : batch;
   double largest = double(input_.numel());
   for (auto& s : shapes_) largest = std::max(largest, double(s.numel()));
   double bytes = double(b) * largest * double(sizeof(float));
-  if (sub > 0) {  // a split plan still holds the whole batch's input and logits
+  if (sub > 0 && whole_input) {  // a split plan still holds the whole batch's input and logits
     const double whole = double(std::max(input_.numel(), classes_));
     if (double(batch) * whole > double(b) * largest) b = batch, largest = whole, bytes = double(b) * whole * sizeof(float);
   }
@@ -213,8 +214,14 @@ bool env_batch_parallel() {
 std::atomic<bool> g_batch_parallel{env_batch_parallel()};
 int64_t env_sub_batch_bytes() {
   const char* e = std::getenv("SGDBENCH_SUB_BATCH_KIB");
-  const long long k = e ? std::atoll(e) : 0;
-  return k > 0 && k < (int64_t(1) << 30) ? int64_t(k) << 10 : Network::kSubBatchBytes;
+  if (!e) return Network::kSubBatchBytes;
+  char* end = nullptr;
+  errno = 0;
+  const long long k = std::strtoll(e, &end, 10);
+  if (end != e && *end == '\0' && errno == 0 && k > 0 && k <= (1LL << 30)) return int64_t(k) << 10;
+  std::fprintf(stderr, "sgdbench: SGDBENCH_SUB_BATCH_KIB='%s' is not a whole number of KiB in 1..%lld: using %lld\n",
+               e, 1LL << 30, static_cast<long long>(Network::kSubBatchBytes >> 10));
+  return Network::kSubBatchBytes;
 }
 std::atomic<int64_t> g_sub_batch_bytes{env_sub_batch_bytes()};
 }  // namespace
@@ -246,7 +253,7 @@ int64_t Network::max_sub_batch(int64_t budget) const {
 
 Plan& Network::plan(int64_t batch, bool training, bool whole) {
   SGD_CHECK(batch > 0, Internal, "batch size must be positive, got ", batch);
-  check_batch(batch, training && !whole, training ? "batch size" : "evaluation batch");
+  check_batch(batch, training && !whole, training ? "batch size" : "evaluation batch", true);
   // The kind is decided here, once, and build_plan builds it: whole (the key every plan that
   // runs its batch as one shares, so plan(b, true) and plan(b, true, true) are one plan then),
   // split, or batch-parallel with T members (T in the key: a thread count or switch change

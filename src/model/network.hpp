@@ -209,9 +209,11 @@ class Network {
   static constexpr double kMaxParams = double(int64_t(1) << 28), kMaxSampleFloats = double(int64_t(1) << 28);
   static constexpr double kMaxTensorBytes = double(int64_t(1) << 32);
   // Error(Model) when a plan at this batch would hold a tensor over kMaxTensorBytes (training
-  // plans are checked at their sub-batch size, as plan() splits them, and at the whole batch for
-  // the input and logits they still hold whole). `what` names the field.
-  void check_batch(int64_t batch, bool training, const std::string& what) const;
+  // plans are checked at their sub-batch size, as plan() splits them; with whole_input, as plan()
+  // checks the batch it builds, also the whole batch's input and logits a split plan holds: not in
+  // spec validation, whose batch_size and chunk the trainer caps at the training set's size).
+  // `what` names the field.
+  void check_batch(int64_t batch, bool training, const std::string& what, bool whole_input = false) const;
   static constexpr int64_t kActivationBudget = int64_t(32) << 20;
   static constexpr int64_t kMinSubBatch = 32;
   // A plan whose step (3 x forward FLOPs for training) is below this runs on one thread.
@@ -250,7 +252,8 @@ class Network {
   static constexpr int64_t kMinMemberBatch = 2;
   static constexpr double kMinFlopsPerGradient = 200;
   // The sub-batch byte target (kSubBatchBytes unless SGDBENCH_SUB_BATCH_KIB is set, or
-  // set_sub_batch_bytes; for side-by-side measurements): plans built from then on.
+  // set_sub_batch_bytes; for side-by-side measurements): plans built from then on. It moves the
+  // split, so the order of gradient sums: provenance.sub_batch_bytes records it.
   static void set_sub_batch_bytes(int64_t bytes);
   static int64_t sub_batch_bytes();
   static void set_batch_parallel(bool on);
