@@ -183,7 +183,8 @@ int main(int argc, char** argv) {
       p = *end == ',' ? end + 1 : end;
     }
   for (auto& m : bench::anchor_models()) {
-    auto* b = benchmark::RegisterBenchmark(("BM_TrainStepDenormal/" + m.name).c_str(), BM_TrainStep, m, true, int64_t(0));
+    auto* b =
+        benchmark::RegisterBenchmark(("BM_TrainStepDenormal/" + m.name).c_str(), BM_TrainStep, m, true, int64_t(0));
     b->ArgNames({"batch"})->Unit(benchmark::kMicrosecond)->UseRealTime()->Arg(1);
   }
   for (auto& m : bench::anchor_models()) {

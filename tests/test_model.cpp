@@ -655,6 +655,27 @@ std::vector<const float*> sgd_step(Network& net, Plan& p, Optimizer& opt, double
   opt.finish_fused(net.params(), net.grads(), net.buffer_size(), lr, net.param_refs(), done);
   return done;
 }
+// One parameter of two networks, plain (a) against fused (b): the same bits for weight gradient
+// and weights when `exact`, else the gradient equal to 1e-4 of its largest value, the weights
+// to 1e-6 relative.
+void compare_param(Network& a, Network& b, const ParamRef& r, bool exact) {
+  const float *g0 = a.grads() + r.offset, *g1 = b.grads() + r.offset;
+  const float *p0 = a.params() + r.offset, *p1 = b.params() + r.offset;
+  if (exact) {
+    CHECK(std::memcmp(g0, g1, r.count * sizeof(float)) == 0);
+    CHECK(std::memcmp(p0, p1, r.count * sizeof(float)) == 0);
+    return;
+  }
+  float gmax = 0, gerr = 0, perr = 0;
+  for (size_t i = 0; i < r.count; ++i) {
+    gmax = std::max(gmax, std::fabs(g0[i]));
+    gerr = std::max(gerr, std::fabs(g0[i] - g1[i]));
+    perr = std::max(perr, std::fabs(p0[i] - p1[i]) / std::max(1.f, std::fabs(p0[i])));
+  }
+  CHECK(gmax > 0);
+  CHECK(gerr <= 1e-4f * gmax);
+  CHECK(perr <= 1e-6f);
+}
 }  // namespace
 
 TEST_CASE("fused dense update: the same bits as backward + SGD where no input gradient is fused",
@@ -728,22 +749,7 @@ TEST_CASE("fused dense update with an input gradient: equal to backward + SGD to
     REQUIRE(fused == std::vector<const float*>{nets[1]->params() + refs[d1].offset});
     for (const auto& r : refs) {
       CAPTURE(r.name, step);
-      const float *g0 = nets[0]->grads() + r.offset, *g1 = nets[1]->grads() + r.offset;
-      const float *p0 = nets[0]->params() + r.offset, *p1 = nets[1]->params() + r.offset;
-      if (step == 0 && r.layer >= refs[d1].layer) {  // not fed by the fused input gradient
-        CHECK(std::memcmp(g0, g1, r.count * sizeof(float)) == 0);
-        CHECK(std::memcmp(p0, p1, r.count * sizeof(float)) == 0);
-        continue;
-      }
-      float gmax = 0, gerr = 0, perr = 0;
-      for (size_t i = 0; i < r.count; ++i) {
-        gmax = std::max(gmax, std::fabs(g0[i]));
-        gerr = std::max(gerr, std::fabs(g0[i] - g1[i]));
-        perr = std::max(perr, std::fabs(p0[i] - p1[i]) / std::max(1.f, std::fabs(p0[i])));
-      }
-      CHECK(gmax > 0);
-      CHECK(gerr <= 1e-4f * gmax);
-      CHECK(perr <= 1e-6f);
+      compare_param(*nets[0], *nets[1], r, step == 0 && r.layer >= refs[d1].layer);  // exact: not fed by the fused dx
     }
   }
 }
@@ -787,22 +793,7 @@ TEST_CASE("fused dense update: odd widths, no bias, one thread only", "[model][f
                                                nets[1]->params() + refs[0].offset});
     for (const auto& r : refs) {
       CAPTURE(r.name, step);
-      const float *g0 = nets[0]->grads() + r.offset, *g1 = nets[1]->grads() + r.offset;
-      const float *p0 = nets[0]->params() + r.offset, *p1 = nets[1]->params() + r.offset;
-      if (step == 0 && r.offset != refs[0].offset) {
-        CHECK(std::memcmp(g0, g1, r.count * sizeof(float)) == 0);
-        CHECK(std::memcmp(p0, p1, r.count * sizeof(float)) == 0);
-        continue;
-      }
-      float gmax = 0, gerr = 0, perr = 0;
-      for (size_t i = 0; i < r.count; ++i) {
-        gmax = std::max(gmax, std::fabs(g0[i]));
-        gerr = std::max(gerr, std::fabs(g0[i] - g1[i]));
-        perr = std::max(perr, std::fabs(p0[i] - p1[i]) / std::max(1.f, std::fabs(p0[i])));
-      }
-      CHECK(gmax > 0);
-      CHECK(gerr <= 1e-4f * gmax);
-      CHECK(perr <= 1e-6f);
+      compare_param(*nets[0], *nets[1], r, step == 0 && r.offset != refs[0].offset);
     }
   }
   // A batch-1 plan whose dense layer runs on two threads (an explicit whole plan of
@@ -844,7 +835,8 @@ TEST_CASE("the sub-batch byte target splits plans built after it is set", "[mode
     auto net = build_model("lenet", Shape{3, 32, 32}, 10);
     const int64_t A = net->activation_bytes_per_sample();
     const int64_t max_sub = net->max_sub_batch(Network::kActivationBudget);
-    CHECK(max_sub == std::max<int64_t>(bytes / A, int64_t(std::ceil(16.0 * double(net->buffer_size() * 4) / double(A)))));
+    CHECK(max_sub ==
+          std::max<int64_t>(bytes / A, int64_t(std::ceil(16.0 * double(net->buffer_size() * 4) / double(A)))));
     const int64_t k = (1024 + max_sub - 1) / max_sub;
     CHECK(net->plan(1024, true).split() == (1024 + k - 1) / k);
     return net->plan(1024, true).split();

@@ -9,9 +9,9 @@
 //
 // Same results as the separate passes: the weight gradient at batch 1 is one product per element,
 // added to +0 (the bits oneDNN's GEMM gives, signed zeros included), the bias gradient dy with
-// the zero signs of oneDNN's implementation (bias_from_zero); the update is Sgd::update's arithmetic, operation for operation
-// (multiplies and adds, no fused multiply-add: this file is compiled with -ffp-contract=off and
-// uses separate mul/add intrinsics there). The input gradient (a sum over the outputs) is summed
+// the zero signs of oneDNN's implementation (bias_from_zero); the update is Sgd::update's
+// arithmetic, operation for operation (multiplies and adds, no fused multiply-add: this file is
+// compiled with -ffp-contract=off and uses separate mul/add intrinsics there). The input gradient (a sum over the outputs) is summed
 // in another order than oneDNN's: equal to rounding. The tests "fused dense update" hold it to both.
 #pragma once
 #include <cstdint>
@@ -36,8 +36,9 @@ struct FusedDenseArgs {
   float* g = nullptr;         // out x in, the weight gradient, written
   float* gb = nullptr;        // out, the bias gradient, written (nullptr: no bias)
   // How oneDNN's backward-weights sums the bias gradient: from +0 (brgemm_bwd_w: a -0 in dy gives
-  // +0) or from the first row (gemm:jit: -0 kept). Only zero signs differ; the "fused dense update" tests
-  // hold both (oneDNN 2.6 on AVX-512: gemm:jit for an image-fed layer, brgemm for a vector-fed one).
+  // +0) or from the first row (gemm:jit: -0 kept). Only zero signs differ; the "fused dense
+  // update" tests hold both (oneDNN 2.6 on AVX-512: gemm:jit for an image-fed layer, brgemm for
+  // a vector-fed one).
   bool bias_from_zero = false;
   float* v = nullptr;         // out x in, the velocity (nullptr when momentum is 0)
   FusedSgd sgd;

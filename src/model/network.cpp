@@ -199,7 +199,8 @@ void Network::check_batch(int64_t batch, bool training, const std::string& what,
   double bytes = double(b) * largest * double(sizeof(float));
   if (sub > 0 && whole_input) {  // a split plan still holds the whole batch's input and logits
     const double whole = double(std::max(input_.numel(), classes_));
-    if (double(batch) * whole > double(b) * largest) b = batch, largest = whole, bytes = double(b) * whole * sizeof(float);
+    if (double(batch) * whole > double(b) * largest)
+      b = batch, largest = whole, bytes = double(b) * whole * sizeof(float);
   }
   SGD_CHECK(bytes <= kMaxTensorBytes, Model, what, " ", batch, ": model '", model_, "' would hold a tensor of ", count_str(bytes),
             " bytes (", b, " samples x ", count_str(largest), " values), more than the limit of ",
@@ -219,8 +220,8 @@ int64_t env_sub_batch_bytes() {
   errno = 0;
   const long long k = std::strtoll(e, &end, 10);
   if (end != e && *end == '\0' && errno == 0 && k > 0 && k <= (1LL << 30)) return int64_t(k) << 10;
-  std::fprintf(stderr, "sgdbench: SGDBENCH_SUB_BATCH_KIB='%s' is not a whole number of KiB in 1..%lld: using %lld\n",
-               e, 1LL << 30, static_cast<long long>(Network::kSubBatchBytes >> 10));
+  std::fprintf(stderr, "sgdbench: SGDBENCH_SUB_BATCH_KIB='%s' is not a whole number of KiB in 1..%lld: using %lld\n", e,
+               1LL << 30, static_cast<long long>(Network::kSubBatchBytes >> 10));
   return Network::kSubBatchBytes;
 }
 std::atomic<int64_t> g_sub_batch_bytes{env_sub_batch_bytes()};
