@@ -173,7 +173,7 @@ int main(int argc, char** argv) {
       char* end = nullptr;
       const long long k = std::strtoll(p, &end, 10);
       if (end == p) break;
-      if (k > 0 && k < (1LL << 30))
+      if (k > 0 && k <= (1LL << 30))  // the range SGDBENCH_SUB_BATCH_KIB takes
         for (auto& m : bench::anchor_models()) {
           const std::string name = "BM_TrainStepSub/" + m.name + "/sub_kib:" + std::to_string(k);
           auto* b = benchmark::RegisterBenchmark(name.c_str(), BM_TrainStep, m, false, int64_t(k) << 10);

@@ -11,8 +11,9 @@
 // added to +0 (the bits oneDNN's GEMM gives, signed zeros included), the bias gradient dy with
 // the zero signs of oneDNN's implementation (bias_from_zero); the update is Sgd::update's
 // arithmetic, operation for operation (multiplies and adds, no fused multiply-add: this file is
-// compiled with -ffp-contract=off and uses separate mul/add intrinsics there). The input gradient (a sum over the outputs) is summed
-// in another order than oneDNN's: equal to rounding. The tests "fused dense update" hold it to both.
+// compiled with -ffp-contract=off and uses separate mul/add intrinsics there). The input gradient
+// (a sum over the outputs) is summed in another order than oneDNN's: equal to rounding. The tests
+// "fused dense update" hold it to both.
 #pragma once
 #include <cstdint>
 

@@ -196,12 +196,11 @@ void Network::check_batch(int64_t batch, bool training, const std::string& what,
   int64_t b = sub > 0 ? sub : batch;
   double largest = double(input_.numel());
   for (auto& s : shapes_) largest = std::max(largest, double(s.numel()));
-  double bytes = double(b) * largest * double(sizeof(float));
   if (sub > 0 && whole_input) {  // a split plan still holds the whole batch's input and logits
     const double whole = double(std::max(input_.numel(), classes_));
-    if (double(batch) * whole > double(b) * largest)
-      b = batch, largest = whole, bytes = double(b) * whole * sizeof(float);
+    if (double(batch) * whole > double(b) * largest) b = batch, largest = whole;
   }
+  const double bytes = double(b) * largest * double(sizeof(float));
   SGD_CHECK(bytes <= kMaxTensorBytes, Model, what, " ", batch, ": model '", model_, "' would hold a tensor of ", count_str(bytes),
             " bytes (", b, " samples x ", count_str(largest), " values), more than the limit of ",
             count_str(kMaxTensorBytes), " (4 GiB): use a smaller ", what);
