@@ -51,10 +51,13 @@ void step_counters(benchmark::State& state, const Network& net, int64_t batch) {
   bench::add_core_to_core(state);  // see bench::core_to_core_ns
 }
 
-void BM_TrainStep(benchmark::State& state, const bench::AnchorModel& m, bool denormal, int64_t sub_bytes) {
+// lanes: -1 as configured, 0 or 1 two-lane backward off or on (Network::set_two_lanes).
+void BM_TrainStep(benchmark::State& state, const bench::AnchorModel& m, bool denormal, int64_t sub_bytes, int lanes) {
   const int64_t batch = state.range(0);
   const int64_t sub_before = Network::sub_batch_bytes();
   if (sub_bytes > 0) Network::set_sub_batch_bytes(sub_bytes);
+  const bool lanes_before = Network::two_lanes();
+  if (lanes >= 0) Network::set_two_lanes(lanes == 1);
   const bool flush = dnnl_ctx::flush_denormals();
   if (denormal) dnnl_ctx::set_flush_denormals(false);
   auto net = build_model(m.model, m.input, 10);
@@ -101,6 +104,7 @@ void BM_TrainStep(benchmark::State& state, const bench::AnchorModel& m, bool den
   state.counters["params"] = double(net->param_count());
   dnnl_ctx::set_flush_denormals(flush);
   Network::set_sub_batch_bytes(sub_before);
+  Network::set_two_lanes(lanes_before);
 }
 
 // A data set of the anchor's shape and the size of the real one (50,000 CIFAR-10 or 60,000
@@ -161,7 +165,7 @@ void BM_TrainerStep(benchmark::State& state, const bench::AnchorModel& m) {
 
 int main(int argc, char** argv) {
   for (auto& m : bench::anchor_models()) {
-    auto* b = benchmark::RegisterBenchmark(("BM_TrainStep/" + m.name).c_str(), BM_TrainStep, m, false, int64_t(0));
+    auto* b = benchmark::RegisterBenchmark(("BM_TrainStep/" + m.name).c_str(), BM_TrainStep, m, false, int64_t(0), -1);
     b->ArgNames({"batch"})->Unit(benchmark::kMicrosecond)->UseRealTime();
     for (auto n : bench::batch_sizes()) b->Arg(n);
   }
@@ -176,15 +180,25 @@ int main(int argc, char** argv) {
       if (k > 0 && k <= (1LL << 30))  // the range SGDBENCH_SUB_BATCH_KIB takes
         for (auto& m : bench::anchor_models()) {
           const std::string name = "BM_TrainStepSub/" + m.name + "/sub_kib:" + std::to_string(k);
-          auto* b = benchmark::RegisterBenchmark(name.c_str(), BM_TrainStep, m, false, int64_t(k) << 10);
+          auto* b = benchmark::RegisterBenchmark(name.c_str(), BM_TrainStep, m, false, int64_t(k) << 10, -1);
           b->ArgNames({"batch"})->Unit(benchmark::kMicrosecond)->UseRealTime();
           for (auto n : bench::batch_sizes()) b->Arg(n);
         }
       p = *end == ',' ? end + 1 : end;
     }
+  // SGDBENCH_BENCH_LANES=1: the same steps with the two-lane backward off and on (Plan::two_lanes),
+  // as rows BM_TrainStepLanes/<model>/lanes:0|1 for side-by-side runs.
+  if (const char* e = std::getenv("SGDBENCH_BENCH_LANES"); e && std::string(e) == "1")
+    for (auto& m : bench::anchor_models())
+      for (int on = 0; on < 2; ++on) {
+        const std::string name = "BM_TrainStepLanes/" + m.name + "/lanes:" + std::to_string(on);
+        auto* b = benchmark::RegisterBenchmark(name.c_str(), BM_TrainStep, m, false, int64_t(0), on);
+        b->ArgNames({"batch"})->Unit(benchmark::kMicrosecond)->UseRealTime();
+        for (auto n : bench::batch_sizes()) b->Arg(n);
+      }
   for (auto& m : bench::anchor_models()) {
     auto* b =
-        benchmark::RegisterBenchmark(("BM_TrainStepDenormal/" + m.name).c_str(), BM_TrainStep, m, true, int64_t(0));
+        benchmark::RegisterBenchmark(("BM_TrainStepDenormal/" + m.name).c_str(), BM_TrainStep, m, true, int64_t(0), -1);
     b->ArgNames({"batch"})->Unit(benchmark::kMicrosecond)->UseRealTime()->Arg(1);
   }
   for (auto& m : bench::anchor_models()) {

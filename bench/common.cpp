@@ -124,6 +124,7 @@ int run_main(int argc, char** argv) {
   benchmark::AddCustomContext("small_channel_kernels", small_channel_kernels_in_use() ? "true" : "false");
   benchmark::AddCustomContext("batch_parallel", Network::batch_parallel() ? "true" : "false");
   benchmark::AddCustomContext("sub_batch_bytes", std::to_string(Network::sub_batch_bytes()));
+  benchmark::AddCustomContext("two_lanes", Network::two_lanes() ? "true" : "false");
   benchmark::AddCustomContext("update_isa", update_isa_name(update_isa()));
   benchmark::AddCustomContext("tile_reorder", dnnl_ctx::tile_reorder_enabled() ? "true" : "false");
   benchmark::AddCustomContext("fused_update", fused_dense_available() ? "true" : "false");

@@ -846,3 +846,64 @@ TEST_CASE("the sub-batch byte target splits plans built after it is set", "[mode
   Network::set_sub_batch_bytes(0);  // 0: the default
   CHECK(Network::sub_batch_bytes() == Network::kSubBatchBytes);
 }
+
+TEST_CASE("two-lane backward: the same bits as one lane, only where it overlaps enough", "[model][lanes]") {
+  // Oracle: the one-lane backward of the same network (set_two_lanes(false)). Three momentum SGD
+  // steps at batch 1 on 2 threads, with the dense update fused into the backward pass where it
+  // can be (keras_cifar_cnn's dense1 runs whole on lane 0) and without (its plain backward on
+  // lane 0 beside lane 1's passes).
+  dnnl_ctx::set_threads(2);
+  const bool was = Network::two_lanes();
+  const std::string model = GENERATE("keras_cifar_cnn", "lenet");
+  const bool fuse = GENERATE(true, false);
+  CAPTURE(model, fuse);
+  const auto& z = zoo_entry(model);
+  OptimizerConfig oc;
+  oc.momentum = 0.9;
+  std::unique_ptr<Network> nets[2];
+  std::unique_ptr<Optimizer> opts[2];
+  for (int k = 0; k < 2; ++k) {
+    nets[k] = build_model(model, z.default_input, 10);
+    initialize(*nets[k], z.init, 11);
+    opts[k] = make_optimizer(oc);
+    Network::set_two_lanes(k == 1);
+    nets[k]->plan(1, true);  // built now, with the switch as set
+  }
+  Network::set_two_lanes(was);
+  REQUIRE_FALSE(nets[0]->plan(1, true).two_lanes());
+  REQUIRE(nets[1]->plan(1, true).two_lanes());
+  CHECK(nets[1]->plan(1, true).threads() == 1);
+  const size_t n = nets[0]->buffer_size();
+  for (int step = 0; step < 3; ++step) {
+    CAPTURE(step);
+    const RandomBatch data(*nets[0], 1, 70 + uint64_t(step));
+    for (int k = 0; k < 2; ++k) {
+      data.load(nets[k]->plan(1, true));
+      sgd_step(*nets[k], nets[k]->plan(1, true), *opts[k], 0.02, fuse);
+    }
+    CHECK(dnnl_ctx::threads() == 2);
+    CHECK(std::memcmp(nets[0]->grads(), nets[1]->grads(), n * sizeof(float)) == 0);
+    CHECK(std::memcmp(nets[0]->params(), nets[1]->params(), n * sizeof(float)) == 0);
+  }
+  {  // the caller down to one thread: the same plan runs one lane, same bits
+    dnnl_ctx::ThreadScope one(1);
+    const RandomBatch data(*nets[0], 1, 90);
+    for (int k = 0; k < 2; ++k) {
+      data.load(nets[k]->plan(1, true));
+      sgd_step(*nets[k], nets[k]->plan(1, true), *opts[k], 0.02, fuse);
+    }
+    CHECK(std::memcmp(nets[0]->params(), nets[1]->params(), n * sizeof(float)) == 0);
+  }
+  // Below kTwoLaneMinFlops above the first layer (keras_mnist_cnn: a 128 x 10 dense layer;
+  // keras_mnist_mlp: its large layers fuse) and built on one thread: one lane.
+  for (const char* other : {"keras_mnist_cnn", "keras_mnist_mlp"}) {
+    auto net = build_model(other, zoo_entry(other).default_input, 10);
+    CHECK_FALSE(net->plan(1, true).two_lanes());
+  }
+  {
+    dnnl_ctx::ThreadScope one(1);
+    auto net = build_model(model, z.default_input, 10);
+    CHECK_FALSE(net->plan(1, true).two_lanes());
+  }
+  dnnl_ctx::set_threads(0);
+}

@@ -147,7 +147,11 @@ dnnl::primitive_attr user_scratchpad_attr() {
 
 namespace {
 thread_local ScratchArena* t_arena = nullptr;
+thread_local int t_lane = 0;
 }
+
+ScratchLane::ScratchLane(int lane) : prev_(t_lane) { t_lane = lane; }
+ScratchLane::~ScratchLane() { t_lane = prev_; }
 
 ScratchArena::ScratchArena() : prev_(t_arena) { t_arena = this; }
 ScratchArena::~ScratchArena() {
@@ -160,19 +164,22 @@ memory scratchpad(const memory::desc& md) {
   ScratchArena* a = t_arena;
   if (!a) return memory(md, engine());
   memory m(md, engine(), DNNL_MEMORY_NONE);
-  a->mems_.push_back(m);
-  a->bytes_ = std::max(a->bytes_, bytes);
+  a->mems_[t_lane].push_back(m);
+  a->bytes_[t_lane] = std::max(a->bytes_[t_lane], bytes);
   return m;
 }
 
 std::shared_ptr<void> ScratchArena::close() {
   t_arena = prev_;
   open_ = false;
-  if (bytes_ == 0) return nullptr;
-  void* p = std::aligned_alloc(64, (bytes_ + 63) / 64 * 64);
+  // One allocation; lane 1's buffer starts on a 64-byte line of its own.
+  const size_t first = (bytes_[0] + 63) / 64 * 64, total = first + (bytes_[1] + 63) / 64 * 64;
+  if (total == 0) return nullptr;
+  void* p = std::aligned_alloc(64, total);
   if (!p) throw std::bad_alloc();
   std::shared_ptr<void> buf(p, [](void* q) { std::free(q); });
-  for (auto& m : mems_) m.set_data_handle(p);
+  for (auto& m : mems_[0]) m.set_data_handle(p);
+  for (auto& m : mems_[1]) m.set_data_handle(static_cast<char*>(p) + first);
   return buf;
 }
 

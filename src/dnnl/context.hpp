@@ -63,7 +63,10 @@ std::string cpu_model();  // from /proc/cpuinfo
 // ScratchArena is open on this thread (Network::plan), those memories share one buffer that the
 // arena allocates at close(), as large as the largest: the primitives of one plan run one after
 // another, so they reuse one cache-warm buffer as in library mode, and plans run side by side
-// each have their own. Without an arena each memory owns its buffer.
+// each have their own. Without an arena each memory owns its buffer. Those made while a
+// ScratchLane(1) is open on this thread share a second buffer of the arena instead: the passes
+// a two-lane backward (Plan::two_lanes) runs on a second thread beside the first's, one after
+// another there.
 dnnl::primitive_attr& with_user_scratchpad(dnnl::primitive_attr& attr);
 dnnl::primitive_attr user_scratchpad_attr();
 memory scratchpad(const memory::desc& md);
@@ -81,9 +84,20 @@ class ScratchArena {
  private:
   friend memory scratchpad(const memory::desc& md);
   ScratchArena* prev_;
-  std::vector<memory> mems_;
-  size_t bytes_ = 0;
+  std::vector<memory> mems_[2];  // per lane
+  size_t bytes_[2] = {};
   bool open_ = true;
+};
+// While open, this thread's scratchpads go to lane `lane` (0 or 1) of the open arena.
+class ScratchLane {
+ public:
+  explicit ScratchLane(int lane);
+  ~ScratchLane();
+  ScratchLane(const ScratchLane&) = delete;
+  ScratchLane& operator=(const ScratchLane&) = delete;
+
+ private:
+  int prev_;
 };
 // A reorder whose scratchpad is user-managed, and its execution.
 struct Reorder {

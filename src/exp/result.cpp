@@ -59,6 +59,7 @@ nlohmann::json provenance(int threads, const std::string& started, const std::st
           {"small_channel_kernels", small_channel_kernels_in_use()},
           {"batch_parallel", Network::batch_parallel()},
           {"sub_batch_bytes", Network::sub_batch_bytes()},
+          {"two_lanes", Network::two_lanes()},
           {"update_isa", update_isa_name(update_isa())},
           {"tile_reorder", dnnl_ctx::tile_reorder_enabled()},
           {"fused_update", fused_dense_available()},

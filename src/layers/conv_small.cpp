@@ -289,6 +289,9 @@ class SmallConvExec : public LayerExec {
 
   void backward_weights() override { weight_grad(); }
   void backward_data() override { inner_->backward_data(); }
+  // weight_grad reads the planes forward kept and diff_dst, and writes its own accumulators and
+  // the gradients; on a second lane its OpenMP team is one thread (slot 0).
+  bool weights_beside_data() const override { return training_; }
   void set_weights_unchanged(bool on) override { inner_->set_weights_unchanged(on); }
 
  private:

@@ -33,6 +33,15 @@ class DenseExec final : public DenseBase {
             fused_dense_available() && src_.get_desc() == plain_src &&
             dst.get_desc() == dnnl_ctx::plain_md({a.batch, out_});
     if (fuse_) bias_from_zero_ = dnnl_ctx::bias_gradient_from_zero(bwd_w_pd_);
+    if (fuse_ && weights_lane_) {
+      // A layer that fuses runs its whole backward on lane 0 (with or without the fused update):
+      // its weight-gradient pass takes lane 0's scratchpad, never lane 1's, which the other
+      // thread may be using meanwhile.
+      weights_lane_ = false;
+      bwd_w_scratch_ = dnnl_ctx::scratchpad(bwd_w_pd_.scratchpad_desc());
+      gw_.bind(gw_user_, bwd_w_pd_.diff_weights_desc(), false, true);
+      if (bias_) gb_.bind(gb_user_, bwd_w_pd_.diff_bias_desc(), false, true);
+    }
   }
   void bind_backward(const dnnl::memory& diff_dst) override {
     DenseBase::bind_backward(diff_dst);

@@ -72,6 +72,10 @@ struct BuildArgs {
   // gradient comes from windows whose maximum it is, so its mask [relu(x) > 0] is theirs.
   bool relu_grad_moved = false;
   bool relu_grad_in_pool = false;
+  // A two-lane training plan (Plan::two_lanes): the weight-gradient pass of a conv or dense
+  // layer runs on the second thread, so it takes its scratchpads from lane 1 of the plan's arena
+  // (dnnl_ctx::ScratchLane) and the two threads never share one.
+  bool weights_lane = false;
 };
 
 class LayerExec {
@@ -86,6 +90,12 @@ class LayerExec {
     backward_weights();
     if (need_diff_src) backward_data();
   }
+  // True when backward_weights() may run on another thread at the same time as backward_data()
+  // of this layer and of the layers below it: it reads only its input and the bound diff_dst
+  // (neither written by those), writes only its gradients and buffers of its own, its
+  // scratchpads in lane 1 (BuildArgs::weights_lane). False by default (batch norm computes
+  // its input gradient in backward_weights; the fused dense pass updates the weights).
+  virtual bool weights_beside_data() const { return false; }
   // backward(need_diff_src) with the SGD update of this layer's weight applied in the same pass
   // (dense_fused.hpp): returns the weight's pointer into the parameter buffer when it did, nullptr
   // when this layer does not fuse (it then did nothing: call backward()). The bias and any other

@@ -19,7 +19,7 @@ class WeightedExec : public LayerExec {
   WeightedExec(const BuildArgs& a, const memory::desc& w_user_md, const typename Fwd::desc& fwd_d,
                const std::function<typename BwdData::desc()>& bwd_data_d,
                const std::function<typename BwdW::desc()>& bwd_w_d)
-      : training_(a.training), bias_(a.params.size() > 1) {
+      : training_(a.training), bias_(a.params.size() > 1), weights_lane_(a.training && a.weights_lane) {
     namespace ctx = dnnl_ctx;
     auto& eng = ctx::engine();
     // relu_after: the next layer's ReLU runs as a post-op on the result (BuildArgs::relu_after).
@@ -48,6 +48,7 @@ class WeightedExec : public LayerExec {
     bwd_data_scratch_ = ctx::scratchpad(bwd_data_pd_.scratchpad_desc());
     bwd_w_pd_ = typename BwdW::primitive_desc(bwd_w_d(), bwd_attr, eng, fwd_pd_);
     bwd_w_ = BwdW(bwd_w_pd_);
+    ctx::ScratchLane lane(weights_lane_ ? 1 : 0);  // the weight-gradient pass and its copies out
     bwd_w_scratch_ = ctx::scratchpad(bwd_w_pd_.scratchpad_desc());
     // Backward data reuses the forward's weight copy when layouts agree (weights do not change
     // between forward and backward).
@@ -59,6 +60,10 @@ class WeightedExec : public LayerExec {
     if (bias_) gb_.bind(gb_user_, bwd_w_pd_.diff_bias_desc(), false, true);
     diff_src = memory(src_.get_desc(), eng);
   }
+
+  // The weight-gradient primitive reads src and diff_dst and writes the gradients (through its
+  // own copies when layouts differ): never what backward_data writes.
+  bool weights_beside_data() const override { return weights_lane_; }
 
   // The forward runs elsewhere (conv_small.hpp): backward_data then pulls the weights itself.
   void forward_elsewhere() { forward_elsewhere_ = true; }
@@ -97,7 +102,7 @@ class WeightedExec : public LayerExec {
   }
 
  protected:
-  bool training_, bias_;
+  bool training_, bias_, weights_lane_;
   bool share_w_ = true, forward_elsewhere_ = false;
   typename Fwd::primitive_desc fwd_pd_;
   Fwd fwd_;

@@ -1,6 +1,7 @@
 // Network construction (shape validation, parameter layout) and Plan execution.
 #include "model/network.hpp"
 
+#include <immintrin.h>
 #include <omp.h>
 
 #include <algorithm>
@@ -10,6 +11,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <thread>
 
 #include "core/error.hpp"
 #include "dnnl/context.hpp"
@@ -229,6 +231,15 @@ std::atomic<int64_t> g_sub_batch_bytes{env_sub_batch_bytes()};
 void Network::set_sub_batch_bytes(int64_t bytes) { g_sub_batch_bytes = bytes > 0 ? bytes : kSubBatchBytes; }
 int64_t Network::sub_batch_bytes() { return g_sub_batch_bytes; }
 
+namespace {
+std::atomic<bool> g_two_lanes{[] {
+  const char* e = std::getenv("SGDBENCH_TWO_LANES");
+  return e && std::string(e) == "1";
+}()};
+}  // namespace
+void Network::set_two_lanes(bool on) { g_two_lanes = on; }
+bool Network::two_lanes() { return g_two_lanes; }
+
 void Network::set_batch_parallel(bool on) { g_batch_parallel = on; }
 bool Network::batch_parallel() { return g_batch_parallel; }
 
@@ -287,6 +298,11 @@ std::unique_ptr<Plan> Network::build_plan(int64_t batch, bool training, bool who
   // and run with the same count.
   const double step_flops = (training ? 3.0 : 1.0) * forward_flops() * double(batch);
   p->threads_ = o.member || o.one_thread || step_flops < kSmallStepFlops ? 1 : 0;
+  // Two lanes run oneDNN primitives inside a parallel region, as batch-parallel members do: only
+  // for models without batch statistics (oneDNN 2.6's batch norm waited there for threads it was
+  // not given, a hang).
+  const bool lanes =
+      training && !o.member && p->threads_ == 1 && state_refs_.empty() && ctx::threads() >= 2 && two_lanes();
   ThreadScope scope(p->threads_);
   p->classes_ = classes_;
   p->first_param_layer_ = first_param_layer();
@@ -363,6 +379,7 @@ std::unique_ptr<Plan> Network::build_plan(int64_t batch, bool training, bool who
     a.training = training;
     a.dropout = dropout_;
     a.dropout_rng = o.rng;
+    a.weights_lane = lanes;
     for (; r < refs_.size() && refs_[r].layer == li; ++r) {
       a.params.push_back(params_.data() + refs_[r].offset);
       a.grads.push_back(o.grads + refs_[r].offset);
@@ -381,6 +398,20 @@ std::unique_ptr<Plan> Network::build_plan(int64_t batch, bool training, bool who
       (*e)->bind_backward(diff);
       diff = (*e)->diff_src;
     }
+    // Lane 1 takes every weight gradient that allows it (those built for it: weights_lane), and
+    // runs only when those of the layers above the first come to kTwoLaneMinFlops: the first
+    // layer's can only start when lane 0 is done, so it overlaps nothing (keras_mnist_cnn, with
+    // only a 128 x 10 dense layer above its first, and keras_mnist_mlp, whose large layers fuse,
+    // were 10-17% slower with two lanes). Computing the first layer's on lane 0 instead was
+    // slower, and so was giving each pass a scratchpad of its own instead of lane 1's shared
+    // buffer. See Network::set_two_lanes for why it is off by default.
+    double overlap_flops = 0;
+    for (size_t i = p->execs_.size(); lanes && i-- > p->first_param_layer_;)
+      if (p->execs_[i]->weights_beside_data()) {
+        p->lane1_.push_back(i);
+        if (i > p->first_param_layer_) overlap_flops += layer_work(i, batch);
+      }
+    if (overlap_flops < kTwoLaneMinFlops) p->lane1_.clear();
   }
   p->scratch_ = arena.close();
   return p;
@@ -556,23 +587,94 @@ const std::vector<const float*>& Plan::backward(const FusedSgd* sgd) {
   SGD_CHECK(training_, Internal, "backward() on an inference plan");
   fused_.clear();
   if (sub_batch_ || !team_.empty()) return fused_;  // done in forward_loss
+  const bool lanes = !lane1_.empty() && ctx::threads() >= 2;  // the caller's count
   ThreadScope scope(threads_);
+  if (lanes) {
+    backward_two_lanes(sgd);
+    return fused_;
+  }
   // Layers before the first one with parameters need no gradient: the loop stops there, and
   // that layer computes its weight gradient only (keras_mnist_mlp's flatten -> dense1 would
   // otherwise compute a 784-wide input gradient nobody reads: a third of its step).
-  for (size_t i = execs_.size(); i-- > first_param_layer_;) {
-    ThreadScope layer_scope(layer_threads_[i]);
-    const bool need_diff_src = i > first_param_layer_;
-    if (sgd) {
-      if (const float* w = execs_[i]->backward_fused(need_diff_src, *sgd)) {
-        fused_.push_back(w);
-        continue;
-      }
-    }
-    execs_[i]->backward(need_diff_src);
-  }
+  for (size_t i = execs_.size(); i-- > first_param_layer_;) backward_layer(i, sgd, true);
   ctx::stream().wait();
   return fused_;
+}
+
+// Layer i's backward: its input gradient unless it is the first layer with parameters, and its
+// weight gradient unless !weights (lane 1 computes it), fused with the SGD update where it can.
+void Plan::backward_layer(size_t i, const FusedSgd* sgd, bool weights) {
+  ThreadScope layer_scope(layer_threads_[i]);
+  const bool need_diff_src = i > first_param_layer_;
+  if (!weights) {
+    if (need_diff_src) execs_[i]->backward_data();
+    return;
+  }
+  if (sgd) {
+    if (const float* w = execs_[i]->backward_fused(need_diff_src, *sgd)) {
+      fused_.push_back(w);
+      return;
+    }
+  }
+  execs_[i]->backward(need_diff_src);
+}
+
+// Lane 0 walks down the layers as the one-lane loop does, leaving the weight gradients of lane1_
+// to lane 1, and publishes how far it got: when it starts layer i, the diff_dst of every layer
+// from i up is final (nothing below writes them: in-place layers write their own diff_dst, which
+// is the input gradient of the layer above, never a weight pass's input). Lane 1 runs each of its
+// layers once lane 0 has reached it. Neither lane writes what the other reads, so lane 0 never
+// waits; lane 1 spins briefly, then yields (two processes side by side must not starve each other).
+void Plan::backward_two_lanes(const FusedSgd* sgd) {
+  std::atomic<size_t> reached{execs_.size()};
+  std::atomic<bool> stop{false};
+  std::exception_ptr error;
+  auto fail = [&] {
+#pragma omp critical(sgdbench_lane_error)
+    if (!error) error = std::current_exception();
+    stop = true;
+  };
+#pragma omp parallel num_threads(2)
+  {
+    ThreadScope one(1);
+    if (omp_get_num_threads() < 2) {  // OMP_DYNAMIC or nested: one lane after all
+      try {
+        for (size_t i = execs_.size(); i-- > first_param_layer_;) backward_layer(i, sgd, true);
+      } catch (...) {
+        fail();
+      }
+    } else if (omp_get_thread_num() == 0) {
+      try {
+        size_t next = 0;
+        for (size_t i = execs_.size(); i-- > first_param_layer_;) {
+          reached.store(i, std::memory_order_release);
+          const bool theirs = next < lane1_.size() && lane1_[next] == i;
+          if (theirs) ++next;
+          backward_layer(i, sgd, !theirs);
+          if (stop.load(std::memory_order_relaxed)) break;
+        }
+      } catch (...) {
+        fail();
+      }
+    } else {
+      try {
+        for (size_t j : lane1_) {
+          for (unsigned spins = 0;
+               reached.load(std::memory_order_acquire) > j && !stop.load(std::memory_order_relaxed);)
+            if (++spins < 4096)
+              _mm_pause();
+            else
+              std::this_thread::yield();
+          if (stop.load(std::memory_order_relaxed)) break;
+          ThreadScope layer_scope(layer_threads_[j]);
+          execs_[j]->backward_weights();
+        }
+      } catch (...) {
+        fail();
+      }
+    }
+  }
+  if (error) std::rethrow_exception(error);
 }
 
 }  // namespace sgdbench

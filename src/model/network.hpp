@@ -61,8 +61,15 @@ class Plan {
   size_t team() const { return team_.size(); }
   const Plan& member(size_t t) const { return *team_.at(t); }
   // Threads this plan runs with: 1 for tiny steps (Network::kSmallStepFlops) and small training
-  // steps run whole (kWholeStepOneThreadFlops), else 0 = the caller's.
+  // steps run whole (kWholeStepOneThreadFlops), else 0 = the caller's. A two-lane plan's backward
+  // uses a second thread beside the one (two_lanes()).
   int threads() const { return threads_; }
+  // A training plan on one thread whose backward runs in two lanes when the caller has two or
+  // more threads (Network::kTwoLaneMinFlops): the input gradients on this thread, the weight
+  // gradients of the layers that allow it (LayerExec::weights_beside_data) on a second, each as
+  // soon as the first lane has made its diff_dst. Same numbers as one lane: each pass runs alone
+  // on one thread, as it was created.
+  bool two_lanes() const { return !lane1_.empty(); }
   // Forward only (inference, benchmarks of the forward pass); logits: N x classes row-major.
   void forward();
   const float* logits() const;
@@ -93,6 +100,9 @@ class Plan {
   int threads_ = 0;
   std::vector<int> layer_threads_;  // per layer: 1 (small, Network::kSmallLayerWork) or threads_
   size_t first_param_layer_ = 0;  // backward() stops here (no gradient is needed below it)
+  std::vector<size_t> lane1_;     // two-lane plans: the layers whose weight gradient runs on lane 1, top down
+  void backward_layer(size_t i, const FusedSgd* sgd, bool weights);
+  void backward_two_lanes(const FusedSgd* sgd);
   int64_t sub_batch_ = 0;
   Plan* sub_ = nullptr;
   Plan* sub_last_ = nullptr;
@@ -258,6 +268,22 @@ class Network {
   static int64_t sub_batch_bytes();
   static void set_batch_parallel(bool on);
   static bool batch_parallel();
+  // Two-lane backward (Plan::two_lanes) for a training plan of a model without batch statistics
+  // that runs whole on one thread while the caller has two or more, when the weight gradients
+  // lane 1 computes above the first layer with parameters (conv and dense layers that do not
+  // fuse their update) come to at least kTwoLaneMinFlops (forward FLOPs x batch; below it the
+  // data's trip to the other core costs more than the overlap saves; measured in build_plan).
+  // Off by default: on: set_two_lanes(true) or SGDBENCH_TWO_LANES=1 (plans built from then on).
+  // Measured on the 2-vCPU Zen 5 VM with bench_train_step's BM_TrainStepLanes rows (2 threads,
+  // lanes off and on interleaved in one process, medians of 3), the same binary within 10
+  // minutes: first keras_cifar_cnn batch 1 212 -> 174 and 219 -> 184 us, lenet_cifar 81 -> 68
+  // and 84 -> 70 us; then 211-214 -> 227-253 us and 79-82 -> 103-117 us, and keras_mnist_cnn at
+  // batch 4 335 -> 821 us. The VM's second core was sometimes cheap to hand data to and
+  // sometimes not; one core per lane on real hardware is what it needs. Measure your machine
+  // (SGDBENCH_BENCH_LANES=1 bench_train_step) before turning it on.
+  static constexpr double kTwoLaneMinFlops = 2e5;
+  static void set_two_lanes(bool on);
+  static bool two_lanes();
   double layer_work(size_t layer, int64_t batch) const;
   void set_dropout(bool enabled);  // drops cached plans
   // Conv/dense + ReLU fusion in plans built from now on (on by default: the ReLU runs as the
