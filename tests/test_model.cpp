@@ -885,25 +885,45 @@ TEST_CASE("two-lane backward: the same bits as one lane, only where it overlaps 
     CHECK(std::memcmp(nets[0]->grads(), nets[1]->grads(), n * sizeof(float)) == 0);
     CHECK(std::memcmp(nets[0]->params(), nets[1]->params(), n * sizeof(float)) == 0);
   }
-  {  // the caller down to one thread: the same plan runs one lane, same bits
+  Plan* plans[2] = {&nets[0]->plan(1, true), &nets[1]->plan(1, true)};
+  {  // the caller down to one thread: the two-lane plan runs one lane, same bits
     dnnl_ctx::ThreadScope one(1);
     const RandomBatch data(*nets[0], 1, 90);
     for (int k = 0; k < 2; ++k) {
-      data.load(nets[k]->plan(1, true));
-      sgd_step(*nets[k], nets[k]->plan(1, true), *opts[k], 0.02, fuse);
+      data.load(*plans[k]);
+      sgd_step(*nets[k], *plans[k], *opts[k], 0.02, fuse);
     }
     CHECK(std::memcmp(nets[0]->params(), nets[1]->params(), n * sizeof(float)) == 0);
   }
-  // Below kTwoLaneMinFlops above the first layer (keras_mnist_cnn: a 128 x 10 dense layer;
-  // keras_mnist_mlp: its large layers fuse) and built on one thread: one lane.
+  {  // called inside a parallel region (nested regions get one thread): one lane after all
+    const RandomBatch data(*nets[0], 1, 91);
+    for (int k = 0; k < 2; ++k) data.load(*plans[k]);
+    sgd_step(*nets[0], *plans[0], *opts[0], 0.02, fuse);
+    bool threw = false;
+#pragma omp parallel num_threads(2)
+#pragma omp single
+    try {
+      sgd_step(*nets[1], *plans[1], *opts[1], 0.02, fuse);
+    } catch (...) {
+      threw = true;
+    }
+    CHECK_FALSE(threw);
+    CHECK(std::memcmp(nets[0]->params(), nets[1]->params(), n * sizeof(float)) == 0);
+  }
+  // With the switch on: below kTwoLaneMinFlops above the first layer (keras_mnist_cnn: a 128 x
+  // 10 dense layer; keras_mnist_mlp: its large layers fuse), or built on one thread: one lane.
+  Network::set_two_lanes(true);
   for (const char* other : {"keras_mnist_cnn", "keras_mnist_mlp"}) {
     auto net = build_model(other, zoo_entry(other).default_input, 10);
     CHECK_FALSE(net->plan(1, true).two_lanes());
   }
   {
-    dnnl_ctx::ThreadScope one(1);
     auto net = build_model(model, z.default_input, 10);
-    CHECK_FALSE(net->plan(1, true).two_lanes());
+    CHECK(net->plan(1, true).two_lanes());  // the same model with the switch on: two
+    dnnl_ctx::ThreadScope one(1);
+    auto net1 = build_model(model, z.default_input, 10);
+    CHECK_FALSE(net1->plan(1, true).two_lanes());
   }
+  Network::set_two_lanes(was);
   dnnl_ctx::set_threads(0);
 }

@@ -48,16 +48,18 @@ class WeightedExec : public LayerExec {
     bwd_data_scratch_ = ctx::scratchpad(bwd_data_pd_.scratchpad_desc());
     bwd_w_pd_ = typename BwdW::primitive_desc(bwd_w_d(), bwd_attr, eng, fwd_pd_);
     bwd_w_ = BwdW(bwd_w_pd_);
-    ctx::ScratchLane lane(weights_lane_ ? 1 : 0);  // the weight-gradient pass and its copies out
-    bwd_w_scratch_ = ctx::scratchpad(bwd_w_pd_.scratchpad_desc());
     // Backward data reuses the forward's weight copy when layouts agree (weights do not change
     // between forward and backward).
     share_w_ = bwd_data_pd_.weights_desc() == fwd_pd_.weights_desc();
     if (!share_w_) w_bwd_.bind(w_user_, bwd_data_pd_.weights_desc(), true, false);
     gw_user_ = memory(w_user_.get_desc(), eng, a.grads[0]);
     if (bias_) gb_user_ = memory(b_user_.get_desc(), eng, a.grads[1]);
-    gw_.bind(gw_user_, bwd_w_pd_.diff_weights_desc(), false, true);
-    if (bias_) gb_.bind(gb_user_, bwd_w_pd_.diff_bias_desc(), false, true);
+    {
+      ctx::ScratchLane lane(weights_lane_ ? 1 : 0);  // the weight-gradient pass and its copies out only
+      bwd_w_scratch_ = ctx::scratchpad(bwd_w_pd_.scratchpad_desc());
+      gw_.bind(gw_user_, bwd_w_pd_.diff_weights_desc(), false, true);
+      if (bias_) gb_.bind(gb_user_, bwd_w_pd_.diff_bias_desc(), false, true);
+    }
     diff_src = memory(src_.get_desc(), eng);
   }
 

@@ -591,6 +591,7 @@ const std::vector<const float*>& Plan::backward(const FusedSgd* sgd) {
   ThreadScope scope(threads_);
   if (lanes) {
     backward_two_lanes(sgd);
+    ctx::stream().wait();
     return fused_;
   }
   // Layers before the first one with parameters need no gradient: the loop stops there, and
