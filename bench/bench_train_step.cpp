@@ -163,12 +163,15 @@ void BM_TrainerStep(benchmark::State& state, const bench::AnchorModel& m) {
 
 }  // namespace
 
+// A row per batch size, in microseconds of real time.
+void per_batch(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"batch"})->Unit(benchmark::kMicrosecond)->UseRealTime();
+  for (auto n : bench::batch_sizes()) b->Arg(n);
+}
+
 int main(int argc, char** argv) {
-  for (auto& m : bench::anchor_models()) {
-    auto* b = benchmark::RegisterBenchmark(("BM_TrainStep/" + m.name).c_str(), BM_TrainStep, m, false, int64_t(0), -1);
-    b->ArgNames({"batch"})->Unit(benchmark::kMicrosecond)->UseRealTime();
-    for (auto n : bench::batch_sizes()) b->Arg(n);
-  }
+  for (auto& m : bench::anchor_models())
+    per_batch(benchmark::RegisterBenchmark(("BM_TrainStep/" + m.name).c_str(), BM_TrainStep, m, false, int64_t(0), -1));
   // SGDBENCH_BENCH_SUB_KIB=K1,K2,...: the same steps with plans split at other sub-batch byte
   // targets (Network::set_sub_batch_bytes), as rows of their own, for side-by-side runs
   // (--benchmark_enable_random_interleaving).
@@ -180,9 +183,7 @@ int main(int argc, char** argv) {
       if (k > 0 && k <= (1LL << 30))  // the range SGDBENCH_SUB_BATCH_KIB takes
         for (auto& m : bench::anchor_models()) {
           const std::string name = "BM_TrainStepSub/" + m.name + "/sub_kib:" + std::to_string(k);
-          auto* b = benchmark::RegisterBenchmark(name.c_str(), BM_TrainStep, m, false, int64_t(k) << 10, -1);
-          b->ArgNames({"batch"})->Unit(benchmark::kMicrosecond)->UseRealTime();
-          for (auto n : bench::batch_sizes()) b->Arg(n);
+          per_batch(benchmark::RegisterBenchmark(name.c_str(), BM_TrainStep, m, false, int64_t(k) << 10, -1));
         }
       p = *end == ',' ? end + 1 : end;
     }
@@ -192,19 +193,14 @@ int main(int argc, char** argv) {
     for (auto& m : bench::anchor_models())
       for (int on = 0; on < 2; ++on) {
         const std::string name = "BM_TrainStepLanes/" + m.name + "/lanes:" + std::to_string(on);
-        auto* b = benchmark::RegisterBenchmark(name.c_str(), BM_TrainStep, m, false, int64_t(0), on);
-        b->ArgNames({"batch"})->Unit(benchmark::kMicrosecond)->UseRealTime();
-        for (auto n : bench::batch_sizes()) b->Arg(n);
+        per_batch(benchmark::RegisterBenchmark(name.c_str(), BM_TrainStep, m, false, int64_t(0), on));
       }
   for (auto& m : bench::anchor_models()) {
     auto* b =
         benchmark::RegisterBenchmark(("BM_TrainStepDenormal/" + m.name).c_str(), BM_TrainStep, m, true, int64_t(0), -1);
     b->ArgNames({"batch"})->Unit(benchmark::kMicrosecond)->UseRealTime()->Arg(1);
   }
-  for (auto& m : bench::anchor_models()) {
-    auto* b = benchmark::RegisterBenchmark(("BM_TrainerStep/" + m.name).c_str(), BM_TrainerStep, m);
-    b->ArgNames({"batch"})->Unit(benchmark::kMicrosecond)->UseRealTime();
-    for (auto n : bench::batch_sizes()) b->Arg(n);
-  }
+  for (auto& m : bench::anchor_models())
+    per_batch(benchmark::RegisterBenchmark(("BM_TrainerStep/" + m.name).c_str(), BM_TrainerStep, m));
   return bench::run_main(argc, argv);
 }

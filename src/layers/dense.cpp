@@ -38,9 +38,7 @@ class DenseExec final : public DenseBase {
       // its weight-gradient pass takes lane 0's scratchpad, never lane 1's, which the other
       // thread may be using meanwhile.
       weights_lane_ = false;
-      bwd_w_scratch_ = dnnl_ctx::scratchpad(bwd_w_pd_.scratchpad_desc());
-      gw_.bind(gw_user_, bwd_w_pd_.diff_weights_desc(), false, true);
-      if (bias_) gb_.bind(gb_user_, bwd_w_pd_.diff_bias_desc(), false, true);
+      bind_weight_pass();
     }
   }
   void bind_backward(const dnnl::memory& diff_dst) override {

@@ -54,12 +54,7 @@ class WeightedExec : public LayerExec {
     if (!share_w_) w_bwd_.bind(w_user_, bwd_data_pd_.weights_desc(), true, false);
     gw_user_ = memory(w_user_.get_desc(), eng, a.grads[0]);
     if (bias_) gb_user_ = memory(b_user_.get_desc(), eng, a.grads[1]);
-    {
-      ctx::ScratchLane lane(weights_lane_ ? 1 : 0);  // the weight-gradient pass and its copies out only
-      bwd_w_scratch_ = ctx::scratchpad(bwd_w_pd_.scratchpad_desc());
-      gw_.bind(gw_user_, bwd_w_pd_.diff_weights_desc(), false, true);
-      if (bias_) gb_.bind(gb_user_, bwd_w_pd_.diff_bias_desc(), false, true);
-    }
+    bind_weight_pass();
     diff_src = memory(src_.get_desc(), eng);
   }
 
@@ -104,6 +99,14 @@ class WeightedExec : public LayerExec {
   }
 
  protected:
+  // The weight-gradient pass's scratchpad and its copies out to the gradient buffer, in lane 1
+  // of the plan's arena when weights_lane_ (only those: the other passes run on lane 0).
+  void bind_weight_pass() {
+    dnnl_ctx::ScratchLane lane(weights_lane_ ? 1 : 0);
+    bwd_w_scratch_ = dnnl_ctx::scratchpad(bwd_w_pd_.scratchpad_desc());
+    gw_.bind(gw_user_, bwd_w_pd_.diff_weights_desc(), false, true);
+    if (bias_) gb_.bind(gb_user_, bwd_w_pd_.diff_bias_desc(), false, true);
+  }
   bool training_, bias_, weights_lane_;
   bool share_w_ = true, forward_elsewhere_ = false;
   typename Fwd::primitive_desc fwd_pd_;

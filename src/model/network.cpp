@@ -209,11 +209,15 @@ void Network::check_batch(int64_t batch, bool training, const std::string& what,
 }
 
 namespace {
-bool env_batch_parallel() {
-  const char* e = std::getenv("SGDBENCH_BATCH_PARALLEL");
-  return !(e && std::string(e) == "0");
+// An on/off switch from the environment: "1" on, "0" off, anything else (or unset) `fallback`.
+bool env_switch(const char* name, bool fallback) {
+  const char* e = std::getenv(name);
+  if (!e) return fallback;
+  const std::string v(e);
+  return v == "1" ? true : v == "0" ? false : fallback;
 }
-std::atomic<bool> g_batch_parallel{env_batch_parallel()};
+std::atomic<bool> g_batch_parallel{env_switch("SGDBENCH_BATCH_PARALLEL", true)};
+std::atomic<bool> g_two_lanes{env_switch("SGDBENCH_TWO_LANES", false)};
 int64_t env_sub_batch_bytes() {
   const char* e = std::getenv("SGDBENCH_SUB_BATCH_KIB");
   if (!e) return Network::kSubBatchBytes;
@@ -231,12 +235,6 @@ std::atomic<int64_t> g_sub_batch_bytes{env_sub_batch_bytes()};
 void Network::set_sub_batch_bytes(int64_t bytes) { g_sub_batch_bytes = bytes > 0 ? bytes : kSubBatchBytes; }
 int64_t Network::sub_batch_bytes() { return g_sub_batch_bytes; }
 
-namespace {
-std::atomic<bool> g_two_lanes{[] {
-  const char* e = std::getenv("SGDBENCH_TWO_LANES");
-  return e && std::string(e) == "1";
-}()};
-}  // namespace
 void Network::set_two_lanes(bool on) { g_two_lanes = on; }
 bool Network::two_lanes() { return g_two_lanes; }
 
@@ -638,18 +636,14 @@ void Plan::backward_two_lanes(const FusedSgd* sgd) {
 #pragma omp parallel num_threads(2)
   {
     ThreadScope one(1);
-    if (omp_get_num_threads() < 2) {  // OMP_DYNAMIC or nested: one lane after all
-      try {
-        for (size_t i = execs_.size(); i-- > first_param_layer_;) backward_layer(i, sgd, true);
-      } catch (...) {
-        fail();
-      }
-    } else if (omp_get_thread_num() == 0) {
+    if (omp_get_thread_num() == 0) {
+      // Given one thread (OMP_DYNAMIC, or nested in another region), it computes every pass itself.
+      const bool alone = omp_get_num_threads() < 2;
       try {
         size_t next = 0;
         for (size_t i = execs_.size(); i-- > first_param_layer_;) {
           reached.store(i, std::memory_order_release);
-          const bool theirs = next < lane1_.size() && lane1_[next] == i;
+          const bool theirs = !alone && next < lane1_.size() && lane1_[next] == i;
           if (theirs) ++next;
           backward_layer(i, sgd, !theirs);
           if (stop.load(std::memory_order_relaxed)) break;
