@@ -7,6 +7,7 @@
 #include <numeric>
 
 #include "core/error.hpp"
+#include "core/parallel.hpp"
 #include "core/rng.hpp"
 #include "dnnl/context.hpp"
 
@@ -255,7 +256,7 @@ void Batcher::gather(const Split& split, int64_t P, const Preprocess& pre, const
   // CIFAR-10 images): bench_data's BM_BatchEpoch on 2 threads took 10.5 -> 7.3 ms at batch 32 and
   // 10.2 -> 5.5 ms at batch 128 when this went from 256k down to 16k (the threads' misses overlap).
   // (Batcher::next passes threads = false up to kAheadSerialBelow for a batch it asked for ahead.)
-  if (!threads || n * P < (int64_t(1) << 14)) {
+  if (!threads || n * P < (int64_t(1) << 14) || !parallel_pays()) {
     for (int64_t i = 0; i < n; ++i) one(i);
     return;
   }

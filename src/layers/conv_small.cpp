@@ -19,6 +19,7 @@
 #include <cstring>
 #include <vector>
 
+#include "core/parallel.hpp"
 #include "core/tensor.hpp"
 #include "dnnl/context.hpp"
 
@@ -274,11 +275,16 @@ class SmallConvExec : public LayerExec {
     const float* src = static_cast<const float*>(src_.get_data_handle());
     float* out = static_cast<float*>(dst.get_data_handle());
     const int nt = team();
-#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-    for (int64_t n = 0; n < N_; ++n) {
+    auto image = [&](int64_t n) {
       float* xt = xt_.data() + (training_ ? n : omp_get_thread_num()) * g_.ximage;
       split_image(g_, split_, src + n * g_.in_image, xt);
       fwd_(g_, join_, xt, w_, b_, relu_, out + n * g_.out_image);
+    };
+    if (nt > 1 && parallel_pays()) {  // a team of one would cost a futex call (core/parallel.hpp)
+#pragma omp parallel for schedule(static) num_threads(nt)
+      for (int64_t n = 0; n < N_; ++n) image(n);
+    } else {
+      for (int64_t n = 0; n < N_; ++n) image(n);
     }
   }
 
@@ -333,11 +339,15 @@ class SmallConvExec : public LayerExec {
     int ran = 1;  // threads OpenMP gave (fewer than nt under OMP_DYNAMIC or inside a parallel region)
     // The region only calls weight_grad_part: clang outlines a parallel region into a function
     // of its own, without this function's avx512f target, so no vector may live in it.
-#pragma omp parallel num_threads(nt) if (nt > 1)
-    {
-      const int t = omp_get_thread_num(), got = omp_get_num_threads();
-      if (t == 0) ran = got;
-      weight_grad_part(dy, t, got, wcount);
+    if (nt > 1 && parallel_pays()) {
+#pragma omp parallel num_threads(nt)
+      {
+        const int t = omp_get_thread_num(), got = omp_get_num_threads();
+        if (t == 0) ran = got;
+        weight_grad_part(dy, t, got, wcount);
+      }
+    } else {
+      weight_grad_part(dy, 0, 1, wcount);
     }
     // Reduce: lanes, then threads in order.
     for (int64_t j = 0; j < nacc_; ++j) {

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/error.hpp"
+#include "core/parallel.hpp"
 #include "dnnl/context.hpp"
 
 namespace sgdbench {
@@ -54,12 +55,11 @@ class DropoutExec : public LayerExec {
     const uint64_t keep_from = uint64_t(std::ceil(std::ldexp(rate_, 53)));
     const uint64_t key = rng_->next();
     const auto n = static_cast<int64_t>(n_);
-#pragma omp parallel for if (n >= kParallelElements)
-    for (int64_t i = 0; i < n; ++i) {
+    parallel_for(n, n >= kParallelElements, [&](int64_t i) {
       uint64_t c = key + uint64_t(i) * 0x9E3779B97F4A7C15ull;
       m[i] = (splitmix64(c) >> 11) >= keep_from ? scale : 0.f;
       y[i] = x[i] * m[i];
-    }
+    });
   }
   void bind_backward(const dnnl::memory& diff_dst) override {
     diff_dst_ = diff_dst;
@@ -71,8 +71,7 @@ class DropoutExec : public LayerExec {
     float* dx = static_cast<float*>(diff_src.get_data_handle());
     const float* m = mask_.data();
     const auto n = static_cast<int64_t>(n_);
-#pragma omp parallel for if (n >= kParallelElements)
-    for (int64_t i = 0; i < n; ++i) dx[i] = dy[i] * m[i];
+    parallel_for(n, n >= kParallelElements, [&](int64_t i) { dx[i] = dy[i] * m[i]; });
   }
 
  private:

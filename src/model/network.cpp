@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "core/error.hpp"
+#include "core/parallel.hpp"
 #include "dnnl/context.hpp"
 
 namespace sgdbench {
@@ -563,8 +564,7 @@ LossResult Plan::forward_loss(double grad_scale) {
       if (off == 0) {
         std::copy_n(g, n, acc);
       } else {
-#pragma omp parallel for if (n >= (size_t(1) << 16))
-        for (size_t j = 0; j < n; ++j) acc[j] += g[j];
+        parallel_for(int64_t(n), n >= (size_t(1) << 16), [&](int64_t j) { acc[j] += g[j]; });
       }
       r.loss += l.loss * double(b);
       r.correct += l.correct;

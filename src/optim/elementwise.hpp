@@ -17,6 +17,7 @@
 
 #include <omp.h>
 
+#include "core/parallel.hpp"
 #include "optim/optimizer.hpp"
 
 namespace sgdbench {
@@ -62,7 +63,7 @@ void run(UpdateIsa isa, size_t b, size_t e, F& f) {
 template <class F>
 void for_each_element(size_t n, F f) {
   const UpdateIsa isa = update_isa();
-  if (n < kParallelMin) return elementwise_detail::run(isa, 0, n, f);
+  if (n < kParallelMin || !parallel_pays()) return elementwise_detail::run(isa, 0, n, f);
 #pragma omp parallel
   {
     // Static chunks of whole 64-byte lines, as `omp for schedule(static)` would split them.

@@ -12,6 +12,7 @@
 
 #include "core/error.hpp"
 #include "core/interrupt.hpp"
+#include "core/parallel.hpp"
 #include "core/rng.hpp"
 #include "data/batcher.hpp"
 #include "dist/world.hpp"
@@ -74,8 +75,7 @@ double full_batch_gradient(Network& net, const Split& split, const Preprocess& p
         // Chunk means weighted by chunk size give the mean over the whole split.
         const float w = float(double(b) / double(n));
         const float* g = net.grads();
-#pragma omp parallel for if (m >= kParallelMin)
-        for (size_t j = 0; j < m; ++j) out[j] += w * g[j];
+        parallel_for(int64_t(m), m >= kParallelMin, [&](int64_t j) { out[j] += w * g[j]; });
         loss += l.loss * double(b);
       },
       begin, end);

@@ -1,0 +1,159 @@
+// core/parallel.hpp (issue 11): loops open an OpenMP team only when it has more than one thread,
+// and a training step on one thread (plan and trainer) opens none. Oracle: every parallel region
+// GCC emits (and oneDNN's, through the PLT) is a call to libgomp's GOMP_parallel, which this
+// test binary interposes: it counts the call and forwards it to libgomp's.
+#include <dlfcn.h>
+
+#include <atomic>
+#include <vector>
+
+#include "core/parallel.hpp"
+#include "dnnl/context.hpp"
+#include "helpers.hpp"
+#include "model/zoo.hpp"
+#include "optim/optimizer.hpp"
+#include "train/trainer.hpp"
+
+using namespace sgdbench;
+
+namespace {
+std::atomic<int64_t> g_regions{0};
+using GompParallel = void (*)(void (*)(void*), void*, unsigned, unsigned);
+}  // namespace
+
+extern "C" void GOMP_parallel(void (*fn)(void*), void* data, unsigned num_threads, unsigned flags);
+extern "C" void GOMP_parallel(void (*fn)(void*), void* data, unsigned num_threads, unsigned flags) {
+  static const auto real = reinterpret_cast<GompParallel>(dlsym(RTLD_NEXT, "GOMP_parallel"));
+  g_regions.fetch_add(1, std::memory_order_relaxed);
+  real(fn, data, num_threads, flags);
+}
+
+namespace {
+int64_t regions() { return g_regions.load(); }
+
+// The nesting level each index ran at, and how often it ran.
+struct Seen {
+  std::vector<int> level, count;
+  explicit Seen(int64_t n) : level(size_t(n), -1), count(size_t(n), 0) {}
+  void operator()(int64_t i) { level[size_t(i)] = omp_get_level(), ++count[size_t(i)]; }
+  bool once() const {
+    for (int c : count)
+      if (c != 1) return false;
+    return true;
+  }
+};
+}  // namespace
+
+TEST_CASE("parallel_for opens a team only when it would have more than one thread", "[core][parallel]") {
+  const int64_t n = 1000;
+  {
+    dnnl_ctx::ThreadScope two(2);
+    const int64_t r0 = regions();
+    Seen s(n);
+    parallel_for(n, true, [&](int64_t i) { s(i); });
+    CHECK(regions() == r0 + 1);  // the counter sees the region: the checks below can fail
+    CHECK(s.once());
+    CHECK(s.level[0] == 1);
+    CHECK(s.level[size_t(n - 1)] == 1);
+
+    Seen small(n);  // not worth it: this thread, no region
+    parallel_for(n, false, [&](int64_t i) { small(i); });
+    CHECK(regions() == r0 + 1);
+    CHECK(small.once());
+    CHECK(small.level[0] == 0);
+  }
+  {
+    dnnl_ctx::ThreadScope one(1);
+    CHECK_FALSE(parallel_pays());
+    const int64_t r0 = regions();
+    Seen s(n);
+    parallel_for(n, true, [&](int64_t i) { s(i); });
+    CHECK(regions() == r0);
+    CHECK(s.once());
+    CHECK(s.level[0] == 0);
+  }
+  {
+    // Inside a region of two with one active level allowed: a nested team would have one thread.
+    dnnl_ctx::ThreadScope two(2);
+    const int levels = omp_get_max_active_levels();
+    omp_set_max_active_levels(1);
+    const int64_t r0 = regions();
+    std::vector<Seen> s(2, Seen(n));
+    bool pays = true;
+#pragma omp parallel num_threads(2)
+    {
+      const int t = omp_get_thread_num();
+      if (t < 2) {
+#pragma omp critical
+        pays = pays && parallel_pays();
+        parallel_for(n, true, [&](int64_t i) { s[size_t(t)](i); });
+      }
+    }
+    omp_set_max_active_levels(levels);
+    CHECK_FALSE(pays);
+    CHECK(regions() == r0 + 1);  // the outer region alone
+    for (auto& one : s) {
+      CHECK(one.once());
+      CHECK(one.level[0] == 1);
+    }
+  }
+}
+
+TEST_CASE("a training step on one thread opens no OpenMP region", "[model][parallel]") {
+  // keras_mnist_mlp at batch 32: dropout forward and backward and the SGD-momentum update (each
+  // opened a team of one, 1.3 µs of futex call apiece on our VM); lenet at batch 4: the
+  // small-channel conv kernels (two teams a layer); fused and unfused updates.
+  const std::string model = GENERATE("keras_mnist_mlp", "lenet");
+  const int64_t batch = model == "lenet" ? 4 : 32;
+  CAPTURE(model);
+  dnnl_ctx::ThreadScope one(1);
+  const Shape input = model == "lenet" ? Shape{3, 32, 32} : Shape{1, 28, 28};
+  auto net = build_model(model, input, 10);
+  initialize(*net, zoo_entry(model).init, 1);
+  Plan& p = net->plan(batch, true);
+  Rng rng(5);
+  for (int64_t i = 0; i < batch * input.numel(); ++i) p.input()[i] = float(rng.uniform(-1, 1));
+  for (int64_t i = 0; i < batch; ++i) p.labels()[i] = int32_t(rng.below(10));
+  OptimizerConfig oc;
+  oc.momentum = 0.9;
+  auto opt = make_optimizer(oc);
+  auto step = [&](bool fuse) {
+    p.forward_loss();
+    FusedSgd f;
+    const bool ok = fuse && opt->begin_fused(net->buffer_size(), 0.01, net->params(), f);
+    const auto& done = p.backward(ok ? &f : nullptr);
+    opt->finish_fused(net->params(), net->grads(), net->buffer_size(), 0.01, net->param_refs(), done);
+  };
+  step(true);  // the first step creates what later steps reuse
+  const int64_t r0 = regions();
+  for (int k = 0; k < 3; ++k) step(k != 1);
+  CHECK(regions() == r0);
+}
+
+TEST_CASE("the trainer's steps on one thread open no OpenMP region", "[train][parallel]") {
+  // Between two step callbacks: the batch gather, the step, the bookkeeping (synthetic data,
+  // keras_mnist_mlp, batch 32, momentum).
+  dnnl_ctx::ThreadScope one(1);
+  DataConfig d;
+  d.name = "synthetic";
+  d.synthetic_train = 640;
+  d.synthetic_test = 20;
+  d.synthetic_shape = Shape{1, 28, 28};
+  const Dataset data = load_dataset(d);
+  TrainConfig c;
+  c.model = ModelDesc("keras_mnist_mlp");
+  c.batch_size = 32;
+  c.lr = 0.01;
+  c.optimizer.momentum = 0.9;
+  c.epochs = 1;
+  Trainer t(c, data);
+  std::vector<int64_t> at;
+  t.set_step_callback([&](int64_t, double, double) {
+    at.push_back(regions());
+    return true;
+  });
+  const auto res = t.run();
+  REQUIRE(res.steps == 20);
+  REQUIRE(at.size() == 20);
+  CHECK(at.back() == at[1]);  // from the end of step 2 to the end of step 20
+}
