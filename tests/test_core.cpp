@@ -1,8 +1,14 @@
 // Core types: Tensor's ownership rules.
 #include <catch2/catch.hpp>
 
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
 #include <utility>
 
+#include "core/env.hpp"
 #include "core/tensor.hpp"
 
 using namespace sgdbench;
@@ -35,4 +41,45 @@ TEST_CASE("a moved-from Tensor is empty; copies are deep", "[core][tensor]") {
   d = std::move(self);  // self-move keeps the contents
   CHECK(d.size() == 6);
   CHECK(d[4] == 7.f);
+}
+
+namespace {
+// env_switch(name, fallback) with `value` set (nullptr: unset), and what it wrote to stderr.
+std::pair<bool, std::string> switch_with(const char* value, bool fallback) {
+  const char* name = "SGDBENCH_TEST_SWITCH";
+  if (value)
+    ::setenv(name, value, 1);
+  else
+    ::unsetenv(name);
+  std::fflush(stderr);
+  FILE* cap = std::tmpfile();
+  const int saved = ::dup(2);
+  ::dup2(::fileno(cap), 2);
+  const bool on = env_switch(name, fallback);
+  std::fflush(stderr);
+  ::dup2(saved, 2);
+  ::close(saved);
+  std::string text(256, '\0');
+  std::rewind(cap);
+  text.resize(std::fread(text.data(), 1, text.size(), cap));
+  std::fclose(cap);
+  ::unsetenv(name);
+  return {on, text};
+}
+}  // namespace
+
+TEST_CASE("env_switch: 1 on, 0 off, unset or empty the default, anything else the default and a warning",
+          "[core][env]") {
+  for (bool fallback : {false, true}) {
+    CHECK(switch_with("1", fallback) == std::make_pair(true, std::string()));
+    CHECK(switch_with("0", fallback) == std::make_pair(false, std::string()));
+    CHECK(switch_with(nullptr, fallback) == std::make_pair(fallback, std::string()));
+    CHECK(switch_with("", fallback) == std::make_pair(fallback, std::string()));
+    for (const char* typo : {"off", "yes", "01", "1 "}) {
+      const auto [on, text] = switch_with(typo, fallback);
+      CHECK(on == fallback);
+      CHECK(text == std::string("sgdbench: SGDBENCH_TEST_SWITCH='") + typo + "' is not 0 or 1: using the default (" +
+                        (fallback ? "1" : "0") + ")\n");
+    }
+  }
 }

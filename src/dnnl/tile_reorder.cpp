@@ -8,6 +8,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "core/env.hpp"
+
 // GCC 12 reports its own AVX-512 headers' _mm512_undefined_ps() temporaries as maybe-uninitialized.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -95,10 +97,7 @@ SGD_AVX512 void run_to_plain(const Walk& w, const float* blocked, float* plain) 
 }  // namespace
 
 bool tile_reorder_enabled() {
-  static const bool on = [] {
-    const char* e = std::getenv("SGDBENCH_TILE_REORDER");
-    return !(e && std::strcmp(e, "0") == 0) && __builtin_cpu_supports("avx512f");
-  }();
+  static const bool on = env_switch("SGDBENCH_TILE_REORDER", true) && __builtin_cpu_supports("avx512f");
   return on;
 }
 

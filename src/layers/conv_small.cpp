@@ -19,6 +19,7 @@
 #include <cstring>
 #include <vector>
 
+#include "core/env.hpp"
 #include "core/parallel.hpp"
 #include "core/tensor.hpp"
 #include "dnnl/context.hpp"
@@ -33,10 +34,7 @@ namespace {
 
 constexpr int kMaxC = 4, kMaxOC = 8;
 
-bool g_small_channels = [] {
-  const char* e = std::getenv("SGDBENCH_SMALL_CHANNELS");
-  return !(e && std::strcmp(e, "0") == 0);
-}();
+bool g_small_channels = env_switch("SGDBENCH_SMALL_CHANNELS", true);
 
 #define SGD_AVX512 __attribute__((target("avx512f")))
 

@@ -7,14 +7,13 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "core/env.hpp"
+
 namespace sgdbench {
 
 namespace {
 bool& fused_flag() {
-  static bool on = [] {
-    const char* e = std::getenv("SGDBENCH_FUSED_UPDATE");
-    return !(e && std::strcmp(e, "0") == 0) && __builtin_cpu_supports("avx512f");
-  }();
+  static bool on = env_switch("SGDBENCH_FUSED_UPDATE", true) && __builtin_cpu_supports("avx512f");
   return on;
 }
 }  // namespace

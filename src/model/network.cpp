@@ -13,6 +13,7 @@
 #include <exception>
 #include <thread>
 
+#include "core/env.hpp"
 #include "core/error.hpp"
 #include "core/parallel.hpp"
 #include "dnnl/context.hpp"
@@ -210,13 +211,6 @@ void Network::check_batch(int64_t batch, bool training, const std::string& what,
 }
 
 namespace {
-// An on/off switch from the environment: "1" on, "0" off, anything else (or unset) `fallback`.
-bool env_switch(const char* name, bool fallback) {
-  const char* e = std::getenv(name);
-  if (!e) return fallback;
-  const std::string v(e);
-  return v == "1" ? true : v == "0" ? false : fallback;
-}
 std::atomic<bool> g_batch_parallel{env_switch("SGDBENCH_BATCH_PARALLEL", true)};
 std::atomic<bool> g_two_lanes{env_switch("SGDBENCH_TWO_LANES", false)};
 int64_t env_sub_batch_bytes() {

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <numeric>
 
+#include "core/env.hpp"
 #include "core/error.hpp"
 #include "core/interrupt.hpp"
 #include "core/parallel.hpp"
@@ -109,9 +110,7 @@ Trainer::Trainer(TrainConfig cfg, const Dataset& data) : cfg_(std::move(cfg)), d
   // The prefetch thread: on for augmented runs that leave a core free (with every core computing,
   // a third thread preempts an OpenMP worker at its barriers: 1.4-4x slower steps measured, see
   // README); SGDBENCH_PREFETCH=1 / 0 turns it on / off for every run (the numbers are the same).
-  const char* pf = std::getenv("SGDBENCH_PREFETCH");
-  const bool prefetch =
-      pf && *pf ? std::string(pf) != "0" : aug.on() && dnnl_ctx::threads() < dnnl_ctx::hardware_threads();
+  const bool prefetch = env_switch("SGDBENCH_PREFETCH", aug.on() && dnnl_ctx::threads() < dnnl_ctx::hardware_threads());
   if (prefetch && !full_) batcher_->set_prefetch(true);
   steps_per_epoch_ = full_ ? 1 : batcher_->batches_per_epoch();
   SGD_CHECK(steps_per_epoch_ > 0, Spec, "batch_size ", batch_, " with drop_last leaves no batch of ", N, " samples");

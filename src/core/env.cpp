@@ -1,0 +1,18 @@
+#include "core/env.hpp"
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+namespace sgdbench {
+
+bool env_switch(const char* name, bool fallback) {
+  const char* e = std::getenv(name);
+  if (!e || !*e) return fallback;
+  if (std::strcmp(e, "1") == 0) return true;
+  if (std::strcmp(e, "0") == 0) return false;
+  std::fprintf(stderr, "sgdbench: %s='%s' is not 0 or 1: using the default (%d)\n", name, e, fallback ? 1 : 0);
+  return fallback;
+}
+
+}  // namespace sgdbench
