@@ -417,6 +417,53 @@ class HarnessOverheadTest(unittest.TestCase):
             self.assertNotIn("Traceback", r.stderr)
 
 
+class CompareMarkdownTest(unittest.TestCase):
+    """tools/compare_pytorch.py --markdown: README tables from a --json file, by hand."""
+
+    def run_tool(self, doc, *args):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "cmp.json")
+            with open(path, "w") as f:
+                f.write(doc if isinstance(doc, str) else json.dumps(doc))
+            return subprocess.run([PY, os.path.join(ROOT, "tools", "compare_pytorch.py"), "--markdown", path, *args],
+                                  capture_output=True, text=True), path
+
+    def test_tables_by_hand(self):
+        def row(m, t, b, s, p, g=0.0):
+            return {"model": m, "threads": t, "batch": b, "sgdbench_images_per_second": s,
+                    "pytorch_images_per_second": p, "ratio": s / p, "sgdbench_gflops": g}
+        doc = {"rows": [row("a", 1, 1, 1000, 100, 50), row("a", 1, 4, 3000, 1000, 90), row("b", 1, 1, 2000, 1000),
+                        row("b", 1, 4, 4000, 500), row("a", 2, 1, 800, 200, 60), row("a", 2, 4, 6000, 1500, 300),
+                        row("b", 2, 1, 2500, 500), row("b", 2, 4, 4000, 2000)]}
+        r, _ = self.run_tool(doc, "--peak", "200,400", "--peak-models", "a")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        lines = r.stdout.splitlines()
+        self.assertEqual(lines[:6], [
+            "| model | threads | b=1 | b=4 |", "|---|---|---|---|",
+            "| a | 1 | 1,000 / 100 = **10.00x** | 3,000 / 1,000 = **3.00x** |",
+            "| a | 2 | 800 / 200 = **4.00x** | 6,000 / 1,500 = **4.00x** |",
+            "| b | 1 | 2,000 / 1,000 = **2.00x** | 4,000 / 500 = **8.00x** |",
+            "| b | 2 | 2,500 / 500 = **5.00x** | 4,000 / 2,000 = **2.00x** |"])
+        # Best thread count each side: a at 1: 1000 / 200, at 4: 6000 / 1500; b: 2500 / 1000, 4000 / 2000.
+        self.assertEqual(lines[7:11], ["| model | b=1 | b=4 |", "|---|---|---|", "| a | 5.00x | 4.00x |",
+                                       "| b | 2.50x | 2.00x |"])
+        # (5 x 4 x 2.5 x 2) ** (1/4) = 100 ** 0.25; all 8 cells: 76,800 ** (1/8).
+        self.assertEqual(lines[12], "Best thread counts: geometric mean 3.16x over 4 cells; same thread count both "
+                                    "sides: 4.08x over 8 cells.")
+        self.assertEqual(lines[14:], ["| model | threads | b=1 | b=4 |", "|---|---|---|---|",
+                                      "| a | 1 | 50 (25%) | 90 (45%) |", "| a | 2 | 60 (15%) | 300 (75%) |"])
+
+    def test_bad_files_are_named(self):
+        for doc, why in (("{", "Expecting"), ({"rows": []}, "no rows"), ([1], "no rows")):
+            r, path = self.run_tool(doc)
+            self.assertEqual(r.returncode, 2)
+            self.assertIn(f"compare_pytorch.py: {path}: {why}", r.stderr)
+            self.assertNotIn("Traceback", r.stderr)
+        r, path = self.run_tool({"rows": [{"model": "a"}]}, "--peak", "0")
+        self.assertEqual(r.returncode, 2)
+        self.assertNotIn("Traceback", r.stderr)
+
+
 if __name__ == "__main__":
     SGDBENCH = os.path.abspath(sys.argv.pop(1))
     unittest.main(verbosity=2)

@@ -26,6 +26,14 @@ Usage: /usr/bin/python3 tools/compare_pytorch.py [--bench build/bench/bench_trai
           [--rounds 2] [--best-effort] [--no-flush-denormal] [--json FILE]
 
 Needs Debian's python3-torch (tools/setup.sh --with-torch).
+
+Tables for README.md from a --json file (no PyTorch needed):
+  /usr/bin/python3 tools/compare_pytorch.py --markdown FILE [--peak P1,P2 [--peak-models M,...]]
+prints a table of sgdbench / PyTorch images/s = ratio per model and thread count, one of the
+ratio of each side's best thread count per model (best sgdbench over best PyTorch images/s) with
+its geometric mean and the one over all cells, and with --peak (GFLOP/s measured for 1, 2, ...
+threads, e.g. by bench_peak) the GFLOP/s sgdbench executed and their percentage of that peak for
+--peak-models (default: the conv models). Exit status 2 when FILE cannot be read or has no rows.
 """
 import argparse
 import json
@@ -117,9 +125,80 @@ def sgdbench_run(binary, model, batch, threads, seconds, flush):
             c2c if isinstance(c2c, (int, float)) and c2c == c2c else None)
 
 
+def markdown(doc, peaks=None, peak_models=("keras_cifar_cnn", "keras_mnist_cnn", "lenet_cifar", "lenet_fmnist")):
+    """README tables (a list of lines) from a --json document; peaks: GFLOP/s for 1, 2, ... threads."""
+    rows = doc["rows"]
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    batches = sorted({r["batch"] for r in rows})
+    threads = sorted({r["threads"] for r in rows})
+    cell = {(r["model"], r["threads"], r["batch"]): r for r in rows}
+    head = "| model | threads | " + " | ".join(f"b={b}" for b in batches) + " |"
+    rule = "|" + "---|" * (len(batches) + 2)
+    out = [head, rule]
+    for m in models:
+        for t in threads:
+            cs = []
+            for b in batches:
+                r = cell.get((m, t, b))
+                cs.append("" if r is None else f"{r['sgdbench_images_per_second']:,.0f} / "
+                          f"{r['pytorch_images_per_second']:,.0f} = **{r['ratio']:.2f}x**")
+            out.append(f"| {m} | {t} | " + " | ".join(cs) + " |")
+    best = []
+    out += ["", "| model | " + " | ".join(f"b={b}" for b in batches) + " |", "|" + "---|" * (len(batches) + 1)]
+    for m in models:
+        cs = []
+        for b in batches:
+            rs = [cell[(m, t, b)] for t in threads if (m, t, b) in cell]
+            if not rs:
+                cs.append("")
+                continue
+            ratio = max(r["sgdbench_images_per_second"] for r in rs) / max(r["pytorch_images_per_second"] for r in rs)
+            best.append(ratio)
+            cs.append(f"{ratio:.2f}x")
+        out.append(f"| {m} | " + " | ".join(cs) + " |")
+    out += ["", f"Best thread counts: geometric mean {statistics.geometric_mean(best):.2f}x over {len(best)} cells; "
+            f"same thread count both sides: {statistics.geometric_mean([r['ratio'] for r in rows]):.2f}x over "
+            f"{len(rows)} cells."]
+    if peaks:
+        out += ["", head, rule]
+        for m in [m for m in models if m in peak_models]:
+            for t in threads:
+                if t > len(peaks):
+                    continue
+                cs = []
+                for b in batches:
+                    r = cell.get((m, t, b))
+                    g = r["sgdbench_gflops"] if r else None
+                    cs.append("" if g is None else f"{g:.0f} ({100 * g / peaks[t - 1]:.0f}%)")
+                out.append(f"| {m} | {t} | " + " | ".join(cs) + " |")
+    return out
+
+
+def markdown_main(argv):
+    ap = argparse.ArgumentParser(prog="compare_pytorch.py --markdown")
+    ap.add_argument("--markdown", required=True, help="a --json file of this tool")
+    ap.add_argument("--peak", help="measured GFLOP/s for 1, 2, ... threads, comma-separated")
+    ap.add_argument("--peak-models", default="keras_cifar_cnn,keras_mnist_cnn,lenet_cifar,lenet_fmnist")
+    a = ap.parse_args(argv)
+    try:
+        with open(a.markdown) as f:
+            doc = json.load(f)
+        if not isinstance(doc, dict) or not isinstance(doc.get("rows"), list) or not doc["rows"]:
+            raise ValueError("no rows")
+        peaks = [float(p) for p in a.peak.split(",")] if a.peak else None
+        if peaks and min(peaks) <= 0:
+            raise ValueError("--peak: GFLOP/s must be positive")
+        print("\n".join(markdown(doc, peaks, a.peak_models.split(","))))
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        print(f"compare_pytorch.py: {a.markdown}: {e}", file=sys.stderr)
+        sys.exit(2)
+
+
 def main():
     if "--worker" in sys.argv:
         return worker()
+    if any(x == "--markdown" or x.startswith("--markdown=") for x in sys.argv[1:]):
+        return markdown_main(sys.argv[1:])
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bench", default=os.path.join(ROOT, "build", "bench", "bench_train_step"))
     ap.add_argument("--models", default=",".join(MODELS))
