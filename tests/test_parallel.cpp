@@ -5,11 +5,14 @@
 #include <dlfcn.h>
 
 #include <atomic>
+#include <cstring>
 #include <vector>
 
 #include "core/parallel.hpp"
+#include "core/rng.hpp"
 #include "dnnl/context.hpp"
 #include "helpers.hpp"
+#include "layers/dense_fused.hpp"
 #include "model/zoo.hpp"
 #include "optim/optimizer.hpp"
 #include "train/trainer.hpp"
@@ -156,4 +159,54 @@ TEST_CASE("the trainer's steps on one thread open no OpenMP region", "[train][pa
   REQUIRE(res.steps == 20);
   REQUIRE(at.size() == 20);
   CHECK(at.back() == at[1]);  // from the end of step 2 to the end of step 20
+}
+
+TEST_CASE("fused dense pass: split over the caller's threads from 2 MiB of weights, the same bits",
+          "[layers][parallel]") {
+  // 128 x 4100 weights (524,800, just above kFusedDenseSplitMinWeights; 4100 = 64 x 64 + 4: the
+  // last column block masked), momentum and weight decay, an input gradient: one thread against
+  // two (one region, counted), every output bit for bit; below the limit, and inside a parallel
+  // region, no region of its own.
+  if (!fused_dense_available()) {
+    WARN("no AVX-512 (or SGDBENCH_FUSED_UPDATE=0): no fused pass to split");
+    return;
+  }
+  auto run = [](int64_t out, int64_t in, int threads, int64_t* opened) {
+    Rng r(9);
+    auto fill = [&](std::vector<float>& v, size_t n) {
+      v.resize(n);
+      for (auto& x : v) x = float(r.uniform()) - 0.5f;
+    };
+    std::vector<float> x, dy, w, v;
+    std::vector<float> g(static_cast<size_t>(out * in)), dx(static_cast<size_t>(in)), gb(static_cast<size_t>(out));
+    fill(x, size_t(in)), fill(dy, size_t(out)), fill(w, size_t(out * in)), fill(v, size_t(out * in));
+    FusedDenseArgs a;
+    a.batch = 1, a.out = out, a.in = in;
+    a.x = x.data(), a.dy = dy.data(), a.dx = dx.data(), a.w = w.data(), a.g = g.data(), a.gb = gb.data();
+    a.v = v.data();
+    a.sgd.lr = 0.05f, a.sgd.momentum = 0.9f, a.sgd.weight_decay = 1e-3f, a.sgd.threads = threads;
+    const int64_t r0 = regions();
+    fused_dense_backward_update(a);
+    *opened = regions() - r0;
+    std::vector<float> all;
+    for (const auto* p : {&w, &v, &g, &dx, &gb}) all.insert(all.end(), p->begin(), p->end());
+    return all;
+  };
+  int64_t one = -1, two = -1;
+  const auto a = run(128, 4100, 1, &one), b = run(128, 4100, 2, &two);
+  CHECK(one == 0);
+  CHECK(two == 1);
+  REQUIRE(a.size() == b.size());
+  CHECK(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
+  CHECK(std::memcmp(a.data(), run(128, 4100, 1, &one).data(), a.size() * sizeof(float)) == 0);  // deterministic
+  int64_t small = -1;
+  run(128, 4095, 2, &small);  // 524,160 weights: below the limit
+  CHECK(small == 0);
+  int64_t nested = -1;
+#pragma omp parallel num_threads(2)
+  {
+#pragma omp single
+    run(128, 4100, 2, &nested);  // the other thread waits at the single's barrier
+  }
+  CHECK(nested == 0);
 }

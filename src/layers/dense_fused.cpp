@@ -2,6 +2,7 @@
 #include "layers/dense_fused.hpp"
 
 #include <immintrin.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -86,17 +87,25 @@ __attribute__((target("avx512f"))) void block(const FusedDenseArgs& a, int64_t i
         if (m[k]) _mm512_mask_storeu_ps(a.dx + b * I + i0 + 16 * k, m[k], acc[b][k]);
 }
 
+// Column blocks [b0, b1) of 64.
 template <int B, bool Mom, bool Nesterov, bool Dx>
-void blocks(const FusedDenseArgs& a) {
-  for (int64_t i0 = 0; i0 < a.in; i0 += 64) block<B, Mom, Nesterov, Dx>(a, i0);
+void blocks(const FusedDenseArgs& a, int64_t b0, int64_t b1) {
+  for (int64_t k = b0; k < b1; ++k) block<B, Mom, Nesterov, Dx>(a, 64 * k);
+}
+
+// The threads the pass splits over: the caller's (FusedSgd::threads), none inside a parallel
+// region (a two-lane backward), and one for a matrix too small to pay for the fork and join.
+int split_threads(const FusedDenseArgs& a) {
+  if (a.sgd.threads < 2 || omp_in_parallel() || a.out * a.in < kFusedDenseSplitMinWeights) return 1;
+  return int(std::min<int64_t>(a.sgd.threads, (a.in + 63) / 64));
 }
 
 template <int B>
-void run(const FusedDenseArgs& a) {
+void run(const FusedDenseArgs& a, int64_t b0, int64_t b1) {
   const bool mom = a.v != nullptr, nes = mom && a.sgd.nesterov, dx = a.dx != nullptr;
-  if (!mom) return dx ? blocks<B, false, false, true>(a) : blocks<B, false, false, false>(a);
-  if (nes) return dx ? blocks<B, true, true, true>(a) : blocks<B, true, true, false>(a);
-  return dx ? blocks<B, true, false, true>(a) : blocks<B, true, false, false>(a);
+  if (!mom) return dx ? blocks<B, false, false, true>(a, b0, b1) : blocks<B, false, false, false>(a, b0, b1);
+  if (nes) return dx ? blocks<B, true, true, true>(a, b0, b1) : blocks<B, true, true, false>(a, b0, b1);
+  return dx ? blocks<B, true, false, true>(a, b0, b1) : blocks<B, true, false, false>(a, b0, b1);
 }
 
 }  // namespace
@@ -108,7 +117,17 @@ void fused_dense_backward_update(const FusedDenseArgs& a) {
     for (int64_t o = 0; o < a.out; ++o) a.gb[o] = 0.f + a.dy[o];
   else if (a.gb)
     std::copy(a.dy, a.dy + a.out, a.gb);
-  run<1>(a);  // batch 1 (kFusedDenseMaxBatch: at 4 the summed batch was slower, see there)
+  // Batch 1 (kFusedDenseMaxBatch: at 4 the summed batch was slower, see there). Each thread takes
+  // a contiguous range of column blocks: every block writes its own columns of W, G, V and dx, so
+  // the bits do not depend on the split.
+  const int64_t nb = (a.in + 63) / 64;
+  const int T = split_threads(a);
+  if (T == 1) return run<1>(a, 0, nb);
+#pragma omp parallel num_threads(T)
+  {
+    const int64_t t = omp_get_thread_num(), n = omp_get_num_threads();
+    run<1>(a, nb * t / n, nb * (t + 1) / n);
+  }
 }
 
 }  // namespace sgdbench

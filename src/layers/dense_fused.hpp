@@ -27,6 +27,15 @@ namespace sgdbench {
 // while batch 1 went 241 -> 197 us and keras_mnist_mlp batch 1 39.9 -> 35.2 us.
 constexpr int64_t kFusedDenseMaxBatch = 1;
 constexpr int64_t kFusedDenseMinWeights = int64_t(1) << 16;
+// The smallest weight matrix (2 MiB, above a core's L2) whose fused pass splits its column
+// blocks over the caller's threads (FusedSgd::threads) while the rest of the step runs on one:
+// such a matrix streams from L3 on either core, so two cores get twice the bandwidth. On the
+// 2-vCPU Zen 4 VM (bench_train_step --threads=2, batch 1, 3 alternating processes, a throwaway
+// build with the limit from the environment): keras_mnist_cnn (5408 x 128) 209-231 -> 153-162
+// us; split at 64k weights, keras_mnist_mlp (784 x 128, 400 KB: it stays in the L2 of the core
+// that runs the forward pass) went 28.7-30.2 -> 63.8-64.2 us and keras_cifar_cnn (1024 x 64)
+// 317-319 -> 346-349 us.
+constexpr int64_t kFusedDenseSplitMinWeights = int64_t(1) << 19;
 
 struct FusedDenseArgs {
   int64_t batch = 0, out = 0, in = 0;

@@ -579,12 +579,20 @@ const std::vector<const float*>& Plan::backward(const FusedSgd* sgd) {
   SGD_CHECK(training_, Internal, "backward() on an inference plan");
   fused_.clear();
   if (sub_batch_ || !team_.empty()) return fused_;  // done in forward_loss
-  const bool lanes = !lane1_.empty() && ctx::threads() >= 2;  // the caller's count
+  const int caller = ctx::threads();
+  const bool lanes = !lane1_.empty() && caller >= 2;
   ThreadScope scope(threads_);
   if (lanes) {
     backward_two_lanes(sgd);
     ctx::stream().wait();
     return fused_;
+  }
+  // A fused pass (batch 1: the step's primitives on one thread) may spread its weight matrix over
+  // the caller's threads: its column blocks are independent (dense_fused.hpp).
+  FusedSgd spread;
+  if (sgd) {
+    spread = *sgd, spread.threads = caller;
+    sgd = &spread;
   }
   // Layers before the first one with parameters need no gradient: the loop stops there, and
   // that layer computes its weight gradient only (keras_mnist_mlp's flatten -> dense1 would

@@ -52,6 +52,9 @@ struct FusedSgd {
   bool nesterov = false, first = false;  // first: the velocity starts at the gradient
   const float* params = nullptr;         // the parameter buffer the velocity is indexed as
   float* velocity = nullptr;             // nullptr when momentum is 0
+  // Threads a fused pass may split its weights over (Plan::backward sets the caller's count; a
+  // pass inside a parallel region runs on its own thread whatever this says).
+  int threads = 1;
 };
 
 class Optimizer {
