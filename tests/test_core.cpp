@@ -45,16 +45,17 @@ TEST_CASE("a moved-from Tensor is empty; copies are deep", "[core][tensor]") {
 
 namespace {
 // env_switch(name, fallback) with `value` set (nullptr: unset), and what it wrote to stderr.
-std::pair<bool, std::string> switch_with(const char* value, bool fallback) {
-  const char* name = "SGDBENCH_TEST_SWITCH";
+std::pair<bool, std::string> switch_with(const char* value, bool fallback, const char* name = "SGDBENCH_TEST_SWITCH") {
   if (value)
     ::setenv(name, value, 1);
   else
     ::unsetenv(name);
   std::fflush(stderr);
   FILE* cap = std::tmpfile();
+  REQUIRE(cap);
   const int saved = ::dup(2);
-  ::dup2(::fileno(cap), 2);
+  REQUIRE(saved >= 0);
+  REQUIRE(::dup2(::fileno(cap), 2) == 2);
   const bool on = env_switch(name, fallback);
   std::fflush(stderr);
   ::dup2(saved, 2);
@@ -71,15 +72,18 @@ std::pair<bool, std::string> switch_with(const char* value, bool fallback) {
 TEST_CASE("env_switch: 1 on, 0 off, unset or empty the default, anything else the default and a warning",
           "[core][env]") {
   for (bool fallback : {false, true}) {
-    CHECK(switch_with("1", fallback) == std::make_pair(true, std::string()));
-    CHECK(switch_with("0", fallback) == std::make_pair(false, std::string()));
-    CHECK(switch_with(nullptr, fallback) == std::make_pair(fallback, std::string()));
-    CHECK(switch_with("", fallback) == std::make_pair(fallback, std::string()));
+    const char* name = fallback ? "SGDBENCH_TEST_SWITCH_ON" : "SGDBENCH_TEST_SWITCH_OFF";
+    CHECK(switch_with("1", fallback, name) == std::make_pair(true, std::string()));
+    CHECK(switch_with("0", fallback, name) == std::make_pair(false, std::string()));
+    CHECK(switch_with(nullptr, fallback, name) == std::make_pair(fallback, std::string()));
+    CHECK(switch_with("", fallback, name) == std::make_pair(fallback, std::string()));
     for (const char* typo : {"off", "yes", "01", "1 "}) {
-      const auto [on, text] = switch_with(typo, fallback);
+      const auto [on, text] = switch_with(typo, fallback, name);
       CHECK(on == fallback);
-      CHECK(text == std::string("sgdbench: SGDBENCH_TEST_SWITCH='") + typo + "' is not 0 or 1: using the default (" +
+      CHECK(text == std::string("sgdbench: ") + name + "='" + typo + "' is not 0 or 1: using the default (" +
                         (fallback ? "1" : "0") + ")\n");
+      // Read again (a Trainer per run): the same answer, no second line.
+      CHECK(switch_with(typo, fallback, name) == std::make_pair(fallback, std::string()));
     }
   }
 }

@@ -167,8 +167,8 @@ TEST_CASE("fused dense pass: split over the caller's threads from 2 MiB of weigh
   // last column block masked), momentum and weight decay, an input gradient: one thread against
   // two (one region, counted), every output bit for bit; below the limit, and inside a parallel
   // region, no region of its own.
-  if (!fused_dense_available()) {
-    WARN("no AVX-512 (or SGDBENCH_FUSED_UPDATE=0): no fused pass to split");
+  if (!__builtin_cpu_supports("avx512f")) {
+    WARN("no AVX-512: no fused pass to split");
     return;
   }
   auto run = [](int64_t out, int64_t in, int threads, int64_t* opened) {
@@ -209,4 +209,42 @@ TEST_CASE("fused dense pass: split over the caller's threads from 2 MiB of weigh
     run(128, 4100, 2, &nested);  // the other thread waits at the single's barrier
   }
   CHECK(nested == 0);
+}
+
+TEST_CASE("a batch-1 step on 2 threads splits the fused pass of a 2 MiB dense layer only", "[model][parallel]") {
+  // Plan::backward hands its caller's thread count to the fused pass: keras_mnist_cnn's dense1
+  // (5408 x 128) splits (one region a backward pass) when the caller has 2 threads, not when it
+  // has one; keras_mnist_mlp's dense1 (784 x 128) stays on one thread either way.
+  if (!fused_dense_available()) {
+    WARN("no AVX-512 (or SGDBENCH_FUSED_UPDATE=0): nothing fuses");
+    return;
+  }
+  const std::string model = GENERATE("keras_mnist_cnn", "keras_mnist_mlp");
+  CAPTURE(model);
+  dnnl_ctx::ThreadScope two(2);
+  auto net = build_model(model, Shape{1, 28, 28}, 10);
+  initialize(*net, zoo_entry(model).init, 1);
+  Plan& p = net->plan(1, true);
+  Rng rng(6);
+  for (int64_t i = 0; i < 28 * 28; ++i) p.input()[i] = float(rng.uniform(-1, 1));
+  p.labels()[0] = 3;
+  OptimizerConfig oc;
+  oc.momentum = 0.9;
+  auto opt = make_optimizer(oc);
+  // Regions opened by one step's backward pass, with `threads` for the caller.
+  auto backward_regions = [&](int threads) {
+    dnnl_ctx::ThreadScope caller(threads);
+    p.forward_loss();
+    FusedSgd f;
+    REQUIRE(opt->begin_fused(net->buffer_size(), 0.01, net->params(), f));
+    const int64_t r0 = regions();
+    const auto& done = p.backward(&f);
+    const int64_t opened = regions() - r0;
+    CHECK(done.size() == 1);  // dense1 fused
+    opt->finish_fused(net->params(), net->grads(), net->buffer_size(), 0.01, net->param_refs(), done);
+    return opened;
+  };
+  backward_regions(2);  // the first step creates what later steps reuse
+  CHECK(backward_regions(2) == (model == "keras_mnist_cnn" ? 1 : 0));
+  CHECK(backward_regions(1) == 0);
 }

@@ -459,9 +459,16 @@ class CompareMarkdownTest(unittest.TestCase):
             self.assertEqual(r.returncode, 2)
             self.assertIn(f"compare_pytorch.py: {path}: {why}", r.stderr)
             self.assertNotIn("Traceback", r.stderr)
-        r, path = self.run_tool({"rows": [{"model": "a"}]}, "--peak", "0")
-        self.assertEqual(r.returncode, 2)
-        self.assertNotIn("Traceback", r.stderr)
+        good = {"model": "a", "threads": 1, "batch": 1, "sgdbench_images_per_second": 10,
+                "pytorch_images_per_second": 5, "ratio": 2.0}
+        for doc, args, why in (({"rows": [{"model": "a"}]}, (), "rows[0] has no threads, batch"),
+                               ({"rows": [dict(good, pytorch_images_per_second=0)]}, (), "rows[0]: images/s must"),
+                               ({"rows": [good]}, ("--peak", "0"), "--peak: GFLOP/s must be positive"),
+                               ({"rows": [good]}, ("--peak", "nan"), "--peak: GFLOP/s must be positive")):
+            r, path = self.run_tool(doc, *args)
+            self.assertEqual(r.returncode, 2)
+            self.assertIn(f"compare_pytorch.py: {path}: {why}", r.stderr)
+            self.assertNotIn("Traceback", r.stderr)
 
 
 if __name__ == "__main__":

@@ -186,12 +186,20 @@ def markdown_main(argv):
         if not isinstance(doc, dict) or not isinstance(doc.get("rows"), list) or not doc["rows"]:
             raise ValueError("no rows")
         peaks = [float(p) for p in a.peak.split(",")] if a.peak else None
-        if peaks and min(peaks) <= 0:
-            raise ValueError("--peak: GFLOP/s must be positive")
-        print("\n".join(markdown(doc, peaks, a.peak_models.split(","))))
-    except (OSError, ValueError, KeyError, TypeError) as e:
+        if peaks and not all(p > 0 for p in peaks):  # also NaN
+            raise ValueError("--peak: GFLOP/s must be positive numbers")
+        for i, r in enumerate(doc["rows"]):
+            missing = [k for k in ("model", "threads", "batch", "sgdbench_images_per_second",
+                                   "pytorch_images_per_second", "ratio") if k not in r]
+            if missing:
+                raise ValueError(f"rows[{i}] has no {', '.join(missing)}")
+            if not (r["sgdbench_images_per_second"] > 0 and r["pytorch_images_per_second"] > 0 and r["threads"] >= 1):
+                raise ValueError(f"rows[{i}]: images/s must be positive and threads at least 1")
+        lines = markdown(doc, peaks, a.peak_models.split(","))
+    except (OSError, ValueError, KeyError, TypeError, ArithmeticError) as e:
         print(f"compare_pytorch.py: {a.markdown}: {e}", file=sys.stderr)
         sys.exit(2)
+    print("\n".join(lines))
 
 
 def main():

@@ -30,7 +30,8 @@ namespace {
 // block of the same row is asked for ahead (it comes 3 streams x O rows later, from L2 or L3).
 // B = batch (a compile-time count; 1 is the one used).
 template <int B, bool Mom, bool Nesterov, bool Dx>
-__attribute__((target("avx512f"))) void block(const FusedDenseArgs& a, int64_t i0) {
+// `end`: where this thread's columns end (the next block there belongs to another thread).
+__attribute__((target("avx512f"))) void block(const FusedDenseArgs& a, int64_t i0, int64_t end) {
   const int64_t I = a.in, O = a.out;
   __mmask16 m[4];
   for (int k = 0; k < 4; ++k) {
@@ -43,7 +44,7 @@ __attribute__((target("avx512f"))) void block(const FusedDenseArgs& a, int64_t i
   __m512 acc[B][4];
   for (int b = 0; b < B; ++b)
     for (int k = 0; k < 4; ++k) acc[b][k] = _mm512_setzero_ps();
-  const bool ahead = i0 + 64 < I;
+  const bool ahead = i0 + 64 < std::min(I, end);
   for (int64_t o = 0; o < O; ++o) {
     float* __restrict w = a.w + o * I + i0;
     float* __restrict g = a.g + o * I + i0;
@@ -90,14 +91,15 @@ __attribute__((target("avx512f"))) void block(const FusedDenseArgs& a, int64_t i
 // Column blocks [b0, b1) of 64.
 template <int B, bool Mom, bool Nesterov, bool Dx>
 void blocks(const FusedDenseArgs& a, int64_t b0, int64_t b1) {
-  for (int64_t k = b0; k < b1; ++k) block<B, Mom, Nesterov, Dx>(a, 64 * k);
+  for (int64_t k = b0; k < b1; ++k) block<B, Mom, Nesterov, Dx>(a, 64 * k, 64 * b1);
 }
 
-// The threads the pass splits over: the caller's (FusedSgd::threads), none inside a parallel
-// region (a two-lane backward), and one for a matrix too small to pay for the fork and join.
+// The threads the pass splits over: the caller's (FusedSgd::threads) up to kFusedDenseMaxSplit,
+// none inside a parallel region (a two-lane backward; also a team of one), and one for a matrix
+// too small to pay for the fork and join.
 int split_threads(const FusedDenseArgs& a) {
-  if (a.sgd.threads < 2 || omp_in_parallel() || a.out * a.in < kFusedDenseSplitMinWeights) return 1;
-  return int(std::min<int64_t>(a.sgd.threads, (a.in + 63) / 64));
+  if (a.sgd.threads < 2 || omp_get_level() > 0 || a.out * a.in < kFusedDenseSplitMinWeights) return 1;
+  return int(std::min<int64_t>({a.sgd.threads, kFusedDenseMaxSplit, (a.in + 63) / 64}));
 }
 
 template <int B>
@@ -123,8 +125,12 @@ void fused_dense_backward_update(const FusedDenseArgs& a) {
   const int64_t nb = (a.in + 63) / 64;
   const int T = split_threads(a);
   if (T == 1) return run<1>(a, 0, nb);
+  // The caller's floating-point mode (flush-to-zero, denormals-are-zero) in every thread: the
+  // same arithmetic on all columns whatever a pool thread was left with.
+  const unsigned csr = _mm_getcsr();
 #pragma omp parallel num_threads(T)
   {
+    _mm_setcsr(csr);
     const int64_t t = omp_get_thread_num(), n = omp_get_num_threads();
     run<1>(a, nb * t / n, nb * (t + 1) / n);
   }

@@ -36,6 +36,9 @@ constexpr int64_t kFusedDenseMinWeights = int64_t(1) << 16;
 // that runs the forward pass) went 28.7-30.2 -> 63.8-64.2 us and keras_cifar_cnn (1024 x 64)
 // 317-319 -> 346-349 us.
 constexpr int64_t kFusedDenseSplitMinWeights = int64_t(1) << 19;
+// At most this many threads split it: measured on 2 vCPUs only (more would wake workers that
+// sleep through the rest of a one-thread step, for a gain nobody has measured).
+constexpr int64_t kFusedDenseMaxSplit = 2;
 
 struct FusedDenseArgs {
   int64_t batch = 0, out = 0, in = 0;
