@@ -244,7 +244,28 @@ TEST_CASE("a batch-1 step on 2 threads splits the fused pass of a 2 MiB dense la
     opt->finish_fused(net->params(), net->grads(), net->buffer_size(), 0.01, net->param_refs(), done);
     return opened;
   };
-  backward_regions(2);  // the first step creates what later steps reuse
-  CHECK(backward_regions(2) == (model == "keras_mnist_cnn" ? 1 : 0));
+  // The layer's first two passes measure both ways (SplitChooser): split, then on one thread.
+  const int64_t r0 = backward_regions(2);
+  CHECK(r0 + backward_regions(2) == (model == "keras_mnist_cnn" ? 1 : 0));
   CHECK(backward_regions(1) == 0);
+}
+
+TEST_CASE("SplitChooser runs the faster way and tries the other every kProbeEvery passes", "[layers][parallel]") {
+  // Hand-made times: the split way slow (the second vCPU descheduled), then fast, then slow again.
+  SplitChooser c;
+  CHECK(c.next_split());  // pass 1: measure the split way
+  c.record(true, 1.4e-3);
+  CHECK_FALSE(c.next_split());  // pass 2: one thread
+  c.record(false, 1.1e-4);
+  for (int64_t k = 3; k < SplitChooser::kProbeEvery; ++k) {
+    REQUIRE_FALSE(c.next_split());  // one thread is faster
+    c.record(false, 1.1e-4);
+  }
+  CHECK(c.next_split());   // pass 256: the probe of the other way
+  c.record(true, 5.5e-5);  // now fast: the probe's figure replaces the old one
+  CHECK(c.seconds(true) == 5.5e-5);
+  CHECK(c.next_split());
+  c.record(true, 2e-3);  // slow again: 3/4 x 5.5e-5 + 1/4 x 2e-3 = 5.4e-4 > 1.1e-4
+  CHECK(c.seconds(true) == Approx(0.75 * 5.5e-5 + 0.25 * 2e-3));
+  CHECK_FALSE(c.next_split());
 }

@@ -59,12 +59,14 @@ class DenseExec final : public DenseBase {
     f.v = sgd.velocity ? sgd.velocity + (f.w - sgd.params) : nullptr;
     f.bias_from_zero = bias_from_zero_;
     f.sgd = sgd;
+    f.chooser = &split_;
     fused_dense_backward_update(f);
     return f.w;
   }
 
  private:
   bool fuse_ = false, bias_from_zero_ = false;
+  SplitChooser split_;  // split or not, where the fused pass may split
   int64_t batch_ = 0, out_ = 0, in_ = 0;
   dnnl::memory diff_dst_;
 };

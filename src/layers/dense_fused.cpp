@@ -5,6 +5,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 
@@ -112,6 +113,24 @@ void run(const FusedDenseArgs& a, int64_t b0, int64_t b1) {
 
 }  // namespace
 
+bool SplitChooser::next_split() {
+  ++calls_;
+  probing_ = false;
+  if (t_[1] < 0) return probing_ = true;  // measure both ways first
+  if (t_[0] < 0) return !(probing_ = true);
+  const bool best = t_[1] < t_[0];
+  if (calls_ % kProbeEvery == 0) {
+    probing_ = true;
+    return !best;
+  }
+  return best;
+}
+
+void SplitChooser::record(bool split, double seconds) {
+  double& t = t_[split];
+  t = probing_ || t < 0 ? seconds : 0.75 * t + 0.25 * seconds;
+}
+
 void fused_dense_backward_update(const FusedDenseArgs& a) {
   // Batch 1: the bias gradient is dy, with the zero signs of the oneDNN implementation it stands for
   // (FusedDenseArgs::bias_from_zero).
@@ -125,6 +144,13 @@ void fused_dense_backward_update(const FusedDenseArgs& a) {
   const int64_t nb = (a.in + 63) / 64;
   const int T = split_threads(a);
   if (T == 1) return run<1>(a, 0, nb);
+  const bool split = !a.chooser || a.chooser->next_split();
+  const auto t0 = std::chrono::steady_clock::now();
+  if (!split) {
+    run<1>(a, 0, nb);
+    a.chooser->record(false, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    return;
+  }
   // The caller's floating-point mode (flush-to-zero, denormals-are-zero) in every thread: the
   // same arithmetic on all columns whatever a pool thread was left with.
   const unsigned csr = _mm_getcsr();
@@ -134,6 +160,7 @@ void fused_dense_backward_update(const FusedDenseArgs& a) {
     const int64_t t = omp_get_thread_num(), n = omp_get_num_threads();
     run<1>(a, nb * t / n, nb * (t + 1) / n);
   }
+  if (a.chooser) a.chooser->record(true, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
 }
 
 }  // namespace sgdbench

@@ -40,6 +40,25 @@ constexpr int64_t kFusedDenseSplitMinWeights = int64_t(1) << 19;
 // sleep through the rest of a one-thread step, for a gain nobody has measured).
 constexpr int64_t kFusedDenseMaxSplit = 2;
 
+// Whether a layer's fused pass runs faster split or on one thread, on this machine now: the pass
+// times itself (the bits are the same either way). On the VMs we measure on, a fork that wakes the
+// second vCPU takes 1-2 µs in some minutes and 1.4 ms in others (the host has descheduled it);
+// then a split keras_mnist_cnn batch-1 step took 1,400-1,700 µs instead of 155 (one thread: 215).
+// So each layer measures both ways, runs the faster, and tries the other every kProbeEvery passes
+// (its figure replaced by that one measurement, so a change of state is seen at the next probe).
+class SplitChooser {
+ public:
+  static constexpr int64_t kProbeEvery = 256;
+  bool next_split();                                      // the way to run the next pass
+  void record(bool split, double seconds);                // how long that pass took
+  double seconds(bool split) const { return t_[split]; }  // -1: not measured yet
+
+ private:
+  double t_[2] = {-1, -1};  // one thread, split: a running mean (3/4 old), the probe's alone
+  int64_t calls_ = 0;
+  bool probing_ = false;
+};
+
 struct FusedDenseArgs {
   int64_t batch = 0, out = 0, in = 0;
   const float* x = nullptr;   // batch x in, the layer's input (row-major, in W's column order)
@@ -55,6 +74,9 @@ struct FusedDenseArgs {
   bool bias_from_zero = false;
   float* v = nullptr;         // out x in, the velocity (nullptr when momentum is 0)
   FusedSgd sgd;
+  // Where the pass may split (split_threads), this layer's choice between split and not;
+  // nullptr: always split there.
+  SplitChooser* chooser = nullptr;
 };
 
 // True where this CPU has AVX-512, SGDBENCH_FUSED_UPDATE is not 0 and set_fused_dense did not
