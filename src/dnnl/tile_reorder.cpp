@@ -5,8 +5,6 @@
 #include <immintrin.h>
 
 #include <algorithm>
-#include <cstdlib>
-#include <cstring>
 
 #include "core/env.hpp"
 

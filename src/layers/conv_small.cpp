@@ -15,8 +15,6 @@
 
 #include <algorithm>
 #include <utility>
-#include <cstdlib>
-#include <cstring>
 #include <vector>
 
 #include "core/env.hpp"

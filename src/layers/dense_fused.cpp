@@ -6,8 +6,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstdlib>
-#include <cstring>
 
 #include "core/env.hpp"
 
@@ -146,21 +144,20 @@ void fused_dense_backward_update(const FusedDenseArgs& a) {
   if (T == 1) return run<1>(a, 0, nb);
   const bool split = !a.chooser || a.chooser->next_split();
   const auto t0 = std::chrono::steady_clock::now();
-  if (!split) {
-    run<1>(a, 0, nb);
-    a.chooser->record(false, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-    return;
-  }
-  // The caller's floating-point mode (flush-to-zero, denormals-are-zero) in every thread: the
-  // same arithmetic on all columns whatever a pool thread was left with.
-  const unsigned csr = _mm_getcsr();
+  if (split) {
+    // The caller's floating-point mode (flush-to-zero, denormals-are-zero) in every thread: the
+    // same arithmetic on all columns whatever a pool thread was left with.
+    const unsigned csr = _mm_getcsr();
 #pragma omp parallel num_threads(T)
-  {
-    _mm_setcsr(csr);
-    const int64_t t = omp_get_thread_num(), n = omp_get_num_threads();
-    run<1>(a, nb * t / n, nb * (t + 1) / n);
+    {
+      _mm_setcsr(csr);
+      const int64_t t = omp_get_thread_num(), n = omp_get_num_threads();
+      run<1>(a, nb * t / n, nb * (t + 1) / n);
+    }
+  } else {
+    run<1>(a, 0, nb);
   }
-  if (a.chooser) a.chooser->record(true, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  if (a.chooser) a.chooser->record(split, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
 }
 
 }  // namespace sgdbench
